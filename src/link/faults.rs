@@ -1,0 +1,421 @@
+//! `Faults`: a seeded fault injector that wraps any link.
+//!
+//! Each direction has its own loss, duplication, reordering, corruption, delay and jitter.
+//! Decisions come from one seeded RNG, so a run is replayed exactly by its seed and the order
+//! of packets. Delayed packets are held in a queue ordered by delivery time; `poll_at` tells
+//! the driver when the next one is due.
+//!
+//! The command-line form (`--faults`) is a comma-separated list such as
+//! `loss=0.05,delay=10ms,seed=7` (both directions) or `rx.loss=0.2,tx.reorder=0.1`
+//! (`rx` = towards the stack, `tx` = from the stack).
+
+use super::Link;
+use crate::time::{Duration, Instant};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::str::FromStr;
+
+/// The faults applied to packets travelling in one direction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DirectionFaults {
+    /// Probability that a packet is dropped.
+    pub loss: f64,
+    /// Probability that a packet is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a packet is held back by `reorder_delay`, letting later ones pass.
+    pub reorder: f64,
+    /// Probability that one random bit of the packet is flipped.
+    pub corrupt: f64,
+    /// Fixed one-way delay.
+    pub delay: Duration,
+    /// Extra random delay, uniform in `[0, jitter]`.
+    pub jitter: Duration,
+    /// How long a reordered packet is held back.
+    pub reorder_delay: Duration,
+}
+
+impl DirectionFaults {
+    fn is_none(&self) -> bool {
+        self.loss == 0.0
+            && self.duplicate == 0.0
+            && self.reorder == 0.0
+            && self.corrupt == 0.0
+            && self.delay.is_zero()
+            && self.jitter.is_zero()
+    }
+}
+
+/// Faults for both directions plus the seed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultSpec {
+    /// Packets travelling towards the stack (received from the inner link).
+    pub rx: DirectionFaults,
+    /// Packets travelling from the stack (sent to the inner link).
+    pub tx: DirectionFaults,
+    pub seed: u64,
+}
+
+impl FaultSpec {
+    /// The same faults in both directions.
+    pub fn symmetric(faults: DirectionFaults, seed: u64) -> FaultSpec {
+        FaultSpec {
+            rx: faults.clone(),
+            tx: faults,
+            seed,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "ms"), |i| s.split_at(i));
+    let value: f64 = digits
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (e.g. 10ms, 1.5s, 200us)"))?;
+    let secs = match unit {
+        "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        _ => return Err(format!("bad duration unit in {s:?} (use s, ms or us)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_probability(key: &str, s: &str) -> Result<f64, String> {
+    let p = s.strip_suffix('%').map_or_else(
+        || s.parse::<f64>(),
+        |pct| pct.parse::<f64>().map(|v| v / 100.0),
+    );
+    match p {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{key}={s}: expected a probability between 0 and 1 (or 0%..100%)")),
+    }
+}
+
+impl FromStr for FaultSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FaultSpec, String> {
+        let mut spec = FaultSpec::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?}: expected key=value"))?;
+            if key == "seed" {
+                spec.seed = value.parse().map_err(|_| format!("bad seed {value:?}"))?;
+                continue;
+            }
+            let (dirs, name): (&[bool], &str) = match key.split_once('.') {
+                Some(("rx" | "in", name)) => (&[true], name),
+                Some(("tx" | "out", name)) => (&[false], name),
+                Some((dir, _)) => return Err(format!("unknown direction {dir:?} (use rx or tx)")),
+                None => (&[true, false], key),
+            };
+            for &rx in dirs {
+                let d = if rx { &mut spec.rx } else { &mut spec.tx };
+                match name {
+                    "loss" => d.loss = parse_probability(key, value)?,
+                    "dup" | "duplicate" => d.duplicate = parse_probability(key, value)?,
+                    "reorder" => d.reorder = parse_probability(key, value)?,
+                    "corrupt" => d.corrupt = parse_probability(key, value)?,
+                    "delay" => d.delay = parse_duration(value)?,
+                    "jitter" => d.jitter = parse_duration(value)?,
+                    "reorder-delay" => d.reorder_delay = parse_duration(value)?,
+                    _ => {
+                        return Err(format!(
+                            "unknown fault {name:?} (known: loss, dup, reorder, corrupt, delay, \
+                             jitter, reorder-delay, seed)"
+                        ));
+                    }
+                }
+            }
+        }
+        for d in [&mut spec.rx, &mut spec.tx] {
+            if d.reorder > 0.0 && d.reorder_delay.is_zero() {
+                d.reorder_delay = Duration::from_millis(1);
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// What the injector did, per direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultsStats {
+    pub passed: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+    pub corrupted: u64,
+}
+
+impl fmt::Display for FaultsStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "passed {} dropped {} duplicated {} reordered {} corrupted {}",
+            self.passed, self.dropped, self.duplicated, self.reordered, self.corrupted
+        )
+    }
+}
+
+/// A held packet; ordered by delivery time, then arrival order.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    at: Instant,
+    order: u64,
+    packet: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Direction {
+    faults: DirectionFaults,
+    queue: BinaryHeap<Reverse<Held>>,
+    stats: FaultsStats,
+}
+
+impl Direction {
+    /// Applies the faults to one packet, queueing zero, one or two copies.
+    fn admit(&mut self, rng: &mut fastrand::Rng, order: &mut u64, now: Instant, packet: &[u8]) {
+        let f = &self.faults;
+        if rng.f64() < f.loss {
+            self.stats.dropped += 1;
+            return;
+        }
+        let copies = if rng.f64() < f.duplicate {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut packet = packet.to_vec();
+            if !packet.is_empty() && rng.f64() < f.corrupt {
+                let i = rng.usize(..packet.len());
+                packet[i] ^= 1 << rng.u8(..8);
+                self.stats.corrupted += 1;
+            }
+            let mut at = now + f.delay;
+            if !f.jitter.is_zero() {
+                at += Duration::from_micros(rng.u64(..=f.jitter.as_micros() as u64));
+            }
+            if rng.f64() < f.reorder {
+                at += f.reorder_delay;
+                self.stats.reordered += 1;
+            }
+            *order += 1;
+            self.queue.push(Reverse(Held {
+                at,
+                order: *order,
+                packet,
+            }));
+        }
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if self.queue.peek()?.0.at > now {
+            return None;
+        }
+        self.stats.passed += 1;
+        self.queue.pop().map(|Reverse(h)| h.packet)
+    }
+
+    fn next_at(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(h)| h.at)
+    }
+}
+
+/// A link wrapper that injects seeded faults in each direction.
+pub struct Faults<L> {
+    inner: L,
+    rng: fastrand::Rng,
+    order: u64,
+    rx: Direction,
+    tx: Direction,
+    scratch: Vec<u8>,
+}
+
+impl<L: Link> Faults<L> {
+    pub fn new(inner: L, spec: FaultSpec) -> Faults<L> {
+        Faults {
+            inner,
+            rng: fastrand::Rng::with_seed(spec.seed),
+            order: 0,
+            rx: Direction {
+                faults: spec.rx,
+                ..Direction::default()
+            },
+            tx: Direction {
+                faults: spec.tx,
+                ..Direction::default()
+            },
+            scratch: vec![0; 65_536],
+        }
+    }
+
+    /// Changes the faults from now on (a test "cuts the cable" with `loss = 1.0`).
+    pub fn set_spec(&mut self, rx: DirectionFaults, tx: DirectionFaults) {
+        self.rx.faults = rx;
+        self.tx.faults = tx;
+    }
+
+    /// (towards the stack, from the stack)
+    pub fn stats(&self) -> (FaultsStats, FaultsStats) {
+        (self.rx.stats, self.tx.stats)
+    }
+
+    pub fn inner(&self) -> &L {
+        &self.inner
+    }
+
+    pub fn inner_mut(&mut self) -> &mut L {
+        &mut self.inner
+    }
+}
+
+impl<L: Link> Link for Faults<L> {
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.rx.faults.is_none() && self.rx.queue.is_empty() {
+            let got = self.inner.recv(now, buf)?;
+            if got.is_some() {
+                self.rx.stats.passed += 1;
+            }
+            return Ok(got);
+        }
+        while let Some(n) = self.inner.recv(now, &mut self.scratch)? {
+            let packet = &self.scratch[..n];
+            self.rx.admit(&mut self.rng, &mut self.order, now, packet);
+        }
+        let Some(packet) = self.rx.pop_due(now) else {
+            return Ok(None);
+        };
+        if packet.len() > buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "receive buffer smaller than packet",
+            ));
+        }
+        buf[..packet.len()].copy_from_slice(&packet);
+        Ok(Some(packet.len()))
+    }
+
+    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+        if self.tx.faults.is_none() && self.tx.queue.is_empty() {
+            self.tx.stats.passed += 1;
+            return self.inner.send(now, packet);
+        }
+        self.tx.admit(&mut self.rng, &mut self.order, now, packet);
+        self.flush(now)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Instant::min_opt(
+            Instant::min_opt(self.rx.next_at(), self.tx.next_at()),
+            self.inner.poll_at(),
+        )
+    }
+
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        while let Some(packet) = self.tx.pop_due(now) {
+            self.inner.send(now, &packet)?;
+        }
+        self.inner.flush(now)
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        self.inner.raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Memory;
+
+    fn drain(link: &mut impl Link, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Some(n) = link.recv(now, &mut buf).unwrap() {
+            out.push(buf[..n].to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn parses_the_command_line_form() {
+        let spec: FaultSpec = "loss=5%,rx.delay=10ms,tx.reorder=0.1,seed=7".parse().unwrap();
+        assert_eq!(spec.seed, 7);
+        assert_eq!(spec.rx.loss, 0.05);
+        assert_eq!(spec.tx.loss, 0.05);
+        assert_eq!(spec.rx.delay, Duration::from_millis(10));
+        assert!(spec.tx.delay.is_zero());
+        assert_eq!(spec.tx.reorder, 0.1);
+        assert_eq!(spec.tx.reorder_delay, Duration::from_millis(1));
+        assert!("loss=2".parse::<FaultSpec>().is_err());
+        assert!("bogus=1".parse::<FaultSpec>().is_err());
+        assert!("up.loss=0.1".parse::<FaultSpec>().is_err());
+        assert!("delay=5parsecs".parse::<FaultSpec>().is_err());
+    }
+
+    #[test]
+    fn delay_holds_packets_until_due() {
+        let (a, mut b) = Memory::pair();
+        let spec: FaultSpec = "tx.delay=10ms".parse().unwrap();
+        let mut f = Faults::new(a, spec);
+        f.send(Instant::ZERO, b"x").unwrap();
+        assert!(drain(&mut b, Instant::ZERO).is_empty());
+        assert_eq!(f.poll_at(), Some(Instant::from_millis(10)));
+        f.flush(Instant::from_millis(9)).unwrap();
+        assert!(drain(&mut b, Instant::ZERO).is_empty());
+        f.flush(Instant::from_millis(10)).unwrap();
+        assert_eq!(drain(&mut b, Instant::ZERO), vec![b"x".to_vec()]);
+        assert_eq!(f.poll_at(), None);
+    }
+
+    #[test]
+    fn loss_and_duplication_follow_the_seed() {
+        let run = |seed| {
+            let (a, mut b) = Memory::pair();
+            let spec: FaultSpec = format!("loss=0.3,dup=0.2,seed={seed}").parse().unwrap();
+            let mut f = Faults::new(a, spec);
+            for i in 0..1000u32 {
+                f.send(Instant::ZERO, &i.to_be_bytes()).unwrap();
+            }
+            (drain(&mut b, Instant::ZERO), f.stats().1)
+        };
+        let (got, stats) = run(1);
+        assert_eq!(run(1).0, got, "same seed, same packets");
+        assert_ne!(run(2).0, got, "another seed, other packets");
+        assert_eq!(got.len() as u64, stats.passed);
+        assert_eq!(stats.passed, 1000 - stats.dropped + stats.duplicated);
+        assert!((200..400).contains(&stats.dropped), "{stats}");
+        assert!(stats.duplicated > 80, "{stats}");
+        // Without reordering, order is preserved (duplicates adjacent).
+        let seq: Vec<u32> = got.iter().map(|p| u32::from_be_bytes(p[..4].try_into().unwrap())).collect();
+        assert!(seq.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn reordering_and_corruption_on_receive() {
+        let (mut a, b) = Memory::pair();
+        let spec: FaultSpec = "rx.reorder=0.5,rx.corrupt=0.5,seed=3".parse().unwrap();
+        let mut f = Faults::new(b, spec);
+        for i in 0..100u8 {
+            a.send(Instant::ZERO, &[i; 8]).unwrap();
+        }
+        let mut got = drain(&mut f, Instant::ZERO);
+        assert!(f.poll_at().is_some(), "reordered packets are held");
+        got.extend(drain(&mut f, Instant::from_millis(1)));
+        assert_eq!(got.len(), 100);
+        let (rx, _) = f.stats();
+        assert!(rx.reordered > 20 && rx.corrupted > 20, "{rx}");
+        let firsts: Vec<u8> = got.iter().map(|p| p[7]).collect();
+        assert!(firsts.windows(2).any(|w| w[0] > w[1]), "some packets overtaken");
+        let flipped = got.iter().filter(|p| p.iter().any(|&x| x != p[0]) || p[0] != p[1]).count();
+        assert!(flipped > 0);
+    }
+}

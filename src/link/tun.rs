@@ -1,0 +1,175 @@
+//! `Tun`: the Linux TUN device (through the tun-tap crate, no packet-info header).
+//!
+//! This is the one module with `unsafe`: configuring the kernel side of the device (address,
+//! netmask, MTU, up) takes ioctl(2) on a socket, which no safe crate in our dependency set
+//! wraps. Each `unsafe` block is a single ioctl on a fully initialised `ifreq`.
+
+#![allow(unsafe_code)]
+
+use super::Link;
+use crate::time::Instant;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use tun_tap::{Iface, Mode};
+
+/// Why the device could not be opened or configured, phrased for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    #[error(
+        "no permission to use /dev/net/tun for {dev}: run with sudo, grant CAP_NET_ADMIN \
+         (setcap cap_net_admin+ep $(which tunstack)), or create a persistent device with \
+         `ip tuntap add {dev} mode tun user $USER` and pass --no-configure"
+    )]
+    Permission { dev: String },
+    #[error(
+        "device {dev} is busy: another process (another tunstack?) holds it; stop that \
+         process or pick another name with --dev"
+    )]
+    Busy { dev: String },
+    #[error("/dev/net/tun is missing: load the tun module (`modprobe tun`)")]
+    NoTunModule,
+    #[error("opening TUN device {dev}: {source}")]
+    Open { dev: String, source: io::Error },
+    #[error("configuring {dev} ({what}): {source}")]
+    Configure {
+        dev: String,
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+/// A TUN device carrying raw IPv4 packets.
+pub struct Tun {
+    iface: Iface,
+}
+
+impl Tun {
+    /// Opens (creating if needed) the TUN device `name` in non-blocking mode.
+    pub fn open(name: &str) -> Result<Tun, TunError> {
+        let dev = name.to_string();
+        let iface = Iface::without_packet_info(name, Mode::Tun).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::EPERM) | Some(libc::EACCES) => TunError::Permission { dev: dev.clone() },
+                Some(libc::EBUSY) => TunError::Busy { dev: dev.clone() },
+                Some(libc::ENOENT) | Some(libc::ENODEV) => TunError::NoTunModule,
+                _ => TunError::Open {
+                    dev: dev.clone(),
+                    source: e,
+                },
+            }
+        })?;
+        iface.set_non_blocking().map_err(|source| TunError::Open {
+            dev: dev.clone(),
+            source,
+        })?;
+        Ok(Tun { iface })
+    }
+
+    /// The kernel's name for the device.
+    pub fn name(&self) -> &str {
+        self.iface.name()
+    }
+
+    /// Gives the kernel side of the device an address, a netmask and an MTU, and brings it
+    /// up. Equivalent to `ip addr add ADDR/PREFIX dev NAME; ip link set NAME mtu MTU up`.
+    pub fn configure(&self, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), TunError> {
+        configure(self.name(), addr, prefix, mtu)
+    }
+}
+
+impl Link for Tun {
+    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.iface.recv(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
+        match self.iface.send(packet) {
+            Ok(_) => Ok(()),
+            // A full device queue drops the packet, as a congested network would.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(self.iface.as_raw_fd())
+    }
+}
+
+fn ifreq_for(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+        *dst = src as libc::c_char;
+    }
+    req
+}
+
+fn sockaddr_in(addr: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in and sockaddr have the same size (16 bytes) on Linux; this is how
+    // the kernel's SIOCSIF* interface expects an IPv4 address.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+fn ioctl(sock: &OwnedFd, request: libc::c_ulong, req: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: `req` is a valid, initialised ifreq that lives across the call; the requests
+    // used here read or write only the ifreq.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request as _, req as *mut libc::ifreq) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn configure(name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), TunError> {
+    let fail = |what: &'static str| {
+        move |source: io::Error| TunError::Configure {
+            dev: name.to_string(),
+            what,
+            source,
+        }
+    };
+    // SAFETY: plain socket(2) call; the result is checked before use and owned afterwards.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(fail("socket")(io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+
+    let mut req = ifreq_for(name);
+    req.ifr_ifru.ifru_addr = sockaddr_in(addr);
+    ioctl(&sock, libc::SIOCSIFADDR, &mut req).map_err(fail("address"))?;
+
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    let mut req = ifreq_for(name);
+    req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(mask));
+    ioctl(&sock, libc::SIOCSIFNETMASK, &mut req).map_err(fail("netmask"))?;
+
+    let mut req = ifreq_for(name);
+    req.ifr_ifru.ifru_mtu = mtu as libc::c_int;
+    ioctl(&sock, libc::SIOCSIFMTU, &mut req).map_err(fail("mtu"))?;
+
+    let mut req = ifreq_for(name);
+    ioctl(&sock, libc::SIOCGIFFLAGS, &mut req).map_err(fail("read flags"))?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    ioctl(&sock, libc::SIOCSIFFLAGS, &mut req).map_err(fail("bring up"))?;
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! `Stack`: IPv4 in and out, fragment reassembly, ICMP, and the transport demux.
+//!
+//! The stack is sans-IO, shaped like the TCP engine one level down:
+//!
+//! - in: [`Stack::handle_packet`] for each packet from the link, [`Stack::handle_timeout`]
+//!   when [`Stack::poll_timeout`] has passed (calling it early is harmless);
+//! - out: [`Stack::poll_transmit`] until it returns `None`, after any input.
+//!
+//! Every byte from the link is untrusted. A packet that fails a check is dropped and counted
+//! under its [`DropReason`], with a `debug!` line; nothing here panics on input or grows
+//! without bound.
+
+mod ratelimit;
+mod reassembly;
+
+pub use ratelimit::TokenBucket;
+pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
+
+use crate::time::{Duration, Instant};
+use crate::wire::icmp::{self, IcmpIn};
+use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
+use crate::wire::{DropCounters, DropReason};
+use etherparse::IpNumber;
+use etherparse::icmpv4::DestUnreachableHeader;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Stack settings; the defaults are those of the daemon.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackConfig {
+    /// Our address (the daemon's `--addr`).
+    pub addr: Ipv4Addr,
+    /// Link MTU: the largest packet we send; bigger datagrams are fragmented.
+    pub mtu: usize,
+    /// Time to live of datagrams we originate (RFC 9293 MUST-49).
+    pub ttl: u8,
+    /// DiffServ code point of datagrams we originate (MUST-48).
+    pub dscp: u8,
+    pub reassembly: ReassemblyConfig,
+    /// ICMP errors we send (port and protocol unreachable): sustained rate per second...
+    pub icmp_error_rate: u32,
+    /// ... and burst.
+    pub icmp_error_burst: u32,
+    /// Packets waiting for the link before further output is dropped.
+    pub max_queued: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            addr: Ipv4Addr::new(198, 18, 0, 2),
+            mtu: 1500,
+            ttl: ipv4::DEFAULT_TTL,
+            dscp: 0,
+            reassembly: ReassemblyConfig::default(),
+            icmp_error_rate: 100,
+            icmp_error_burst: 10,
+            max_queued: 4096,
+        }
+    }
+}
+
+/// Smallest MTU an IPv4 link may have (RFC 791).
+pub const MIN_MTU: usize = 68;
+/// Largest MTU of a TUN device.
+pub const MAX_MTU: usize = 65_535;
+
+/// What the stack has seen and done.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Output dropped because the link queue was full.
+    pub tx_queue_drops: u64,
+    pub fragments_in: u64,
+    pub datagrams_reassembled: u64,
+    pub fragments_out: u64,
+    pub echo_requests: u64,
+    pub echo_replies: u64,
+    pub port_unreachable_sent: u64,
+    pub protocol_unreachable_sent: u64,
+    /// ICMP errors we would have sent but the rate limit held back.
+    pub icmp_errors_rate_limited: u64,
+    /// ICMP errors received (destination unreachable, time exceeded, ...).
+    pub icmp_errors_in: u64,
+    pub drops: DropCounters,
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}",
+            self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.tx_queue_drops)?;
+        writeln!(f, "ipv4: fragments in {}, reassembled {}, fragments out {}",
+            self.fragments_in, self.datagrams_reassembled, self.fragments_out)?;
+        writeln!(f, "icmp: echo requests {}, echo replies {}, port unreachable sent {}, \
+            protocol unreachable sent {}, rate limited {}, errors in {}",
+            self.echo_requests, self.echo_replies, self.port_unreachable_sent,
+            self.protocol_unreachable_sent, self.icmp_errors_rate_limited, self.icmp_errors_in)?;
+        write!(f, "drops: {} total", self.drops.total())?;
+        for (reason, n) in self.drops.nonzero() {
+            write!(f, "\n  {reason}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The IPv4 host.
+pub struct Stack {
+    config: StackConfig,
+    reassembler: Reassembler,
+    icmp_errors: TokenBucket,
+    counters: Counters,
+    /// Packets ready for the link, oldest first.
+    queue: VecDeque<Vec<u8>>,
+    /// Spent packet buffers, reused so steady traffic allocates nothing.
+    spare: Vec<Vec<u8>>,
+    next_ident: u16,
+    scratch: Vec<u8>,
+}
+
+impl Stack {
+    pub fn new(config: StackConfig) -> Stack {
+        assert!((MIN_MTU..=MAX_MTU).contains(&config.mtu), "MTU out of range");
+        Stack {
+            reassembler: Reassembler::new(config.reassembly),
+            icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
+            config,
+            counters: Counters::default(),
+            queue: VecDeque::new(),
+            spare: Vec::new(),
+            next_ident: 0,
+            scratch: Vec::with_capacity(MAX_MTU),
+        }
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn drop_packet(&mut self, reason: DropReason, src: Option<Ipv4Addr>) {
+        self.counters.drops.count(reason);
+        match src {
+            Some(src) => log::debug!("drop from {src}: {reason}"),
+            None => log::debug!("drop: {reason}"),
+        }
+    }
+
+    /// Takes one packet from the link.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.counters.rx_packets += 1;
+        self.counters.rx_bytes += packet.len() as u64;
+        let ip = match ipv4::parse(packet) {
+            Ok(ip) => ip,
+            Err(reason) => return self.drop_packet(reason, None),
+        };
+        if ip.dst() != self.config.addr {
+            return self.drop_packet(DropReason::Ipv4NotForUs, Some(ip.src()));
+        }
+        // RFC 1122 §3.2.1.3: a host discards datagrams from a source that cannot be a host
+        // (unspecified, broadcast, multicast, loopback, or our own address).
+        let src = ip.src();
+        if src.is_unspecified()
+            || src.is_broadcast()
+            || src.is_multicast()
+            || src.is_loopback()
+            || src == self.config.addr
+        {
+            return self.drop_packet(DropReason::Ipv4BadSource, Some(src));
+        }
+        if !ip.is_fragment() {
+            return self.handle_datagram(now, &ip);
+        }
+        self.counters.fragments_in += 1;
+        match self.reassembler.insert(now, &ip) {
+            Reassembled::Pending => {}
+            Reassembled::Dropped(reason) => self.drop_packet(reason, Some(src)),
+            Reassembled::Complete(datagram) => {
+                self.counters.datagrams_reassembled += 1;
+                let ip = ipv4::parse(&datagram).expect("reassembler emits valid datagrams");
+                self.handle_datagram(now, &ip);
+            }
+        }
+    }
+
+    /// One whole datagram addressed to us.
+    fn handle_datagram(&mut self, now: Instant, ip: &Ipv4View<'_>) {
+        match ip.protocol() {
+            IpNumber::ICMP => self.handle_icmp(now, ip),
+            IpNumber::UDP => self.handle_udp(now, ip),
+            IpNumber::TCP => self.handle_tcp(now, ip),
+            _ => self.send_unreachable(now, DestUnreachableHeader::Protocol, ip),
+        }
+    }
+
+    fn handle_icmp(&mut self, _now: Instant, ip: &Ipv4View<'_>) {
+        let message = match icmp::parse(ip.payload()) {
+            Ok(m) => m,
+            Err(reason) => return self.drop_packet(reason, Some(ip.src())),
+        };
+        match message {
+            IcmpIn::EchoRequest { id, seq, data } => {
+                self.counters.echo_requests += 1;
+                let mut reply = std::mem::take(&mut self.scratch);
+                reply.resize(icmp::HEADER_LEN + data.len(), 0);
+                let n = icmp::emit_echo_reply(id, seq, data, &mut reply);
+                self.send_datagram(ip.src(), IpNumber::ICMP, &reply[..n]);
+                self.scratch = reply;
+                self.counters.echo_replies += 1;
+            }
+            IcmpIn::DestUnreachable { .. }
+            | IcmpIn::TimeExceeded { .. }
+            | IcmpIn::ParameterProblem { .. }
+            | IcmpIn::SourceQuench { .. } => {
+                // Delivered to the matching TCP connection once TCP is joined to the stack.
+                self.counters.icmp_errors_in += 1;
+            }
+            IcmpIn::Other { icmp_type, code } => {
+                log::debug!("{}: ICMP type {icmp_type} code {code} ignored", ip.src());
+                self.counters.drops.count(DropReason::IcmpUnhandled);
+            }
+        }
+    }
+
+    fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
+        let udp = match etherparse::UdpHeaderSlice::from_slice(ip.payload()) {
+            Ok(udp) if usize::from(udp.length()) >= 8
+                && usize::from(udp.length()) <= ip.payload().len() => udp,
+            _ => return self.drop_packet(DropReason::UdpTruncated, Some(ip.src())),
+        };
+        // RFC 768: a zero checksum means the sender computed none.
+        if udp.checksum() != 0 {
+            let payload = &ip.payload()[8..usize::from(udp.length())];
+            let expected = udp
+                .to_header()
+                .calc_checksum_ipv4_raw(ip.src().octets(), ip.dst().octets(), payload);
+            if expected.ok() != Some(udp.checksum()) {
+                return self.drop_packet(DropReason::UdpBadChecksum, Some(ip.src()));
+            }
+        }
+        // No UDP services: RFC 1122 §4.1.3.1 says answer with port unreachable.
+        self.send_unreachable(now, DestUnreachableHeader::Port, ip);
+    }
+
+    fn handle_tcp(&mut self, _now: Instant, ip: &Ipv4View<'_>) {
+        // The TCP engine is joined to the stack in the live-TCP work; until then no
+        // connection can match.
+        self.drop_packet(DropReason::TcpNoConnection, Some(ip.src()));
+    }
+
+    /// RFC 1122 §3.2.2: port/protocol unreachable, rate-limited (RFC 1812 §4.3.2.8).
+    fn send_unreachable(&mut self, now: Instant, reason: DestUnreachableHeader, ip: &Ipv4View<'_>) {
+        if !self.icmp_errors.take(now) {
+            self.counters.icmp_errors_rate_limited += 1;
+            log::debug!("{}: ICMP {reason:?} unreachable rate-limited", ip.src());
+            return;
+        }
+        match reason {
+            DestUnreachableHeader::Port => self.counters.port_unreachable_sent += 1,
+            _ => self.counters.protocol_unreachable_sent += 1,
+        }
+        let mut message = std::mem::take(&mut self.scratch);
+        message.resize(icmp::ERROR_MAX_LEN, 0);
+        let n = icmp::emit_dest_unreachable(reason, ip.datagram(), &mut message);
+        self.send_datagram(ip.src(), IpNumber::ICMP, &message[..n]);
+        self.scratch = message;
+    }
+
+    /// Queues a datagram for `dst`, fragmented to the MTU when needed.
+    pub fn send_datagram(&mut self, dst: Ipv4Addr, protocol: IpNumber, payload: &[u8]) {
+        let out = Ipv4Out {
+            src: self.config.addr,
+            dst,
+            protocol,
+            ttl: self.config.ttl,
+            dscp: self.config.dscp,
+            ident: self.next_ident,
+            dont_fragment: false,
+        };
+        self.next_ident = self.next_ident.wrapping_add(1);
+        let mut scratch = self.spare.pop().unwrap_or_default();
+        let mut fragments = 0;
+        let (queue, spare, counters) = (&mut self.queue, &mut self.spare, &mut self.counters);
+        let max_queued = self.config.max_queued;
+        out.fragment(payload, self.config.mtu, &mut scratch, |packet| {
+            fragments += 1;
+            if queue.len() >= max_queued {
+                counters.tx_queue_drops += 1;
+                return;
+            }
+            let mut buf = spare.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(packet);
+            queue.push_back(buf);
+        });
+        if fragments > 1 {
+            self.counters.fragments_out += fragments as u64;
+        }
+        self.spare.push(scratch);
+    }
+
+    /// The next packet for the link, copied into `buf` (which must hold an MTU); its length.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let packet = self.queue.pop_front()?;
+        let n = packet.len();
+        buf[..n].copy_from_slice(&packet);
+        self.counters.tx_packets += 1;
+        self.counters.tx_bytes += n as u64;
+        self.spare.push(packet);
+        Some(n)
+    }
+
+    /// The next time [`Stack::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.reassembler.poll_timeout()
+    }
+
+    /// Runs whatever timers have expired at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired = self.reassembler.handle_timeout(now);
+        if expired > 0 {
+            log::debug!("{expired} partial datagram(s) timed out in reassembly");
+            self.counters.drops.add(DropReason::FragmentTimeout, expired as u64);
+        }
+    }
+
+    /// How long the link may idle before the stack needs attention, from `now`.
+    pub fn idle_for(&self, now: Instant) -> Option<Duration> {
+        self.poll_timeout().map(|at| at - now)
+    }
+}

@@ -1,0 +1,167 @@
+//! Out-of-order data waiting for a gap to fill (RFC 9293 §3.10.7.4 seventh: "segments with
+//! higher beginning sequence numbers ... may be held for later processing").
+//!
+//! Bounded twice: the caller only inserts data inside the receive window (which never exceeds
+//! the free receive buffer), and at most [`MAX_RANGES`] disjoint ranges are kept. It also
+//! remembers which range changed last, to report SACK blocks in RFC 2018 §4 order.
+
+use super::segment::SackBlocks;
+use super::seq::SeqNum;
+
+/// Disjoint ranges kept at most; data that would need more is dropped (the peer resends it).
+pub const MAX_RANGES: usize = 32;
+
+#[derive(Clone, Debug, Default)]
+pub struct Reassembly {
+    /// Sorted, disjoint, non-adjacent ranges: (first sequence number, data).
+    ranges: Vec<(SeqNum, Vec<u8>)>,
+    /// Start of the range that most recently received data (RFC 2018 §4: first SACK block).
+    last: Option<SeqNum>,
+    bytes: usize,
+}
+
+impl Reassembly {
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Octets held.
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Hold `data` starting at `seq` (which must be after RCV.NXT). Returns false if dropped.
+    pub fn insert(&mut self, seq: SeqNum, data: &[u8]) -> bool {
+        if data.is_empty() {
+            return true;
+        }
+        let end = seq + data.len() as u32;
+        // Ranges that overlap or touch [seq, end).
+        let first = self.ranges.iter().position(|(s, d)| (*s + d.len() as u32).after_eq(seq));
+        let Some(first) = first else {
+            return self.push_new(self.ranges.len(), seq, data);
+        };
+        if self.ranges[first].0.after(end) {
+            return self.push_new(first, seq, data);
+        }
+        let mut last = first;
+        while last + 1 < self.ranges.len() && self.ranges[last + 1].0.before_eq(end) {
+            last += 1;
+        }
+        let merged: Vec<(SeqNum, Vec<u8>)> = self.ranges.drain(first..=last).collect();
+        let start = merged[0].0.min(seq);
+        let mut out = Vec::new();
+        let mut cursor = start;
+        let mut pieces: Vec<(SeqNum, &[u8])> = merged.iter().map(|(s, d)| (*s, &d[..])).collect();
+        pieces.push((seq, data));
+        pieces.sort_by(|a, b| a.0.distance(start).cmp(&b.0.distance(start)));
+        for (s, d) in pieces {
+            let e = s + d.len() as u32;
+            if e.after(cursor) {
+                let skip = (cursor - s) as usize;
+                let skip = if s.before(cursor) { skip } else { 0 };
+                out.extend_from_slice(&d[skip..]);
+                cursor = e;
+            }
+        }
+        self.bytes -= merged.iter().map(|(_, d)| d.len()).sum::<usize>();
+        self.bytes += out.len();
+        self.ranges.insert(first, (start, out));
+        self.last = Some(start);
+        true
+    }
+
+    fn push_new(&mut self, at: usize, seq: SeqNum, data: &[u8]) -> bool {
+        if self.ranges.len() >= MAX_RANGES {
+            return false;
+        }
+        self.ranges.insert(at, (seq, data.to_vec()));
+        self.bytes += data.len();
+        self.last = Some(seq);
+        true
+    }
+
+    /// Remove and return the data that now continues at `rcv_nxt`, discarding anything
+    /// older (already received).
+    pub fn pop_ready(&mut self, rcv_nxt: SeqNum) -> Option<Vec<u8>> {
+        loop {
+            let (s, _) = self.ranges.first()?;
+            if s.after(rcv_nxt) {
+                return None;
+            }
+            let (s, mut d) = self.ranges.remove(0);
+            self.bytes -= d.len();
+            let skip = (rcv_nxt - s) as usize;
+            if skip < d.len() {
+                d.drain(..skip);
+                return Some(d);
+            }
+        }
+    }
+
+    /// SACK blocks (RFC 2018 §4): the most recently changed range first, then the others
+    /// in sequence order; at most four.
+    pub fn sack_blocks(&self) -> SackBlocks {
+        let mut b = SackBlocks::default();
+        let block = |(s, d): &(SeqNum, Vec<u8>)| (*s, *s + d.len() as u32);
+        if let Some(last) = self.last
+            && let Some(r) = self.ranges.iter().find(|(s, _)| *s == last)
+        {
+            let (l, r) = block(r);
+            b.push(l, r);
+        }
+        for r in &self.ranges {
+            if Some(r.0) != self.last {
+                let (l, r) = block(r);
+                b.push(l, r);
+            }
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn merges_and_pops() {
+        let base = SeqNum(u32::MAX - 5);
+        let mut r = Reassembly::default();
+        assert!(r.insert(base + 10, b"klm"));
+        assert!(r.insert(base + 4, b"ef"));
+        assert_eq!(r.sack_blocks().as_slice(), &[(base + 4, base + 6), (base + 10, base + 13)]);
+        assert!(r.insert(base + 5, b"fghij"));
+        assert_eq!(r.range_count(), 1);
+        assert_eq!(r.len(), 9);
+        assert_eq!(r.pop_ready(base + 2), None);
+        assert_eq!(r.pop_ready(base + 6).unwrap(), b"ghijklm");
+        assert!(r.is_empty());
+        assert_eq!(r.len(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn reassembles_any_order(cuts in proptest::collection::vec((0usize..200, 1usize..40), 1..40)) {
+            let data: Vec<u8> = (0..240u32).map(|i| i as u8).collect();
+            let base = SeqNum(u32::MAX - 100);
+            let mut r = Reassembly::default();
+            for (off, len) in &cuts {
+                let off = off + 1; // never at rcv_nxt itself
+                let end = (off + len).min(data.len());
+                r.insert(base + off as u32, &data[off..end]);
+            }
+            let held = r.len();
+            r.insert(base, &data[..1]);
+            let got = r.pop_ready(base).unwrap();
+            prop_assert!(got.len() <= data.len());
+            prop_assert_eq!(&got[..], &data[..got.len()]);
+            prop_assert!(r.len() + got.len() <= held + 1);
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! A TCP segment apart from its wire bytes, and its conversion to and from the wire.
+//!
+//! [`Segment`] holds what RFC 9293 §3.3.1 calls the segment variables (SEG.SEQ, SEG.ACK,
+//! SEG.WND, SEG.UP, the control bits), the options we understand, and the payload. Ports
+//! and addresses are not part of it: the stack demultiplexes on them.
+//!
+//! # Notation
+//! `Display` prints a segment the way RFC 9293 figures do, then the extras in a fixed order:
+//!
+//! ```text
+//! <SEQ=100><ACK=301><CTL=SYN,ACK><WND=65535><MSS=1460><WS=7><SACKOK><TS=5,0><SACK=a-b,..><UP=3><DATA=5>
+//! ```
+//!
+//! `<ACK=..>` appears only with the ACK bit, `<CTL=..>` only when some bit is set, options
+//! only when present, `<UP=..>` only with URG, `<DATA=n>` only with a payload (n octets).
+//!
+//! # Parsing choices
+//! - The checksum is always verified (MUST-3); the header is parsed by etherparse.
+//! - Options are walked byte by byte by our own loop (etherparse's iterator stops at the
+//!   first unknown kind, and MUST-6 wants those skipped): any alignment is accepted (MUST-64),
+//!   everything after EOL is ignored (MUST-69), a known option whose length is wrong for its
+//!   kind is skipped like an unknown one, and an option whose length is 0, 1 or runs past the
+//!   end of the header makes the whole segment a [`SegmentError::BadOption`] drop (MUST-7:
+//!   we drop and count rather than reset, so a forged segment cannot kill a connection).
+//! - MSS is honoured only in SYN segments (MUST-65).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use bytes::Bytes;
+use etherparse::{TcpHeader, TcpHeaderSlice, TcpOptions};
+use thiserror::Error;
+
+use super::seq::SeqNum;
+
+/// The control bits of a segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ctl(u8);
+
+impl Ctl {
+    pub const NONE: Ctl = Ctl(0);
+    pub const FIN: Ctl = Ctl(0x01);
+    pub const SYN: Ctl = Ctl(0x02);
+    pub const RST: Ctl = Ctl(0x04);
+    pub const PSH: Ctl = Ctl(0x08);
+    pub const ACK: Ctl = Ctl(0x10);
+    pub const URG: Ctl = Ctl(0x20);
+
+    /// Whether every bit of `other` is set in `self`.
+    pub fn contains(self, other: Ctl) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn set(&mut self, other: Ctl, on: bool) {
+        if on {
+            self.0 |= other.0;
+        } else {
+            self.0 &= !other.0;
+        }
+    }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u8) -> Ctl {
+        Ctl(bits & 0x3f)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Parse one flag name as printed by `Display` (`SYN`, `ACK`, ...).
+    pub fn from_name(name: &str) -> Option<Ctl> {
+        Ctl::NAMES.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+    }
+
+    const NAMES: [(Ctl, &'static str); 6] = [
+        (Ctl::SYN, "SYN"),
+        (Ctl::FIN, "FIN"),
+        (Ctl::RST, "RST"),
+        (Ctl::ACK, "ACK"),
+        (Ctl::PSH, "PSH"),
+        (Ctl::URG, "URG"),
+    ];
+}
+
+impl std::ops::BitOr for Ctl {
+    type Output = Ctl;
+    fn bitor(self, rhs: Ctl) -> Ctl {
+        Ctl(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Display for Ctl {
+    /// RFC order: `SYN,ACK`, `FIN,ACK`, `RST,ACK`, then PSH and URG.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (c, name) in Ctl::NAMES {
+            if self.contains(c) {
+                if !first {
+                    f.write_str(",")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Up to four SACK blocks `[left, right)` (RFC 2018 §3), without allocating.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SackBlocks {
+    blocks: [(SeqNum, SeqNum); 4],
+    len: u8,
+}
+
+impl SackBlocks {
+    pub fn push(&mut self, left: SeqNum, right: SeqNum) -> bool {
+        if usize::from(self.len) == self.blocks.len() {
+            return false;
+        }
+        self.blocks[usize::from(self.len)] = (left, right);
+        self.len += 1;
+        true
+    }
+
+    pub fn as_slice(&self) -> &[(SeqNum, SeqNum)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Keep only the first `n` blocks.
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n as u8);
+    }
+}
+
+/// The TCP options we understand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Maximum segment size (RFC 9293 §3.7.1); only meaningful in a SYN.
+    pub mss: Option<u16>,
+    /// Window scale shift (RFC 7323 §2); only meaningful in a SYN.
+    pub window_scale: Option<u8>,
+    /// SACK-permitted (RFC 2018 §2); only meaningful in a SYN.
+    pub sack_permitted: bool,
+    /// SACK blocks (RFC 2018 §3).
+    pub sack: SackBlocks,
+    /// Timestamps (TSval, TSecr) (RFC 7323 §3).
+    pub timestamps: Option<(u32, u32)>,
+}
+
+impl Options {
+    /// Length of the encoded options, padded to a multiple of 4 (at most 40: SACK blocks
+    /// that do not fit are left out).
+    pub fn wire_len(&self) -> usize {
+        let base = self.base_len();
+        base + 4 * usize::from(self.sack_blocks_fitting(base) > 0) + 8 * self.sack_blocks_fitting(base)
+    }
+
+    fn base_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.window_scale.is_some() {
+            n += 4; // NOP + 3
+        }
+        n + match (self.sack_permitted, self.timestamps.is_some()) {
+            (_, true) => 12, // NOP NOP (or SACK-permitted) + 10
+            (true, false) => 4,
+            (false, false) => 0,
+        }
+    }
+
+    fn sack_blocks_fitting(&self, base: usize) -> usize {
+        self.sack.len().min(40usize.saturating_sub(base + 4) / 8)
+    }
+
+    /// Encode into `out` (at least `wire_len()` bytes), returning the length written.
+    fn encode(&self, out: &mut [u8; 40]) -> usize {
+        let mut i = 0;
+        let mut put = |bytes: &[u8]| {
+            out[i..i + bytes.len()].copy_from_slice(bytes);
+            i += bytes.len();
+        };
+        if let Some(mss) = self.mss {
+            let b = mss.to_be_bytes();
+            put(&[2, 4, b[0], b[1]]);
+        }
+        if let Some(ws) = self.window_scale {
+            put(&[1, 3, 3, ws]);
+        }
+        match (self.sack_permitted, self.timestamps) {
+            (true, Some((val, ecr))) => {
+                put(&[4, 2, 8, 10]);
+                put(&val.to_be_bytes());
+                put(&ecr.to_be_bytes());
+            }
+            (true, None) => put(&[1, 1, 4, 2]),
+            (false, Some((val, ecr))) => {
+                put(&[1, 1, 8, 10]);
+                put(&val.to_be_bytes());
+                put(&ecr.to_be_bytes());
+            }
+            (false, None) => {}
+        }
+        let n = self.sack_blocks_fitting(self.base_len());
+        if n > 0 {
+            put(&[1, 1, 5, 2 + 8 * n as u8]);
+            for (l, r) in &self.sack.as_slice()[..n] {
+                put(&l.0.to_be_bytes());
+                put(&r.0.to_be_bytes());
+            }
+        }
+        i
+    }
+
+    /// RFC 9293 §3.1/§3.2 option processing; see the module doc for the choices.
+    fn decode(bytes: &[u8], syn: bool) -> Result<Options, SegmentError> {
+        let mut o = Options::default();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                0 => break, // EOL: the rest is padding (MUST-69)
+                1 => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            // MUST-68: every other option has a length byte. MUST-7: illegal ones drop.
+            let Some(&len) = bytes.get(i + 1) else {
+                return Err(SegmentError::BadOption);
+            };
+            let len = usize::from(len);
+            if len < 2 || i + len > bytes.len() {
+                return Err(SegmentError::BadOption);
+            }
+            let body = &bytes[i + 2..i + len];
+            match (bytes[i], len) {
+                // MUST-65: MSS only in SYN segments.
+                (2, 4) if syn => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+                (3, 3) if syn => o.window_scale = Some(body[0]),
+                (4, 2) if syn => o.sack_permitted = true,
+                (5, n) if n >= 10 && (n - 2) % 8 == 0 => {
+                    for b in body.chunks_exact(8) {
+                        let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        let r = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                        o.sack.push(SeqNum(l), SeqNum(r));
+                    }
+                }
+                (8, 10) => {
+                    let val = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                    let ecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                    o.timestamps = Some((val, ecr));
+                }
+                _ => {} // MUST-6: unknown (or misplaced) options with a length are skipped
+            }
+            i += len;
+        }
+        Ok(o)
+    }
+}
+
+/// A TCP segment apart from ports and wire encoding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    /// SEG.SEQ
+    pub seq: SeqNum,
+    /// SEG.ACK (meaningful only with `Ctl::ACK`)
+    pub ack: SeqNum,
+    /// SEG.WND as carried on the wire (unscaled).
+    pub wnd: u16,
+    pub ctl: Ctl,
+    /// SEG.UP (meaningful only with `Ctl::URG`)
+    pub urgent: u16,
+    pub options: Options,
+    pub payload: Bytes,
+}
+
+/// Why an incoming TCP segment was dropped before reaching a connection.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum SegmentError {
+    #[error("segment shorter than its header or bad data offset")]
+    Malformed,
+    #[error("bad TCP checksum")]
+    BadChecksum,
+    #[error("illegal TCP option length")]
+    BadOption,
+}
+
+impl SegmentError {
+    /// A stable name for drop counters (matches `wire::DropReason` names).
+    pub fn reason(self) -> &'static str {
+        match self {
+            SegmentError::Malformed => "tcp-malformed",
+            SegmentError::BadChecksum => "tcp-bad-checksum",
+            SegmentError::BadOption => "tcp-bad-option",
+        }
+    }
+}
+
+impl Segment {
+    pub fn syn(&self) -> bool {
+        self.ctl.contains(Ctl::SYN)
+    }
+    pub fn fin(&self) -> bool {
+        self.ctl.contains(Ctl::FIN)
+    }
+    pub fn rst(&self) -> bool {
+        self.ctl.contains(Ctl::RST)
+    }
+    pub fn has_ack(&self) -> bool {
+        self.ctl.contains(Ctl::ACK)
+    }
+
+    /// SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 §3.4).
+    pub fn seg_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.syn()) + u32::from(self.fin())
+    }
+
+    /// Header (with options) plus payload length in bytes.
+    pub fn wire_len(&self) -> usize {
+        TcpHeader::MIN_LEN + self.options.wire_len() + self.payload.len()
+    }
+
+    /// Parse and verify a TCP segment (`tcp` is the IPv4 payload). Returns the source and
+    /// destination ports and the segment.
+    pub fn parse(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tcp: &[u8],
+    ) -> Result<(u16, u16, Segment), SegmentError> {
+        let header = TcpHeaderSlice::from_slice(tcp).map_err(|_| SegmentError::Malformed)?;
+        let header_len = header.slice().len();
+        let payload = &tcp[header_len..];
+        // RFC 9293 §3.1: the receiver checks the checksum (MUST-3).
+        let sum = header
+            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
+            .map_err(|_| SegmentError::Malformed)?;
+        if sum != header.checksum() {
+            return Err(SegmentError::BadChecksum);
+        }
+        let mut ctl = Ctl::NONE;
+        ctl.set(Ctl::FIN, header.fin());
+        ctl.set(Ctl::SYN, header.syn());
+        ctl.set(Ctl::RST, header.rst());
+        ctl.set(Ctl::PSH, header.psh());
+        ctl.set(Ctl::ACK, header.ack());
+        ctl.set(Ctl::URG, header.urg());
+        let options = Options::decode(header.options(), header.syn())?;
+        let seg = Segment {
+            seq: SeqNum(header.sequence_number()),
+            ack: SeqNum(header.acknowledgment_number()),
+            wnd: header.window_size(),
+            ctl,
+            urgent: header.urgent_pointer(),
+            options,
+            payload: Bytes::copy_from_slice(payload),
+        };
+        Ok((header.source_port(), header.destination_port(), seg))
+    }
+
+    /// Write header, options and payload with the checksum (MUST-2) into `buf`, returning
+    /// the number of bytes written.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than [`Segment::wire_len`] or the segment exceeds 65535 bytes.
+    pub fn emit(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        src_port: u16,
+        dst_port: u16,
+        buf: &mut [u8],
+    ) -> usize {
+        let mut opts = [0u8; 40];
+        let olen = self.options.encode(&mut opts);
+        let mut h = TcpHeader::new(src_port, dst_port, self.seq.0, self.wnd);
+        h.acknowledgment_number = self.ack.0;
+        h.fin = self.fin();
+        h.syn = self.syn();
+        h.rst = self.rst();
+        h.psh = self.ctl.contains(Ctl::PSH);
+        h.ack = self.has_ack();
+        h.urg = self.ctl.contains(Ctl::URG);
+        h.urgent_pointer = self.urgent;
+        h.options = TcpOptions::try_from_slice(&opts[..olen]).expect("options fit in 40 bytes");
+        h.checksum = h
+            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), &self.payload)
+            .expect("segment fits in 65535 bytes");
+        let hb = h.to_bytes();
+        let total = hb.len() + self.payload.len();
+        buf[..hb.len()].copy_from_slice(&hb);
+        buf[hb.len()..total].copy_from_slice(&self.payload);
+        total
+    }
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<SEQ={}>", self.seq)?;
+        if self.has_ack() {
+            write!(f, "<ACK={}>", self.ack)?;
+        }
+        if !self.ctl.is_empty() {
+            write!(f, "<CTL={}>", self.ctl)?;
+        }
+        write!(f, "<WND={}>", self.wnd)?;
+        let o = &self.options;
+        if let Some(m) = o.mss {
+            write!(f, "<MSS={m}>")?;
+        }
+        if let Some(w) = o.window_scale {
+            write!(f, "<WS={w}>")?;
+        }
+        if o.sack_permitted {
+            f.write_str("<SACKOK>")?;
+        }
+        if let Some((v, e)) = o.timestamps {
+            write!(f, "<TS={v},{e}>")?;
+        }
+        if !o.sack.is_empty() {
+            f.write_str("<SACK=")?;
+            for (i, (l, r)) in o.sack.as_slice().iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{l}-{r}")?;
+            }
+            f.write_str(">")?;
+        }
+        if self.ctl.contains(Ctl::URG) {
+            write!(f, "<UP={}>", self.urgent)?;
+        }
+        if !self.payload.is_empty() {
+            write!(f, "<DATA={}>", self.payload.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9293 §3.10.7.1: the reply to a segment that arrives for no connection (CLOSED).
+///
+/// A RST is never answered. Otherwise, without ACK: `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`;
+/// with ACK: `<SEQ=SEG.ACK><CTL=RST>`. The stack sends it back with the ports swapped.
+pub fn reset_for(seg: &Segment) -> Option<Segment> {
+    if seg.rst() {
+        return None;
+    }
+    Some(if seg.has_ack() {
+        Segment {
+            seq: seg.ack,
+            ctl: Ctl::RST,
+            ..Segment::default()
+        }
+    } else {
+        Segment {
+            seq: SeqNum(0),
+            ack: seg.seq + seg.seg_len(),
+            ctl: Ctl::RST | Ctl::ACK,
+            ..Segment::default()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    fn roundtrip(seg: &Segment) -> Segment {
+        let mut buf = [0u8; 2000];
+        let n = seg.emit(A, B, 1000, 80, &mut buf);
+        assert_eq!(n, seg.wire_len());
+        let (sp, dp, back) = Segment::parse(A, B, &buf[..n]).unwrap();
+        assert_eq!((sp, dp), (1000, 80));
+        back
+    }
+
+    #[test]
+    fn must_2_must_3_checksum_roundtrip_and_corruption() {
+        let mut seg = Segment {
+            seq: SeqNum(u32::MAX - 3),
+            ack: SeqNum(7),
+            wnd: 1234,
+            ctl: Ctl::SYN | Ctl::ACK,
+            options: Options {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some((1, 2)),
+                ..Options::default()
+            },
+            payload: Bytes::from_static(b"hello"),
+            ..Segment::default()
+        };
+        seg.options.sack.push(SeqNum(5), SeqNum(9));
+        assert_eq!(roundtrip(&seg), seg);
+        let mut buf = [0u8; 2000];
+        let n = seg.emit(A, B, 1000, 80, &mut buf);
+        for i in 0..n {
+            let mut bad = buf;
+            bad[i] ^= 0x10;
+            assert!(Segment::parse(A, B, &bad[..n]).is_err(), "flip at {i} undetected");
+        }
+    }
+
+    fn with_options(opts: &[u8], syn: bool) -> Result<Segment, SegmentError> {
+        let mut h = TcpHeader::new(1, 2, 100, 10);
+        h.syn = syn;
+        let mut padded = opts.to_vec();
+        while padded.len() % 4 != 0 {
+            padded.push(0);
+        }
+        h.options = TcpOptions::try_from_slice(&padded).unwrap();
+        h.checksum = h.calc_checksum_ipv4_raw(A.octets(), B.octets(), &[]).unwrap();
+        let bytes = h.to_bytes();
+        Segment::parse(A, B, &bytes).map(|(_, _, s)| s)
+    }
+
+    #[test]
+    fn must_64_must_6_unaligned_and_unknown_options() {
+        // NOP, unknown kind 30 len 3, MSS unaligned, EOL then garbage (MUST-69)
+        let s = with_options(&[1, 30, 3, 9, 2, 4, 5, 0xb4, 0, 2, 4, 0, 0], true).unwrap();
+        assert_eq!(s.options.mss, Some(1460));
+    }
+
+    #[test]
+    fn must_65_mss_ignored_outside_syn() {
+        let s = with_options(&[2, 4, 5, 0xb4], false).unwrap();
+        assert_eq!(s.options.mss, None);
+    }
+
+    #[test]
+    fn must_7_illegal_option_length_is_a_drop() {
+        for opts in [&[30u8, 0][..], &[30, 1], &[2, 8, 0, 0], &[1, 1, 1, 30]] {
+            let e = with_options(opts, true).unwrap_err();
+            assert_eq!(e.reason(), "tcp-bad-option");
+        }
+    }
+
+    #[test]
+    fn must_4_eol_nop_mss_supported() {
+        let s = with_options(&[1, 1, 2, 4, 0x02, 0x18, 0], true).unwrap();
+        assert_eq!(s.options.mss, Some(536));
+    }
+
+    #[test]
+    fn display_in_rfc_notation() {
+        let seg = Segment {
+            seq: SeqNum(100),
+            ack: SeqNum(301),
+            ctl: Ctl::SYN | Ctl::ACK,
+            wnd: 10,
+            ..Segment::default()
+        };
+        assert_eq!(seg.to_string(), "<SEQ=100><ACK=301><CTL=SYN,ACK><WND=10>");
+    }
+
+    #[test]
+    fn reset_for_strays() {
+        let syn = Segment {
+            seq: SeqNum(10),
+            ctl: Ctl::SYN,
+            payload: Bytes::from_static(b"ab"),
+            ..Segment::default()
+        };
+        let r = reset_for(&syn).unwrap();
+        assert_eq!(r.to_string(), "<SEQ=0><ACK=13><CTL=RST,ACK><WND=0>");
+        let ack = Segment {
+            seq: SeqNum(10),
+            ack: SeqNum(77),
+            ctl: Ctl::ACK,
+            ..Segment::default()
+        };
+        assert_eq!(reset_for(&ack).unwrap().to_string(), "<SEQ=77><CTL=RST><WND=0>");
+        let rst = Segment {
+            ctl: Ctl::RST,
+            ..Segment::default()
+        };
+        assert!(reset_for(&rst).is_none());
+    }
+}

@@ -1,0 +1,130 @@
+//! ICMPv4 (RFC 792): echo and the destination-unreachable errors we send and receive.
+
+use super::DropReason;
+use etherparse::icmpv4::DestUnreachableHeader;
+use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type};
+
+/// ICMP header length (type, code, checksum, rest-of-header).
+pub const HEADER_LEN: usize = 8;
+/// RFC 1812 §4.3.2.3: an ICMP error carries as much of the offending datagram as fits
+/// without the error exceeding 576 bytes.
+pub const ERROR_MAX_LEN: usize = 576;
+
+/// An incoming ICMP message, as far as the stack cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpIn<'a> {
+    EchoRequest { id: u16, seq: u16, data: &'a [u8] },
+    /// An error about a datagram we sent; `original` is its IP header and leading bytes.
+    DestUnreachable { code: u8, next_hop_mtu: u16, original: &'a [u8] },
+    TimeExceeded { code: u8, original: &'a [u8] },
+    ParameterProblem { pointer: u8, original: &'a [u8] },
+    SourceQuench { original: &'a [u8] },
+    /// Any other type (echo replies, timestamps, ...): counted, not answered.
+    Other { icmp_type: u8, code: u8 },
+}
+
+/// Checks the checksum over the whole message and decodes it.
+pub fn parse(message: &[u8]) -> Result<IcmpIn<'_>, DropReason> {
+    if message.len() < HEADER_LEN {
+        return Err(DropReason::IcmpTruncated);
+    }
+    if !super::checksum_ok(&[message]) {
+        return Err(DropReason::IcmpBadChecksum);
+    }
+    let (icmp_type, code) = (message[0], message[1]);
+    let rest = &message[4..8];
+    let body = &message[HEADER_LEN..];
+    Ok(match icmp_type {
+        8 if code == 0 => IcmpIn::EchoRequest {
+            id: u16::from_be_bytes([rest[0], rest[1]]),
+            seq: u16::from_be_bytes([rest[2], rest[3]]),
+            data: body,
+        },
+        3 => IcmpIn::DestUnreachable {
+            code,
+            next_hop_mtu: u16::from_be_bytes([rest[2], rest[3]]),
+            original: body,
+        },
+        11 => IcmpIn::TimeExceeded {
+            code,
+            original: body,
+        },
+        12 => IcmpIn::ParameterProblem {
+            pointer: rest[0],
+            original: body,
+        },
+        4 => IcmpIn::SourceQuench { original: body },
+        _ => IcmpIn::Other { icmp_type, code },
+    })
+}
+
+/// Writes an echo reply carrying the request's identifier, sequence number and data.
+pub fn emit_echo_reply(id: u16, seq: u16, data: &[u8], buf: &mut [u8]) -> usize {
+    let header = Icmpv4Header::with_checksum(
+        Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq }),
+        data,
+    );
+    write(&header, data, buf)
+}
+
+/// Writes a destination-unreachable error quoting `original` (an IP datagram we received),
+/// trimmed so the whole IP packet stays within 576 bytes.
+pub fn emit_dest_unreachable(
+    reason: DestUnreachableHeader,
+    original: &[u8],
+    buf: &mut [u8],
+) -> usize {
+    let quoted = &original[..original.len().min(ERROR_MAX_LEN - super::ipv4::HEADER_LEN - HEADER_LEN)];
+    let header = Icmpv4Header::with_checksum(Icmpv4Type::DestinationUnreachable(reason), quoted);
+    write(&header, quoted, buf)
+}
+
+fn write(header: &Icmpv4Header, body: &[u8], buf: &mut [u8]) -> usize {
+    let h = header.to_bytes();
+    buf[..h.len()].copy_from_slice(&h);
+    buf[h.len()..h.len() + body.len()].copy_from_slice(body);
+    h.len() + body.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_reply_round_trips_id_seq_and_data() {
+        let mut buf = [0u8; 64];
+        let n = emit_echo_reply(0xbeef, 7, b"payload", &mut buf);
+        assert_eq!(n, 15);
+        assert_eq!(buf[0], 0, "type 0 = echo reply");
+        assert!(crate::wire::checksum_ok(&[&buf[..n]]));
+        // Turn it into a request and parse it back.
+        buf[0] = 8;
+        let sum = crate::wire::internet_checksum(&[&buf[..2], &buf[4..n]]);
+        buf[2..4].copy_from_slice(&sum);
+        assert_eq!(
+            parse(&buf[..n]).unwrap(),
+            IcmpIn::EchoRequest { id: 0xbeef, seq: 7, data: b"payload" }
+        );
+    }
+
+    #[test]
+    fn bad_messages_are_refused() {
+        assert_eq!(parse(&[8, 0, 0]).unwrap_err(), DropReason::IcmpTruncated);
+        let mut buf = [0u8; 16];
+        let n = emit_echo_reply(1, 2, b"12345678", &mut buf);
+        buf[9] ^= 0xff;
+        assert_eq!(parse(&buf[..n]).unwrap_err(), DropReason::IcmpBadChecksum);
+    }
+
+    #[test]
+    fn unreachable_quotes_at_most_548_bytes() {
+        let original = vec![0x45u8; 4000];
+        let mut buf = vec![0u8; 1000];
+        let n = emit_dest_unreachable(DestUnreachableHeader::Port, &original, &mut buf);
+        assert_eq!(n, ERROR_MAX_LEN - 20, "ICMP message fits 576 with its IP header");
+        match parse(&buf[..n]).unwrap() {
+            IcmpIn::DestUnreachable { code: 3, original: q, .. } => assert_eq!(q.len(), 548, "quoted bytes"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
