@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_millis(5));
         assert_eq!(Instant::min_opt(Some(t), None), Some(t));
-        assert_eq!(Instant::min_opt(Some(t), Some(Instant::ZERO)), Some(Instant::ZERO));
+        assert_eq!(
+            Instant::min_opt(Some(t), Some(Instant::ZERO)),
+            Some(Instant::ZERO)
+        );
         assert_eq!(t.to_string(), "0.005000s");
     }
 }

@@ -92,7 +92,9 @@ fn parse_probability(key: &str, s: &str) -> Result<f64, String> {
     );
     match p {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("{key}={s}: expected a probability between 0 and 1 (or 0%..100%)")),
+        _ => Err(format!(
+            "{key}={s}: expected a probability between 0 and 1 (or 0%..100%)"
+        )),
     }
 }
 
@@ -329,6 +331,15 @@ impl<L: Link> Link for Faults<L> {
     fn raw_fd(&self) -> Option<RawFd> {
         self.inner.raw_fd()
     }
+
+    fn summary(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!("faults rx (towards the stack): {}", self.rx.stats),
+            format!("faults tx (from the stack): {}", self.tx.stats),
+        ];
+        lines.extend(self.inner.summary());
+        lines
+    }
 }
 
 #[cfg(test)]
@@ -347,7 +358,9 @@ mod tests {
 
     #[test]
     fn parses_the_command_line_form() {
-        let spec: FaultSpec = "loss=5%,rx.delay=10ms,tx.reorder=0.1,seed=7".parse().unwrap();
+        let spec: FaultSpec = "loss=5%,rx.delay=10ms,tx.reorder=0.1,seed=7"
+            .parse()
+            .unwrap();
         assert_eq!(spec.seed, 7);
         assert_eq!(spec.rx.loss, 0.05);
         assert_eq!(spec.tx.loss, 0.05);
@@ -395,7 +408,10 @@ mod tests {
         assert!((200..400).contains(&stats.dropped), "{stats}");
         assert!(stats.duplicated > 80, "{stats}");
         // Without reordering, order is preserved (duplicates adjacent).
-        let seq: Vec<u32> = got.iter().map(|p| u32::from_be_bytes(p[..4].try_into().unwrap())).collect();
+        let seq: Vec<u32> = got
+            .iter()
+            .map(|p| u32::from_be_bytes(p[..4].try_into().unwrap()))
+            .collect();
         assert!(seq.windows(2).all(|w| w[0] <= w[1]));
     }
 
@@ -414,8 +430,14 @@ mod tests {
         let (rx, _) = f.stats();
         assert!(rx.reordered > 20 && rx.corrupted > 20, "{rx}");
         let firsts: Vec<u8> = got.iter().map(|p| p[7]).collect();
-        assert!(firsts.windows(2).any(|w| w[0] > w[1]), "some packets overtaken");
-        let flipped = got.iter().filter(|p| p.iter().any(|&x| x != p[0]) || p[0] != p[1]).count();
+        assert!(
+            firsts.windows(2).any(|w| w[0] > w[1]),
+            "some packets overtaken"
+        );
+        let flipped = got
+            .iter()
+            .filter(|p| p.iter().any(|&x| x != p[0]) || p[0] != p[1])
+            .count();
         assert!(flipped > 0);
     }
 }

@@ -24,7 +24,10 @@ impl Memory {
         let a: Queue = Arc::default();
         let b: Queue = Arc::default();
         (
-            Memory { rx: a.clone(), tx: b.clone() },
+            Memory {
+                rx: a.clone(),
+                tx: b.clone(),
+            },
             Memory { rx: b, tx: a },
         )
     }
@@ -51,7 +54,10 @@ impl Link for Memory {
     }
 
     fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
-        self.tx.lock().expect("memory link poisoned").push_back(packet.to_vec());
+        self.tx
+            .lock()
+            .expect("memory link poisoned")
+            .push_back(packet.to_vec());
         Ok(())
     }
 }

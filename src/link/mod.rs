@@ -16,7 +16,7 @@ mod tun;
 pub use faults::{DirectionFaults, FaultSpec, Faults, FaultsStats};
 pub use memory::Memory;
 pub use pcap::{Pcap, PcapWriter};
-pub use tun::{Tun, TunError};
+pub use tun::{Tun, TunError, device_mtu, wait_readable};
 
 /// A packet device. `now` is the driver's clock; links that delay packets use it.
 pub trait Link {
@@ -41,6 +41,11 @@ pub trait Link {
     fn raw_fd(&self) -> Option<RawFd> {
         None
     }
+
+    /// Lines for the shutdown summary (what a wrapper did), outermost first.
+    fn summary(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -58,5 +63,8 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn raw_fd(&self) -> Option<RawFd> {
         (**self).raw_fd()
+    }
+    fn summary(&self) -> Vec<String> {
+        (**self).summary()
     }
 }

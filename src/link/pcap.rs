@@ -143,6 +143,12 @@ impl<L: Link> Link for Pcap<L> {
     fn raw_fd(&self) -> Option<RawFd> {
         self.inner.raw_fd()
     }
+
+    fn summary(&self) -> Vec<String> {
+        let mut lines = vec![format!("capture: {} packets written", self.writer.packets)];
+        lines.extend(self.inner.summary());
+        lines
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +181,10 @@ mod tests {
         assert_eq!(tap.recv(Instant::from_secs(2), &mut buf).unwrap(), Some(5));
         let bytes = sink.0.lock().unwrap().clone();
         assert_eq!(&bytes[0..4], &0xa1b2_c3d4u32.to_le_bytes());
-        assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), LINKTYPE_RAW);
+        assert_eq!(
+            u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
+            LINKTYPE_RAW
+        );
         // First record: t = 1 s + 250 µs, 3 bytes.
         let r1 = &bytes[24..40];
         assert_eq!(u32::from_le_bytes(r1[0..4].try_into().unwrap()), 1);

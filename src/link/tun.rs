@@ -48,8 +48,8 @@ impl Tun {
     /// Opens (creating if needed) the TUN device `name` in non-blocking mode.
     pub fn open(name: &str) -> Result<Tun, TunError> {
         let dev = name.to_string();
-        let iface = Iface::without_packet_info(name, Mode::Tun).map_err(|e| {
-            match e.raw_os_error() {
+        let iface =
+            Iface::without_packet_info(name, Mode::Tun).map_err(|e| match e.raw_os_error() {
                 Some(libc::EPERM) | Some(libc::EACCES) => TunError::Permission { dev: dev.clone() },
                 Some(libc::EBUSY) => TunError::Busy { dev: dev.clone() },
                 Some(libc::ENOENT) | Some(libc::ENODEV) => TunError::NoTunModule,
@@ -57,8 +57,7 @@ impl Tun {
                     dev: dev.clone(),
                     source: e,
                 },
-            }
-        })?;
+            })?;
         iface.set_non_blocking().map_err(|source| TunError::Open {
             dev: dev.clone(),
             source,
@@ -105,7 +104,11 @@ impl Link for Tun {
 fn ifreq_for(name: &str) -> libc::ifreq {
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+    for (dst, src) in req
+        .ifr_name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
         *dst = src as libc::c_char;
     }
     req
@@ -156,7 +159,11 @@ fn configure(name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), Tun
     req.ifr_ifru.ifru_addr = sockaddr_in(addr);
     ioctl(&sock, libc::SIOCSIFADDR, &mut req).map_err(fail("address"))?;
 
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
     let mut req = ifreq_for(name);
     req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(mask));
     ioctl(&sock, libc::SIOCSIFNETMASK, &mut req).map_err(fail("netmask"))?;
@@ -172,4 +179,47 @@ fn configure(name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), Tun
     req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     ioctl(&sock, libc::SIOCSIFFLAGS, &mut req).map_err(fail("bring up"))?;
     Ok(())
+}
+
+/// Waits until `fd` is readable or `timeout` passes (forever when `None`), with microsecond
+/// precision (ppoll(2)), so the loop wakes neither early nor late for a deadline. A signal
+/// ends the wait early; the caller checks its flags and loops.
+pub fn wait_readable(fd: Option<RawFd>, timeout: Option<std::time::Duration>) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: fd.unwrap_or(-1),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: one valid pollfd (a negative fd is ignored by the kernel), a valid or null
+    // timespec, no signal mask change.
+    let rc = unsafe { libc::ppoll(&mut pfd, 1, ts_ptr, std::ptr::null()) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the MTU of an existing interface (for `--no-configure`).
+pub fn device_mtu(name: &str) -> io::Result<u32> {
+    // SAFETY: plain socket(2) call; checked, then owned.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut req = ifreq_for(name);
+    ioctl(&sock, libc::SIOCGIFMTU, &mut req)?;
+    // SAFETY: SIOCGIFMTU filled the mtu member of the union.
+    Ok(unsafe { req.ifr_ifru.ifru_mtu } as u32)
 }

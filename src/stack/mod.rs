@@ -91,14 +91,27 @@ pub struct Counters {
 
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}",
-            self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.tx_queue_drops)?;
-        writeln!(f, "ipv4: fragments in {}, reassembled {}, fragments out {}",
-            self.fragments_in, self.datagrams_reassembled, self.fragments_out)?;
-        writeln!(f, "icmp: echo requests {}, echo replies {}, port unreachable sent {}, \
+        writeln!(
+            f,
+            "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}",
+            self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.tx_queue_drops
+        )?;
+        writeln!(
+            f,
+            "ipv4: fragments in {}, reassembled {}, fragments out {}",
+            self.fragments_in, self.datagrams_reassembled, self.fragments_out
+        )?;
+        writeln!(
+            f,
+            "icmp: echo requests {}, echo replies {}, port unreachable sent {}, \
             protocol unreachable sent {}, rate limited {}, errors in {}",
-            self.echo_requests, self.echo_replies, self.port_unreachable_sent,
-            self.protocol_unreachable_sent, self.icmp_errors_rate_limited, self.icmp_errors_in)?;
+            self.echo_requests,
+            self.echo_replies,
+            self.port_unreachable_sent,
+            self.protocol_unreachable_sent,
+            self.icmp_errors_rate_limited,
+            self.icmp_errors_in
+        )?;
         write!(f, "drops: {} total", self.drops.total())?;
         for (reason, n) in self.drops.nonzero() {
             write!(f, "\n  {reason}: {n}")?;
@@ -123,7 +136,10 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: StackConfig) -> Stack {
-        assert!((MIN_MTU..=MAX_MTU).contains(&config.mtu), "MTU out of range");
+        assert!(
+            (MIN_MTU..=MAX_MTU).contains(&config.mtu),
+            "MTU out of range"
+        );
         Stack {
             reassembler: Reassembler::new(config.reassembly),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
@@ -142,6 +158,11 @@ impl Stack {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Partial datagrams being reassembled and the bytes charged for them.
+    pub fn reassembly_usage(&self) -> (usize, usize) {
+        (self.reassembler.in_flight(), self.reassembler.bytes_held())
     }
 
     fn drop_packet(&mut self, reason: DropReason, src: Option<Ipv4Addr>) {
@@ -230,16 +251,22 @@ impl Stack {
 
     fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
         let udp = match etherparse::UdpHeaderSlice::from_slice(ip.payload()) {
-            Ok(udp) if usize::from(udp.length()) >= 8
-                && usize::from(udp.length()) <= ip.payload().len() => udp,
+            Ok(udp)
+                if usize::from(udp.length()) >= 8
+                    && usize::from(udp.length()) <= ip.payload().len() =>
+            {
+                udp
+            }
             _ => return self.drop_packet(DropReason::UdpTruncated, Some(ip.src())),
         };
         // RFC 768: a zero checksum means the sender computed none.
         if udp.checksum() != 0 {
             let payload = &ip.payload()[8..usize::from(udp.length())];
-            let expected = udp
-                .to_header()
-                .calc_checksum_ipv4_raw(ip.src().octets(), ip.dst().octets(), payload);
+            let expected = udp.to_header().calc_checksum_ipv4_raw(
+                ip.src().octets(),
+                ip.dst().octets(),
+                payload,
+            );
             if expected.ok() != Some(udp.checksum()) {
                 return self.drop_packet(DropReason::UdpBadChecksum, Some(ip.src()));
             }
@@ -326,7 +353,9 @@ impl Stack {
         let expired = self.reassembler.handle_timeout(now);
         if expired > 0 {
             log::debug!("{expired} partial datagram(s) timed out in reassembly");
-            self.counters.drops.add(DropReason::FragmentTimeout, expired as u64);
+            self.counters
+                .drops
+                .add(DropReason::FragmentTimeout, expired as u64);
         }
     }
 

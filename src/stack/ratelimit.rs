@@ -26,8 +26,8 @@ impl TokenBucket {
     pub fn take(&mut self, now: Instant) -> bool {
         if let Some(last) = self.last {
             let elapsed = (now - last).as_micros() as u64;
-            self.micro_tokens = (self.micro_tokens + elapsed.saturating_mul(self.rate))
-                .min(self.burst * 1_000_000);
+            self.micro_tokens =
+                (self.micro_tokens + elapsed.saturating_mul(self.rate)).min(self.burst * 1_000_000);
         }
         self.last = Some(now);
         if self.micro_tokens >= 1_000_000 {

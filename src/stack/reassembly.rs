@@ -140,7 +140,7 @@ impl Reassembler {
         let header_len = frag.header_bytes().len();
         // RFC 791: every fragment but the last carries a multiple of 8 bytes, and none is
         // empty unless it is the last of a datagram whose length is a multiple of 8.
-        if (!last && (data.is_empty() || data.len() % 8 != 0)) || (last && offset == 0) {
+        if (!last && (data.is_empty() || !data.len().is_multiple_of(8))) || (last && offset == 0) {
             return Reassembled::Dropped(DropReason::FragmentBad);
         }
         if header_len + end > MAX_DATAGRAM {
@@ -170,10 +170,11 @@ impl Reassembler {
 
         // Where the new range goes, and whether it collides with a neighbour.
         let i = partial.fragments.partition_point(|(o, _)| *o < offset);
-        if let Some((o, b)) = partial.fragments.get(i) {
-            if *o == offset && b.as_slice() == data {
-                return Reassembled::Dropped(DropReason::FragmentDuplicate);
-            }
+        if let Some((o, b)) = partial.fragments.get(i)
+            && *o == offset
+            && b.as_slice() == data
+        {
+            return Reassembled::Dropped(DropReason::FragmentDuplicate);
         }
         let overlaps_next = partial.fragments.get(i).is_some_and(|(o, _)| *o < end);
         let overlaps_prev = i > 0 && {
@@ -290,7 +291,10 @@ mod tests {
             let now = Instant::ZERO;
             for &i in &order[..2] {
                 let (a, b) = cuts[i];
-                assert_eq!(insert(&mut r, now, &frag(1, &data, a, b)), Reassembled::Pending);
+                assert_eq!(
+                    insert(&mut r, now, &frag(1, &data, a, b)),
+                    Reassembled::Pending
+                );
             }
             let (a, b) = cuts[order[2]];
             expect_complete(insert(&mut r, now, &frag(1, &data, a, b)), &data);
@@ -308,14 +312,20 @@ mod tests {
             insert(&mut r, Instant::ZERO, &first),
             Reassembled::Dropped(DropReason::FragmentDuplicate)
         );
-        expect_complete(insert(&mut r, Instant::ZERO, &frag(2, &data, 1480, 2000)), &data);
+        expect_complete(
+            insert(&mut r, Instant::ZERO, &frag(2, &data, 1480, 2000)),
+            &data,
+        );
     }
 
     #[test]
     fn overlap_discards_the_datagram() {
         let data = payload(3000);
         let mut r = Reassembler::new(ReassemblyConfig::default());
-        assert_eq!(insert(&mut r, Instant::ZERO, &frag(3, &data, 0, 1480)), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(3, &data, 0, 1480)),
+            Reassembled::Pending
+        );
         // Starts inside the first fragment.
         assert_eq!(
             insert(&mut r, Instant::ZERO, &frag(3, &data, 1472, 3000)),
@@ -323,7 +333,10 @@ mod tests {
         );
         assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
         // Overlap with the following fragment.
-        assert_eq!(insert(&mut r, Instant::ZERO, &frag(4, &data, 1480, 3000)), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(4, &data, 1480, 3000)),
+            Reassembled::Pending
+        );
         assert_eq!(
             insert(&mut r, Instant::ZERO, &frag(4, &data, 0, 1488)),
             Reassembled::Dropped(DropReason::FragmentOverlap)
@@ -347,7 +360,10 @@ mod tests {
         );
         // Data beyond the known end.
         let small = payload(1600);
-        assert_eq!(insert(&mut r, Instant::ZERO, &frag(6, &small, 1480, 1600)), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(6, &small, 1480, 1600)),
+            Reassembled::Pending
+        );
         let mut beyond = frag(6, &data, 1600, 1608);
         beyond[6] |= 0x20; // MF
         beyond[10..12].copy_from_slice(&[0, 0]);
@@ -370,7 +386,10 @@ mod tests {
         let data = payload(3000);
         let mut r = Reassembler::new(config);
         for id in 0..4 {
-            assert_eq!(insert(&mut r, Instant::ZERO, &frag(id, &data, 0, 1480)), Reassembled::Pending);
+            assert_eq!(
+                insert(&mut r, Instant::ZERO, &frag(id, &data, 0, 1480)),
+                Reassembled::Pending
+            );
         }
         // A fifth datagram does not fit.
         assert_eq!(
@@ -378,7 +397,10 @@ mod tests {
             Reassembled::Dropped(DropReason::FragmentNoMemory)
         );
         // Neither do more bytes for an existing one once the byte bound is reached.
-        assert_eq!(insert(&mut r, Instant::ZERO, &frag(0, &data, 1480, 2960)), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(0, &data, 1480, 2960)),
+            Reassembled::Pending
+        );
         assert_eq!(
             insert(&mut r, Instant::ZERO, &frag(1, &data, 1480, 2960)),
             Reassembled::Dropped(DropReason::FragmentNoMemory)
@@ -389,7 +411,9 @@ mod tests {
         let big = payload(60_000);
         let mut held = 0;
         for i in 0..1000 {
-            if insert(&mut r, Instant::ZERO, &frag(7, &big, i * 16, i * 16 + 8)) == Reassembled::Pending {
+            if insert(&mut r, Instant::ZERO, &frag(7, &big, i * 16, i * 16 + 8))
+                == Reassembled::Pending
+            {
                 held += 1;
             }
         }
@@ -402,12 +426,25 @@ mod tests {
         let data = payload(3000);
         let mut r = Reassembler::new(ReassemblyConfig::default());
         let t0 = Instant::from_secs(100);
-        assert_eq!(insert(&mut r, t0, &frag(1, &data, 0, 1480)), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, t0, &frag(1, &data, 0, 1480)),
+            Reassembled::Pending
+        );
         assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(30)));
         assert_eq!(r.handle_timeout(t0 + Duration::from_secs(29)), 0);
         assert_eq!(r.handle_timeout(t0 + Duration::from_secs(30)), 1);
-        assert_eq!((r.in_flight(), r.bytes_held(), r.poll_timeout()), (0, 0, None));
+        assert_eq!(
+            (r.in_flight(), r.bytes_held(), r.poll_timeout()),
+            (0, 0, None)
+        );
         // The rest arriving late starts afresh and never completes on its own.
-        assert_eq!(insert(&mut r, t0 + Duration::from_secs(31), &frag(1, &data, 1480, 3000)), Reassembled::Pending);
+        assert_eq!(
+            insert(
+                &mut r,
+                t0 + Duration::from_secs(31),
+                &frag(1, &data, 1480, 3000)
+            ),
+            Reassembled::Pending
+        );
     }
 }

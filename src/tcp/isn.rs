@@ -58,7 +58,11 @@ mod tests {
         let g = IsnGenerator::new([7; 16]);
         let t0 = Instant::from_secs(1);
         let a = g.isn(t0, addr(1, 80), addr(2, 5000));
-        let b = g.isn(t0 + crate::time::Duration::from_micros(400), addr(1, 80), addr(2, 5000));
+        let b = g.isn(
+            t0 + crate::time::Duration::from_micros(400),
+            addr(1, 80),
+            addr(2, 5000),
+        );
         assert_eq!(b - a, 100); // one tick per 4 µs
     }
 
@@ -67,8 +71,14 @@ mod tests {
         let t = Instant::from_secs(1);
         let g1 = IsnGenerator::new([1; 16]);
         let g2 = IsnGenerator::new([2; 16]);
-        assert_ne!(g1.isn(t, addr(1, 80), addr(2, 5000)), g2.isn(t, addr(1, 80), addr(2, 5000)));
-        assert_ne!(g1.isn(t, addr(1, 80), addr(2, 5000)), g1.isn(t, addr(1, 80), addr(2, 5001)));
+        assert_ne!(
+            g1.isn(t, addr(1, 80), addr(2, 5000)),
+            g2.isn(t, addr(1, 80), addr(2, 5000))
+        );
+        assert_ne!(
+            g1.isn(t, addr(1, 80), addr(2, 5000)),
+            g1.isn(t, addr(1, 80), addr(2, 5001))
+        );
         assert_eq!(format!("{g1:?}"), "IsnGenerator { .. }");
     }
 }

@@ -41,7 +41,10 @@ impl Reassembly {
         }
         let end = seq + data.len() as u32;
         // Ranges that overlap or touch [seq, end).
-        let first = self.ranges.iter().position(|(s, d)| (*s + d.len() as u32).after_eq(seq));
+        let first = self
+            .ranges
+            .iter()
+            .position(|(s, d)| (*s + d.len() as u32).after_eq(seq));
         let Some(first) = first else {
             return self.push_new(self.ranges.len(), seq, data);
         };
@@ -58,7 +61,7 @@ impl Reassembly {
         let mut cursor = start;
         let mut pieces: Vec<(SeqNum, &[u8])> = merged.iter().map(|(s, d)| (*s, &d[..])).collect();
         pieces.push((seq, data));
-        pieces.sort_by(|a, b| a.0.distance(start).cmp(&b.0.distance(start)));
+        pieces.sort_by_key(|p| p.0 - start);
         for (s, d) in pieces {
             let e = s + d.len() as u32;
             if e.after(cursor) {
@@ -135,7 +138,10 @@ mod tests {
         let mut r = Reassembly::default();
         assert!(r.insert(base + 10, b"klm"));
         assert!(r.insert(base + 4, b"ef"));
-        assert_eq!(r.sack_blocks().as_slice(), &[(base + 4, base + 6), (base + 10, base + 13)]);
+        assert_eq!(
+            r.sack_blocks().as_slice(),
+            &[(base + 4, base + 6), (base + 10, base + 13)]
+        );
         assert!(r.insert(base + 5, b"fghij"));
         assert_eq!(r.range_count(), 1);
         assert_eq!(r.len(), 9);

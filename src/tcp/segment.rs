@@ -165,7 +165,8 @@ impl Options {
     /// that do not fit are left out).
     pub fn wire_len(&self) -> usize {
         let base = self.base_len();
-        base + 4 * usize::from(self.sack_blocks_fitting(base) > 0) + 8 * self.sack_blocks_fitting(base)
+        base + 4 * usize::from(self.sack_blocks_fitting(base) > 0)
+            + 8 * self.sack_blocks_fitting(base)
     }
 
     fn base_len(&self) -> usize {
@@ -515,7 +516,10 @@ mod tests {
         for i in 0..n {
             let mut bad = buf;
             bad[i] ^= 0x10;
-            assert!(Segment::parse(A, B, &bad[..n]).is_err(), "flip at {i} undetected");
+            assert!(
+                Segment::parse(A, B, &bad[..n]).is_err(),
+                "flip at {i} undetected"
+            );
         }
     }
 
@@ -523,11 +527,13 @@ mod tests {
         let mut h = TcpHeader::new(1, 2, 100, 10);
         h.syn = syn;
         let mut padded = opts.to_vec();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push(0);
         }
         h.options = TcpOptions::try_from_slice(&padded).unwrap();
-        h.checksum = h.calc_checksum_ipv4_raw(A.octets(), B.octets(), &[]).unwrap();
+        h.checksum = h
+            .calc_checksum_ipv4_raw(A.octets(), B.octets(), &[])
+            .unwrap();
         let bytes = h.to_bytes();
         Segment::parse(A, B, &bytes).map(|(_, _, s)| s)
     }
@@ -587,7 +593,10 @@ mod tests {
             ctl: Ctl::ACK,
             ..Segment::default()
         };
-        assert_eq!(reset_for(&ack).unwrap().to_string(), "<SEQ=77><CTL=RST><WND=0>");
+        assert_eq!(
+            reset_for(&ack).unwrap().to_string(),
+            "<SEQ=77><CTL=RST><WND=0>"
+        );
         let rst = Segment {
             ctl: Ctl::RST,
             ..Segment::default()

@@ -47,10 +47,7 @@ impl State {
 
     /// States in which received data is delivered (RFC 9293 §3.10.7.4, seventh).
     pub fn can_receive_data(self) -> bool {
-        matches!(
-            self,
-            State::Established | State::FinWait1 | State::FinWait2
-        )
+        matches!(self, State::Established | State::FinWait1 | State::FinWait2)
     }
 
     /// States in which the user may still queue data (RFC 9293 §3.9.1.2).

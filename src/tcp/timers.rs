@@ -94,8 +94,14 @@ mod tests {
         t.set(TimerKind::DelayedAck, Instant::from_secs(2));
         assert_eq!(t.next(), Some(Instant::from_secs(2)));
         assert_eq!(t.take_expired(Instant::from_secs(1)), None);
-        assert_eq!(t.take_expired(Instant::from_secs(9)), Some(TimerKind::DelayedAck));
-        assert_eq!(t.take_expired(Instant::from_secs(9)), Some(TimerKind::Keepalive));
+        assert_eq!(
+            t.take_expired(Instant::from_secs(9)),
+            Some(TimerKind::DelayedAck)
+        );
+        assert_eq!(
+            t.take_expired(Instant::from_secs(9)),
+            Some(TimerKind::Keepalive)
+        );
         assert_eq!(t.take_expired(Instant::from_secs(9)), None);
     }
 }

@@ -28,6 +28,7 @@ drop_reasons! {
     // IPv4 header checks (RFC 791, RFC 1122 §3.2.1)
     Ipv4Truncated => "ipv4-truncated",
     Ipv4BadVersion => "ipv4-bad-version",
+    Ipv6NotSupported => "ipv6-not-supported",
     Ipv4BadHeaderLength => "ipv4-bad-header-length",
     Ipv4BadTotalLength => "ipv4-bad-total-length",
     Ipv4BadChecksum => "ipv4-bad-checksum",

@@ -13,14 +13,33 @@ pub const ERROR_MAX_LEN: usize = 576;
 /// An incoming ICMP message, as far as the stack cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpIn<'a> {
-    EchoRequest { id: u16, seq: u16, data: &'a [u8] },
+    EchoRequest {
+        id: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
     /// An error about a datagram we sent; `original` is its IP header and leading bytes.
-    DestUnreachable { code: u8, next_hop_mtu: u16, original: &'a [u8] },
-    TimeExceeded { code: u8, original: &'a [u8] },
-    ParameterProblem { pointer: u8, original: &'a [u8] },
-    SourceQuench { original: &'a [u8] },
+    DestUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+        original: &'a [u8],
+    },
+    TimeExceeded {
+        code: u8,
+        original: &'a [u8],
+    },
+    ParameterProblem {
+        pointer: u8,
+        original: &'a [u8],
+    },
+    SourceQuench {
+        original: &'a [u8],
+    },
     /// Any other type (echo replies, timestamps, ...): counted, not answered.
-    Other { icmp_type: u8, code: u8 },
+    Other {
+        icmp_type: u8,
+        code: u8,
+    },
 }
 
 /// Checks the checksum over the whole message and decodes it.
@@ -60,10 +79,8 @@ pub fn parse(message: &[u8]) -> Result<IcmpIn<'_>, DropReason> {
 
 /// Writes an echo reply carrying the request's identifier, sequence number and data.
 pub fn emit_echo_reply(id: u16, seq: u16, data: &[u8], buf: &mut [u8]) -> usize {
-    let header = Icmpv4Header::with_checksum(
-        Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq }),
-        data,
-    );
+    let header =
+        Icmpv4Header::with_checksum(Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq }), data);
     write(&header, data, buf)
 }
 
@@ -74,7 +91,9 @@ pub fn emit_dest_unreachable(
     original: &[u8],
     buf: &mut [u8],
 ) -> usize {
-    let quoted = &original[..original.len().min(ERROR_MAX_LEN - super::ipv4::HEADER_LEN - HEADER_LEN)];
+    let quoted = &original[..original
+        .len()
+        .min(ERROR_MAX_LEN - super::ipv4::HEADER_LEN - HEADER_LEN)];
     let header = Icmpv4Header::with_checksum(Icmpv4Type::DestinationUnreachable(reason), quoted);
     write(&header, quoted, buf)
 }
@@ -103,7 +122,11 @@ mod tests {
         buf[2..4].copy_from_slice(&sum);
         assert_eq!(
             parse(&buf[..n]).unwrap(),
-            IcmpIn::EchoRequest { id: 0xbeef, seq: 7, data: b"payload" }
+            IcmpIn::EchoRequest {
+                id: 0xbeef,
+                seq: 7,
+                data: b"payload"
+            }
         );
     }
 
@@ -121,9 +144,17 @@ mod tests {
         let original = vec![0x45u8; 4000];
         let mut buf = vec![0u8; 1000];
         let n = emit_dest_unreachable(DestUnreachableHeader::Port, &original, &mut buf);
-        assert_eq!(n, ERROR_MAX_LEN - 20, "ICMP message fits 576 with its IP header");
+        assert_eq!(
+            n,
+            ERROR_MAX_LEN - 20,
+            "ICMP message fits 576 with its IP header"
+        );
         match parse(&buf[..n]).unwrap() {
-            IcmpIn::DestUnreachable { code: 3, original: q, .. } => assert_eq!(q.len(), 548, "quoted bytes"),
+            IcmpIn::DestUnreachable {
+                code: 3,
+                original: q,
+                ..
+            } => assert_eq!(q.len(), 548, "quoted bytes"),
             other => panic!("{other:?}"),
         }
     }

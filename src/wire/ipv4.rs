@@ -26,8 +26,10 @@ pub fn parse(packet: &[u8]) -> Result<Ipv4View<'_>, DropReason> {
     if packet.is_empty() {
         return Err(DropReason::Ipv4Truncated);
     }
-    if packet[0] >> 4 != 4 {
-        return Err(DropReason::Ipv4BadVersion);
+    match packet[0] >> 4 {
+        4 => {}
+        6 => return Err(DropReason::Ipv6NotSupported),
+        _ => return Err(DropReason::Ipv4BadVersion),
     }
     let header = Ipv4HeaderSlice::from_slice(packet).map_err(|e| match e {
         HeaderSliceError::Len(_) => DropReason::Ipv4Truncated,
@@ -133,8 +135,7 @@ impl Ipv4Out {
         h.identification = self.ident;
         h.dont_fragment = self.dont_fragment;
         h.more_fragments = more_fragments;
-        h.fragment_offset =
-            IpFragOffset::try_new((offset / 8) as u16).expect("offset below 65536");
+        h.fragment_offset = IpFragOffset::try_new((offset / 8) as u16).expect("offset below 65536");
         h.dscp = IpDscp::try_new(self.dscp & 0x3f).expect("masked to 6 bits");
         h.ecn = IpEcn::ZERO;
         h.header_checksum = h.calc_header_checksum();
@@ -169,7 +170,10 @@ impl Ipv4Out {
         scratch: &mut Vec<u8>,
         mut out: impl FnMut(&[u8]),
     ) -> usize {
-        assert!(payload.len() <= MAX_DATAGRAM - HEADER_LEN, "datagram too large");
+        assert!(
+            payload.len() <= MAX_DATAGRAM - HEADER_LEN,
+            "datagram too large"
+        );
         let per_fragment = if payload.len() + HEADER_LEN <= mtu {
             payload.len().max(1)
         } else {
@@ -248,8 +252,10 @@ mod tests {
         assert_eq!(parse(&[]).unwrap_err(), DropReason::Ipv4Truncated);
         assert_eq!(parse(&good[..10]).unwrap_err(), DropReason::Ipv4Truncated);
         let mut p = good.clone();
-        p[0] = 0x65;
+        p[0] = 0x55;
         assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4BadVersion);
+        p[0] = 0x60;
+        assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv6NotSupported);
         let mut p = good.clone();
         p[0] = 0x44;
         assert_eq!(parse(&p).unwrap_err(), DropReason::Ipv4BadHeaderLength);

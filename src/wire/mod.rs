@@ -16,7 +16,9 @@ pub use drop_reason::{DropCounters, DropReason};
 pub fn internet_checksum(parts: &[&[u8]]) -> [u8; 2] {
     let sum = parts
         .iter()
-        .fold(etherparse::checksum::Sum16BitWords::new(), |s, p| s.add_slice(p));
+        .fold(etherparse::checksum::Sum16BitWords::new(), |s, p| {
+            s.add_slice(p)
+        });
     // etherparse sums in native byte order; its result's native bytes are network order.
     sum.ones_complement().to_ne_bytes()
 }

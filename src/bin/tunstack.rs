@@ -1,0 +1,221 @@
+//! The `tunstack` daemon: creates the TUN device, configures its kernel side, and runs the
+//! stack on it until SIGINT/SIGTERM. The only place that reads the wall clock.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
+use tunstack::runtime::Runtime;
+use tunstack::stack::{MAX_MTU, MIN_MTU, Stack, StackConfig};
+use tunstack::time::Instant;
+
+/// A userspace TCP/IP stack behind a Linux TUN device.
+///
+/// By default tunstack creates the TUN device tun0, gives the kernel side 198.18.0.1/24,
+/// brings it up, and answers as 198.18.0.2: `ping 198.18.0.2` from the same host (or network
+/// namespace) reaches it. 198.18.0.0/15 is reserved for benchmarking (RFC 2544), so the
+/// defaults never collide with a real network. Stop with Ctrl-C (SIGINT) or SIGTERM: the
+/// capture is flushed and a summary of counters is printed.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about, after_help = EXAMPLES)]
+struct Cli {
+    /// Name of the TUN device to create (or attach to, with --no-configure).
+    #[arg(long, default_value = "tun0", value_name = "NAME")]
+    dev: String,
+
+    /// The stack's own IPv4 address.
+    #[arg(long, default_value = "198.18.0.2", value_name = "IP")]
+    addr: Ipv4Addr,
+
+    /// Address and prefix given to the kernel side of the device.
+    #[arg(long, default_value = "198.18.0.1/24", value_name = "IP/PREFIX")]
+    kernel_addr: String,
+
+    /// Link MTU (68..=65535). With --no-configure the device's own MTU is used unless given.
+    #[arg(long, value_name = "BYTES")]
+    mtu: Option<u32>,
+
+    /// Use an existing, already configured device (e.g. a persistent one made with
+    /// `ip tuntap add tun0 mode tun user $USER`), so no privilege is needed.
+    #[arg(long)]
+    no_configure: bool,
+
+    /// Write every packet, both directions, to FILE (pcap, LINKTYPE_RAW; open in Wireshark).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+
+    /// Inject seeded faults, e.g. `loss=0.05,delay=10ms,seed=7` or `rx.reorder=0.1`
+    /// (rx = towards the stack, tx = from it; keys: loss, dup, reorder, corrupt, delay,
+    /// jitter, reorder-delay, seed).
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<FaultSpec>,
+
+    /// Time to live of the datagrams we send.
+    #[arg(long, default_value_t = 64, value_name = "HOPS")]
+    ttl: u8,
+
+    /// More logging: -v debug, -vv trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+const EXAMPLES: &str = "Examples:
+  sudo tunstack                          # tun0, kernel 198.18.0.1/24, stack 198.18.0.2
+  ping 198.18.0.2
+  sudo tunstack --pcap run.pcap -v       # capture everything; open run.pcap in Wireshark
+  sudo tunstack --faults loss=0.05,seed=1
+  ip tuntap add tun9 mode tun user $USER; ip addr add 198.18.0.1/24 dev tun9; ip link set tun9 up
+  tunstack --dev tun9 --no-configure     # no root needed";
+
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8)> {
+    let (addr, prefix) = s
+        .split_once('/')
+        .with_context(|| format!("--kernel-addr {s:?} needs a prefix, e.g. 198.18.0.1/24"))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .with_context(|| format!("--kernel-addr {s:?}: {addr:?} is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=30).contains(p))
+        .with_context(|| format!("--kernel-addr {s:?}: the prefix must be 1..=30"))?;
+    Ok((addr, prefix))
+}
+
+fn check_addresses(addr: Ipv4Addr, kernel: Ipv4Addr, prefix: u8) -> Result<()> {
+    let mask = u32::MAX << (32 - u32::from(prefix));
+    let (a, k) = (u32::from(addr), u32::from(kernel));
+    if a == k {
+        bail!(
+            "--addr {addr} is the kernel side's address too: give the stack another one, e.g. 198.18.0.2"
+        );
+    }
+    if a & mask != k & mask {
+        bail!(
+            "--addr {addr} is outside the kernel side's subnet {kernel}/{prefix}: the kernel would not route to it; pick an address inside it"
+        );
+    }
+    if a & !mask == 0 || a & !mask == !mask {
+        bail!(
+            "--addr {addr} is the network or broadcast address of {kernel}/{prefix}: pick a host address"
+        );
+    }
+    if addr.is_multicast() || addr.is_loopback() || addr.is_unspecified() {
+        bail!("--addr {addr} cannot be a host address: pick a unicast address such as 198.18.0.2");
+    }
+    Ok(())
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .format_timestamp_micros()
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let (kernel_addr, prefix) = parse_cidr(&cli.kernel_addr)?;
+    if !cli.no_configure {
+        check_addresses(cli.addr, kernel_addr, prefix)?;
+    }
+    if let Some(mtu) = cli.mtu
+        && !(MIN_MTU as u32..=MAX_MTU as u32).contains(&mtu)
+    {
+        bail!(
+            "--mtu {mtu} is out of range: IPv4 needs at least 68 and a TUN device carries at most 65535"
+        );
+    }
+
+    let tun = Tun::open(&cli.dev)?;
+    let mtu = if cli.no_configure {
+        match cli.mtu {
+            Some(mtu) => mtu,
+            None => device_mtu(tun.name())
+                .with_context(|| format!("reading the MTU of {}", tun.name()))?,
+        }
+    } else {
+        let mtu = cli.mtu.unwrap_or(1500);
+        tun.configure(kernel_addr, prefix, mtu)?;
+        mtu
+    };
+    let dev = tun.name().to_string();
+
+    let wall_start = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mono_start = std::time::Instant::now();
+    let clock = move || Instant::from_micros(mono_start.elapsed().as_micros() as u64);
+
+    let mut link: Box<dyn Link> = Box::new(tun);
+    if let Some(spec) = cli.faults.clone() {
+        log::info!("injecting faults: {spec:?}");
+        link = Box::new(Faults::new(link, spec));
+    }
+    if let Some(path) = &cli.pcap {
+        let writer = PcapWriter::create(path, wall_start.as_micros() as u64)
+            .with_context(|| format!("creating the capture file {}", path.display()))?;
+        link = Box::new(Pcap::new(link, writer));
+    }
+
+    let config = StackConfig {
+        addr: cli.addr,
+        mtu: mtu as usize,
+        ttl: cli.ttl,
+        ..StackConfig::default()
+    };
+    let mut runtime = Runtime::new(Stack::new(config), link);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    let configured = if cli.no_configure {
+        "as configured".to_string()
+    } else {
+        format!("kernel side {kernel_addr}/{prefix}")
+    };
+    log::info!(
+        "tunstack {} answering at {} on {dev} ({configured}, MTU {mtu}){}",
+        env!("CARGO_PKG_VERSION"),
+        cli.addr,
+        cli.pcap
+            .as_ref()
+            .map(|p| format!(", capturing to {}", p.display()))
+            .unwrap_or_default()
+    );
+
+    let result = runtime.run(&clock, &stop);
+    log::info!("shutting down");
+    let Runtime { stack, link, .. } = runtime;
+    println!(
+        "tunstack summary ({:.1} s)",
+        mono_start.elapsed().as_secs_f64()
+    );
+    println!("{}", stack.counters());
+    for line in link.summary() {
+        println!("{line}");
+    }
+    drop(link); // flushes the capture
+    result.with_context(|| format!("reading from or writing to {dev}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tunstack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

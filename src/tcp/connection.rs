@@ -1,0 +1,843 @@
+//! One TCP connection as a sans-IO state machine (RFC 9293).
+//!
+//! # Contract
+//! A `Connection` never does I/O, never reads a clock and never draws randomness: the caller
+//! passes `now` into every call that needs time and supplies the ISS (see
+//! [`IsnGenerator`](super::IsnGenerator)).
+//!
+//! - Create it with [`Connection::connect`] (active OPEN, a SYN is queued) or
+//!   [`Connection::accept`] (a listener in the stack received a SYN).
+//! - Inputs: [`handle_segment`](Connection::handle_segment) for every segment of this
+//!   4-tuple, [`handle_timeout`](Connection::handle_timeout) when the deadline from
+//!   `poll_timeout` has passed (calling it early or twice is harmless), and
+//!   [`handle_icmp_error`](Connection::handle_icmp_error).
+//! - User calls, named after RFC 9293 §3.9: `send`, `send_urgent`, `recv`, `close`
+//!   (half-close: queues a FIN), `abort` (RST), `set_nodelay`, `set_keepalive`,
+//!   `set_user_timeout`.
+//! - Outputs, drained in this order after any input or user call:
+//!   1. [`poll_transmit`](Connection::poll_transmit) until `None` (segments to send; the
+//!      stack adds ports and the IPv4 header, see [`Segment::emit`]),
+//!   2. [`poll_timeout`](Connection::poll_timeout) (the next deadline),
+//!   3. [`poll_event`](Connection::poll_event) until `None`.
+//! - After `Event::Closed` and `poll_transmit() == None` the stack drops the connection.
+//!   `Closed(CloseReason::ResetInListen)` means a SYN-RECEIVED that came from a listener was
+//!   reset: RFC 9293 says "return to LISTEN", which for us means drop it silently and leave
+//!   the listener alone (MUST-11).
+//!
+//! All ACKs owed after a batch of input are merged into one (MUST-58, MUST-59): the stack
+//! should feed every queued segment before draining `poll_transmit`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::SocketAddrV4;
+
+use log::{debug, info};
+use thiserror::Error;
+
+use super::congestion::{Algorithm, Congestion};
+use super::recv::RecvSpace;
+use super::rtt::RttEstimator;
+use super::segment::{Ctl, Segment};
+use super::send::SendSpace;
+use super::seq::SeqNum;
+use super::state::State;
+use super::timers::{TimerKind, Timers};
+use crate::time::{Duration, Instant};
+
+/// The connection's addresses, from our side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+impl fmt::Display for FourTuple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.local, self.remote)
+    }
+}
+
+/// Keepalive parameters (RFC 9293 §3.8.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (MUST-28: default ≥ 2 hours).
+    pub idle: Duration,
+    /// Time between unanswered probes (MUST-27).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead (MUST-29: more than one).
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(2 * 3600),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// Per-connection configuration. `Config::default()` is what the daemon uses.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The MSS we advertise: local MTU − 40 (MUST-67), also our cap on send MSS (MUST-16).
+    pub mss: u16,
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    /// Disable Nagle (MUST-17).
+    pub nodelay: bool,
+    /// Off by default (MUST-25).
+    pub keepalive: Option<Keepalive>,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (MUST-13).
+    pub msl: Duration,
+    pub rto_initial: Duration,
+    pub rto_min: Duration,
+    pub rto_max: Duration,
+    /// Retransmissions after which negative advice goes to IP (RFC 9293 §3.8.3 R1).
+    pub r1: u32,
+    /// Give up on data after this long without progress (R2, SHLD-11: ≥ 100 s).
+    pub r2: Duration,
+    /// Give up on a SYN after this long (MUST-23: ≥ 3 minutes).
+    pub r2_syn: Duration,
+    /// RFC 9293 §3.9.1 user timeout; replaces R2 for data when set (MUST-21).
+    pub user_timeout: Option<Duration>,
+    /// Idle time after which a FIN-WAIT-2 connection is closed.
+    pub fin_wait_2_timeout: Duration,
+    /// RFC 5961 §7: challenge ACKs per second per connection.
+    pub challenge_ack_limit: u32,
+    /// Delayed ACK (MUST-40: < 0.5 s; we use 40 ms).
+    pub delayed_ack: Duration,
+    /// Offer/accept RFC 7323 window scaling.
+    pub window_scale: bool,
+    /// Offer/accept RFC 2018 SACK.
+    pub sack: bool,
+    /// Offer/accept RFC 7323 timestamps.
+    pub timestamps: bool,
+    pub congestion: Algorithm,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mss: 1460,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            nodelay: false,
+            keepalive: None,
+            msl: Duration::from_secs(30),
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            r1: 3,
+            r2: Duration::from_secs(100),
+            r2_syn: Duration::from_secs(180),
+            user_timeout: None,
+            fin_wait_2_timeout: Duration::from_secs(60),
+            challenge_ack_limit: 10,
+            delayed_ack: Duration::from_millis(40),
+            window_scale: true,
+            sack: true,
+            timestamps: true,
+            congestion: Algorithm::NewReno,
+        }
+    }
+}
+
+/// Why a connection reached CLOSED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Both FINs exchanged and acknowledged (or the user closed before anything was sent).
+    Normal,
+    /// The peer sent an acceptable RST (MUST-12: told apart from a FIN).
+    Reset,
+    /// The peer answered our SYN with RST.
+    Refused,
+    /// R2, user timeout, keepalive or unanswered zero-window probes.
+    TimedOut,
+    /// The user called `abort`.
+    Aborted,
+    /// A passive SYN-RECEIVED was reset or re-SYNed: the stack drops it silently (MUST-11).
+    ResetInListen,
+    /// FIN-WAIT-2 lasted longer than `Config::fin_wait_2_timeout` without input.
+    FinWait2Timeout,
+    /// A hard ICMP error arrived while opening (destination unreachable codes 2-4).
+    Unreachable,
+}
+
+/// ICMP errors the stack passes up for this connection (RFC 9293 §3.9.2.2, MUST-54).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IcmpError {
+    /// Silently discarded (MUST-55).
+    SourceQuench,
+    DestinationUnreachable {
+        code: u8,
+    },
+    TimeExceeded,
+    ParameterProblem,
+}
+
+/// What happened, for the application (drained with `poll_event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// The handshake completed (ESTABLISHED).
+    Connected,
+    /// New data can be read.
+    Readable,
+    /// Send buffer space freed after `send` accepted less than it was given.
+    Writable,
+    /// The peer's FIN arrived: `recv` returns 0 once the buffer is drained (MUST-12).
+    PeerClosed,
+    /// The urgent pointer advanced (MUST-32); see `urgent_remaining`.
+    Urgent,
+    /// A soft error was recorded (MUST-47); see `soft_error`.
+    SoftError(IcmpError),
+    /// R1 retransmissions reached: the stack may give negative advice to IP (MUST-20).
+    RetransmitThreshold,
+    Closed(CloseReason),
+}
+
+/// Errors from user calls. Converts into `io::Error`.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum ConnectionError {
+    #[error("operation would block")]
+    WouldBlock,
+    #[error("connection closing")]
+    Closing,
+    #[error("connection closed: {0:?}")]
+    Closed(CloseReason),
+}
+
+impl From<ConnectionError> for io::Error {
+    fn from(e: ConnectionError) -> io::Error {
+        let kind = match e {
+            ConnectionError::WouldBlock => io::ErrorKind::WouldBlock,
+            ConnectionError::Closing => io::ErrorKind::BrokenPipe,
+            ConnectionError::Closed(CloseReason::Reset) => io::ErrorKind::ConnectionReset,
+            ConnectionError::Closed(CloseReason::Refused) => io::ErrorKind::ConnectionRefused,
+            ConnectionError::Closed(CloseReason::TimedOut) => io::ErrorKind::TimedOut,
+            ConnectionError::Closed(CloseReason::Aborted) => io::ErrorKind::ConnectionAborted,
+            ConnectionError::Closed(_) => io::ErrorKind::NotConnected,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Counters and the current values of the main variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub segments_in: u64,
+    pub segments_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub retransmits: u64,
+    pub rtos: u64,
+    pub fast_retransmits: u64,
+    pub dup_acks: u64,
+    pub challenge_acks: u64,
+    pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
+    pub snd_wnd: u32,
+    pub rcv_nxt: SeqNum,
+    pub rcv_wnd: u32,
+    pub send_queue: usize,
+    pub recv_queue: usize,
+}
+
+/// One TCP connection. See the module documentation for the contract.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) tuple: FourTuple,
+    pub(super) config: Config,
+    pub(super) state: State,
+    /// MUST-11: SYN-RECEIVED came from a passive OPEN.
+    pub(super) passive: bool,
+    pub(super) snd: SendSpace,
+    pub(super) rcv: RecvSpace,
+    pub(super) rtt: RttEstimator,
+    pub(super) cc: Congestion,
+    pub(super) timers: Timers,
+    pub(super) events: VecDeque<Event>,
+    pub(super) close_reason: Option<CloseReason>,
+    /// Explicit segments to send first (RST, probes).
+    pub(super) control: VecDeque<Segment>,
+    /// (Re)send our SYN or SYN-ACK.
+    pub(super) syn_pending: bool,
+    /// An ACK is owed now.
+    pub(super) ack_pending: bool,
+    /// Octets received in order since we last sent an ACK.
+    pub(super) unacked_bytes: u32,
+    /// Largest payload seen from the peer (for "every second full-sized segment").
+    pub(super) rcv_mss: u32,
+    pub(super) fast_retransmit: bool,
+    /// Persist timer fired with an open window: send one segment ignoring Nagle/SWS.
+    pub(super) force_send: bool,
+    pub(super) persist_backoff: u32,
+    /// The user closed while in SYN-RECEIVED; the FIN is queued once ESTABLISHED.
+    pub(super) close_deferred: bool,
+    pub(super) ws_enabled: bool,
+    pub(super) sack_enabled: bool,
+    pub(super) ts_enabled: bool,
+    pub(super) ts_recent: u32,
+    pub(super) last_recv_at: Instant,
+    pub(super) keepalive_probes: u32,
+    /// When the oldest outstanding sequence space was first sent (R2 clock).
+    pub(super) retx_start: Option<Instant>,
+    pub(super) retx_count: u32,
+    pub(super) challenge_window: (Instant, u32),
+    pub(super) soft_error: Option<IcmpError>,
+    pub(super) want_writable: bool,
+    pub(super) stats: Stats,
+}
+
+impl Connection {
+    fn new(now: Instant, tuple: FourTuple, iss: SeqNum, config: Config, state: State) -> Self {
+        let smss = u32::from(config.mss.min(536));
+        Connection {
+            tuple,
+            snd: SendSpace::new(iss, config.send_buffer, smss),
+            rcv: RecvSpace::new(SeqNum(0), config.recv_buffer, 0),
+            rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
+            cc: Congestion::new(config.congestion, smss),
+            state,
+            passive: false,
+            timers: Timers::default(),
+            events: VecDeque::new(),
+            close_reason: None,
+            control: VecDeque::new(),
+            syn_pending: false,
+            ack_pending: false,
+            unacked_bytes: 0,
+            rcv_mss: smss,
+            fast_retransmit: false,
+            force_send: false,
+            persist_backoff: 0,
+            close_deferred: false,
+            ws_enabled: false,
+            sack_enabled: false,
+            ts_enabled: false,
+            ts_recent: 0,
+            last_recv_at: now,
+            keepalive_probes: 0,
+            retx_start: None,
+            retx_count: 0,
+            challenge_window: (now, 0),
+            soft_error: None,
+            want_writable: false,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// Active OPEN (RFC 9293 §3.10.1): SYN-SENT with a SYN queued.
+    pub fn connect(now: Instant, tuple: FourTuple, iss: SeqNum, config: Config) -> Connection {
+        let mut c = Connection::new(now, tuple, iss, config, State::SynSent);
+        c.syn_pending = true;
+        info!("{tuple} active open, iss {iss}");
+        c
+    }
+
+    /// Passive OPEN: a listener received `syn` (RFC 9293 §3.10.7.2); SYN-RECEIVED with a
+    /// SYN-ACK queued. The stack must only pass a segment with SYN set and RST/ACK clear.
+    /// Data in the SYN is not acknowledged (the peer sends it again).
+    pub fn accept(
+        now: Instant,
+        tuple: FourTuple,
+        iss: SeqNum,
+        syn: &Segment,
+        config: Config,
+    ) -> Connection {
+        let mut c = Connection::new(now, tuple, iss, config, State::SynReceived);
+        c.passive = true;
+        c.on_peer_syn(syn);
+        c.syn_pending = true;
+        c.stats.segments_in += 1;
+        info!("{tuple} passive open, iss {iss} irs {}", syn.seq);
+        c
+    }
+
+    /// Record the peer's SYN: IRS, RCV.NXT, and negotiate options (RFC 9293 §3.7.1,
+    /// RFC 7323, RFC 2018). Options are enabled only when both sides offer them.
+    pub(super) fn on_peer_syn(&mut self, syn: &Segment) {
+        let o = &syn.options;
+        self.ws_enabled = self.config.window_scale && o.window_scale.is_some();
+        let ws = match o.window_scale {
+            Some(peer) if self.config.window_scale => {
+                self.snd.wscale = peer.min(14); // RFC 7323 §2.3: at most 14
+                our_wscale(self.config.recv_buffer)
+            }
+            _ => {
+                self.snd.wscale = 0;
+                0
+            }
+        };
+        self.rcv = RecvSpace::new(syn.seq, self.config.recv_buffer, ws);
+        self.sack_enabled = self.config.sack && o.sack_permitted;
+        self.ts_enabled = self.config.timestamps && o.timestamps.is_some();
+        if let Some((val, _)) = o.timestamps {
+            self.ts_recent = val;
+        }
+        // MUST-15: assume 536 without the option; MUST-16: never above our own MSS.
+        let peer_mss = u32::from(o.mss.unwrap_or(536));
+        let mut mss = peer_mss.min(u32::from(self.config.mss)).max(64);
+        if self.ts_enabled {
+            mss -= 12; // the timestamps option rides on every segment
+        }
+        self.snd.mss = mss;
+        self.cc.set_smss(mss);
+        self.rcv_mss = mss;
+        // RFC 7323 §2.2: the window in a SYN is never scaled.
+        self.snd.snd_wnd = u32::from(syn.wnd);
+        self.snd.max_snd_wnd = self.snd.snd_wnd;
+        self.snd.snd_wl1 = syn.seq;
+        self.snd.snd_wl2 = syn.ack;
+    }
+
+    // ---- user calls (RFC 9293 §3.9.1) ----
+
+    /// SEND: queue data; returns how much fit in the send buffer (possibly 0, then an
+    /// `Event::Writable` follows when space frees up).
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, ConnectionError> {
+        match self.state {
+            State::Closed => Err(ConnectionError::Closed(self.reason())),
+            s if !s.can_send_data() || self.close_deferred => Err(ConnectionError::Closing),
+            _ => {
+                let n = self.snd.write(data);
+                if n < data.len() {
+                    self.want_writable = true;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// SEND with the URGENT flag: the urgent pointer will point to the octet after the last
+    /// octet accepted here (MUST-30, MUST-31, MUST-62).
+    pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, ConnectionError> {
+        let n = self.send(data)?;
+        if n > 0 {
+            self.snd.snd_up = Some(self.snd.data_end());
+        }
+        Ok(n)
+    }
+
+    /// RECEIVE: read in-order data. `Ok(0)` means the peer closed (FIN) and everything was
+    /// read; `Err(WouldBlock)` means nothing yet.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
+        if self.rcv.buffered() > 0 && !buf.is_empty() {
+            let n = self.rcv.read(buf);
+            if self.state.is_synchronized() && self.rcv.window_update_due(self.snd.mss) {
+                self.ack_pending = true; // window update (RFC 9293 §3.8.6.2.2)
+            }
+            return Ok(n);
+        }
+        if self.rcv.fin_received {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed => Err(ConnectionError::Closed(self.reason())),
+            _ => Err(ConnectionError::WouldBlock),
+        }
+    }
+
+    /// MUST-33: octets of urgent data not yet read.
+    pub fn urgent_remaining(&self) -> usize {
+        self.rcv.urgent_remaining()
+    }
+
+    /// CLOSE (RFC 9293 §3.10.4): half-close, our FIN follows the queued data. Idempotent.
+    pub fn close(&mut self) {
+        match self.state {
+            State::SynSent | State::Listen => self.enter_closed(CloseReason::Normal),
+            State::SynReceived => self.close_deferred = true,
+            State::Established => {
+                self.snd.queue_fin();
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.snd.queue_fin();
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): send RST where the peer knows us, drop everything.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                let rst = Segment {
+                    seq: self.snd.snd_nxt,
+                    ctl: Ctl::RST,
+                    ..Segment::default()
+                };
+                debug!("{} abort: sending RST", self.tuple);
+                self.control.push_back(rst);
+                self.enter_closed(CloseReason::Aborted);
+            }
+            State::Closed => {}
+            _ => self.enter_closed(CloseReason::Aborted),
+        }
+    }
+
+    /// MUST-17: disable (true) or enable (false) the Nagle algorithm.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.config.nodelay = nodelay;
+    }
+
+    /// MUST-24: turn keepalives on (with parameters) or off.
+    pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<Keepalive>) {
+        self.config.keepalive = keepalive;
+        self.keepalive_probes = 0;
+        self.timers.stop(TimerKind::Keepalive);
+        self.arm_keepalive(now);
+    }
+
+    /// MUST-21: the user timeout replaces R2 for data.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.config.user_timeout = timeout;
+    }
+
+    /// RFC 9293 §3.9.2.2: ICMP errors for this connection (MUST-54). Source quench is
+    /// ignored (MUST-55); soft errors are recorded and reported, never fatal (MUST-56); a
+    /// protocol/port unreachable or fragmentation-needed while opening aborts the attempt.
+    pub fn handle_icmp_error(&mut self, _now: Instant, error: IcmpError) {
+        match error {
+            IcmpError::SourceQuench => {}
+            IcmpError::DestinationUnreachable { code: 2..=4 }
+                if matches!(self.state, State::SynSent | State::SynReceived) =>
+            {
+                debug!("{} hard ICMP error {error:?} while opening", self.tuple);
+                self.enter_closed(CloseReason::Unreachable);
+            }
+            _ => {
+                debug!("{} soft ICMP error {error:?}", self.tuple);
+                self.soft_error = Some(error);
+                self.events.push_back(Event::SoftError(error));
+            }
+        }
+    }
+
+    /// MUST-47: the last soft error reported by IP.
+    pub fn soft_error(&self) -> Option<IcmpError> {
+        self.soft_error
+    }
+
+    // ---- outputs and getters ----
+
+    /// The earliest timer deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// MUST-11: whether a SYN-RECEIVED state came from a passive OPEN.
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            snd_una: self.snd.snd_una,
+            snd_nxt: self.snd.snd_nxt,
+            snd_wnd: self.snd.snd_wnd,
+            rcv_nxt: self.rcv.rcv_nxt,
+            rcv_wnd: self.rcv.rcv_wnd(),
+            send_queue: self.snd.buffered(),
+            recv_queue: self.rcv.buffered(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// SND.MAX, the highest sequence number sent plus one (for invariant checks).
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd.snd_max
+    }
+
+    /// Free space in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.snd.free()
+    }
+
+    // ---- internal helpers ----
+
+    fn reason(&self) -> CloseReason {
+        self.close_reason.unwrap_or(CloseReason::Normal)
+    }
+
+    pub(super) fn set_state(&mut self, next: State) {
+        if next != self.state {
+            debug!("{} {} -> {}", self.tuple, self.state, next);
+            self.state = next;
+        }
+    }
+
+    pub(super) fn push_event(&mut self, e: Event) {
+        if matches!(e, Event::Readable | Event::Writable) && self.events.contains(&e) {
+            return;
+        }
+        self.events.push_back(e);
+    }
+
+    /// Enter CLOSED and report why (once).
+    pub(super) fn enter_closed(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        info!("{} closed: {reason:?} (from {})", self.tuple, self.state);
+        self.set_state(State::Closed);
+        self.timers.stop_all();
+        self.close_reason = Some(reason);
+        self.ack_pending = false;
+        self.syn_pending = false;
+        self.fast_retransmit = false;
+        if matches!(reason, CloseReason::Reset | CloseReason::Aborted) {
+            // RFC 9293 §3.10.7.4: "all segment queues should be flushed".
+            self.snd.clear();
+            self.rcv.clear();
+        }
+        self.events.push_back(Event::Closed(reason));
+    }
+
+    /// RFC 9293 §3.6.1: TIME-WAIT lasts 2×MSL (MUST-13); entering or re-entering restarts it.
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(State::TimeWait);
+        self.timers.stop_all();
+        self.timers
+            .set(TimerKind::TimeWait, now + self.config.msl * 2);
+    }
+
+    pub(super) fn enter_established(&mut self, now: Instant) {
+        self.set_state(State::Established);
+        self.push_event(Event::Connected);
+        self.arm_keepalive(now);
+        if self.close_deferred {
+            self.close_deferred = false;
+            self.close();
+        }
+    }
+
+    pub(super) fn arm_keepalive(&mut self, now: Instant) {
+        match self.config.keepalive {
+            Some(k) if self.state.is_synchronized() && self.state != State::TimeWait => {
+                self.timers.set(TimerKind::Keepalive, now + k.idle);
+            }
+            _ => self.timers.stop(TimerKind::Keepalive),
+        }
+    }
+
+    /// R2 in force for what is outstanding (MUST-22/23: SYN uses its own, longer R2).
+    pub(super) fn r2(&self) -> Duration {
+        if !self.snd.syn_acked() || self.state == State::SynReceived {
+            self.config
+                .r2_syn
+                .max(self.config.user_timeout.unwrap_or_default())
+        } else {
+            self.config.user_timeout.unwrap_or(self.config.r2)
+        }
+    }
+
+    /// Arm the retransmission timer at RTO, but never past the R2 deadline.
+    pub(super) fn arm_retransmit(&mut self, now: Instant) {
+        let start = *self.retx_start.get_or_insert(now);
+        let at = (now + self.rtt.rto()).min(start + self.r2());
+        self.timers.set(TimerKind::Retransmit, at);
+    }
+
+    /// RFC 5961 §7: challenge ACKs are rate limited per connection.
+    pub(super) fn challenge_ack(&mut self, now: Instant, why: &str) {
+        let (start, count) = self.challenge_window;
+        let (start, count) = if now - start >= Duration::from_secs(1) {
+            (now, 0)
+        } else {
+            (start, count)
+        };
+        if count < self.config.challenge_ack_limit {
+            debug!("{} challenge ACK: {why}", self.tuple);
+            self.challenge_window = (start, count + 1);
+            self.ack_pending = true;
+            self.stats.challenge_acks += 1;
+        } else {
+            debug!(
+                "{} challenge ACK suppressed (rate limit): {why}",
+                self.tuple
+            );
+            self.challenge_window = (start, count);
+        }
+    }
+
+    /// Timer expiries; see `timers.rs`. Each handler re-checks its condition, so an early
+    /// or repeated call does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(kind) = self.timers.take_expired(now) {
+            match kind {
+                TimerKind::Retransmit => self.on_retransmit_timeout(now),
+                TimerKind::Persist => self.on_persist_timeout(now),
+                TimerKind::DelayedAck => {
+                    if self.unacked_bytes > 0 {
+                        self.ack_pending = true;
+                    }
+                }
+                TimerKind::Keepalive => self.on_keepalive_timeout(now),
+                TimerKind::TimeWait => {
+                    if self.state == State::TimeWait {
+                        self.enter_closed(CloseReason::Normal);
+                    }
+                }
+                TimerKind::FinWait2 => {
+                    if self.state == State::FinWait2 {
+                        self.enter_closed(CloseReason::FinWait2Timeout);
+                    }
+                }
+            }
+        }
+    }
+
+    /// RFC 6298 §5 (5.4)-(5.6) and RFC 9293 §3.8.3 (R1/R2).
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        let syn_out = matches!(self.state, State::SynSent | State::SynReceived);
+        if self.state == State::Closed || (self.snd.outstanding() == 0 && !syn_out) {
+            return;
+        }
+        let mut start = *self.retx_start.get_or_insert(now);
+        if self.snd.snd_wnd == 0 && self.state.is_synchronized() {
+            // MUST-37: a zero window answered by the peer is not a dead peer.
+            start = start.max(self.last_recv_at);
+        }
+        if now - start >= self.r2() {
+            debug!(
+                "{} R2 reached after {:?}: giving up",
+                self.tuple,
+                now - start
+            );
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.stats.rtos += 1;
+        self.retx_count += 1;
+        debug!(
+            "{} RTO fired ({:?}, retransmission {})",
+            self.tuple,
+            self.rtt.rto(),
+            self.retx_count
+        );
+        if self.retx_count == self.config.r1 {
+            debug!("{} R1 reached: negative advice to IP", self.tuple);
+            self.events.push_back(Event::RetransmitThreshold);
+        }
+        self.cc.on_timeout(self.snd.outstanding());
+        self.rtt.back_off();
+        self.rtt.on_retransmit();
+        self.fast_retransmit = false;
+        // Go back to SND.UNA and send again from there (SYN and FIN included).
+        self.snd.snd_nxt = self.snd.snd_una;
+        if self.snd.snd_wnd == 0 && self.state.is_synchronized() {
+            // The window shrank to zero under data in flight (MUST-34): probe it.
+            self.control.push_back(Segment {
+                seq: self.snd.snd_una - 1,
+                ..Segment::default()
+            });
+        }
+        if syn_out {
+            self.syn_pending = true;
+        }
+        self.arm_retransmit(now);
+    }
+
+    /// RFC 9293 §3.8.6.1: zero-window probe (MUST-35, MUST-36), or the SWS override
+    /// timeout of §3.8.6.2.1 when the window is open but too small to use.
+    fn on_persist_timeout(&mut self, now: Instant) {
+        if !self.state.is_synchronized() || !self.snd.has_unsent() || self.snd.outstanding() > 0 {
+            return;
+        }
+        // MUST-37: keep probing while the peer answers; give up only on R2 of silence.
+        if now - self.last_recv_at >= self.r2() {
+            debug!(
+                "{} zero-window probes unanswered for R2: giving up",
+                self.tuple
+            );
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        if self.snd.snd_wnd == 0 {
+            // A segment just below the window elicits an ACK carrying the current window.
+            debug!("{} zero-window probe", self.tuple);
+            let probe = Segment {
+                seq: self.snd.snd_una - 1,
+                ..Segment::default()
+            };
+            self.control.push_back(probe);
+            self.persist_backoff = (self.persist_backoff + 1).min(16);
+        } else {
+            self.force_send = true;
+        }
+    }
+
+    /// RFC 9293 §3.8.4: keepalive (MUST-26, MUST-29).
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(k) = self.config.keepalive else {
+            return;
+        };
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        if self.snd.outstanding() > 0 || self.snd.has_unsent() {
+            self.timers.set(TimerKind::Keepalive, now + k.idle);
+            return;
+        }
+        if self.keepalive_probes >= k.count {
+            debug!("{} {} keepalive probes unanswered", self.tuple, k.count);
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.keepalive_probes += 1;
+        debug!("{} keepalive probe {}", self.tuple, self.keepalive_probes);
+        // SEG.SEQ = SND.NXT − 1 with no data: the peer must answer with an ACK.
+        let probe = Segment {
+            seq: self.snd.snd_nxt - 1,
+            ..Segment::default()
+        };
+        self.control.push_back(probe);
+        self.timers.set(TimerKind::Keepalive, now + k.interval);
+    }
+}
+
+/// Our window scale shift: the smallest that lets the buffer be advertised (at most 14).
+pub(super) fn our_wscale(buffer: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (buffer >> s) > 65535 {
+        s += 1;
+    }
+    s
+}

@@ -1,0 +1,245 @@
+//! Building outgoing segments for a [`Connection`]: SYN/SYN-ACK, data with Nagle and sender
+//! SWS avoidance, retransmissions, pure ACKs, and the timers that depend on what was sent.
+
+use log::trace;
+
+use super::connection::Connection;
+use super::segment::{Ctl, Options, Segment};
+use super::state::State;
+use super::timers::TimerKind;
+use crate::time::Instant;
+
+impl Connection {
+    /// The next segment to send, if any. Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
+        let Some(seg) = self.next_segment(now) else {
+            self.arm_idle_timers(now);
+            return None;
+        };
+        trace!("{} > {seg}", self.tuple);
+        self.stats.segments_out += 1;
+        self.stats.bytes_out += seg.payload.len() as u64;
+        Some(seg)
+    }
+
+    fn next_segment(&mut self, now: Instant) -> Option<Segment> {
+        if let Some(mut seg) = self.control.pop_front() {
+            if !seg.rst() {
+                self.fill_ack(&mut seg, now);
+            }
+            return Some(seg);
+        }
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => self.syn_pending.then(|| self.build_syn(now, false)),
+            // In SYN-RECEIVED every ACK we owe is a SYN-ACK (it also answers a duplicate SYN).
+            State::SynReceived => {
+                (self.syn_pending || self.ack_pending).then(|| self.build_syn(now, true))
+            }
+            _ => {
+                if self.fast_retransmit {
+                    self.fast_retransmit = false;
+                    if let Some(seg) = self.build_retransmit_una(now) {
+                        return Some(seg);
+                    }
+                }
+                if let Some(seg) = self.build_data(now) {
+                    return Some(seg);
+                }
+                // A pure ACK carries SND.MAX, not a pulled-back SND.NXT: after a timeout
+                // SND.NXT may lie below the peer's RCV.NXT and the ACK would be unacceptable.
+                self.ack_pending.then(|| {
+                    let mut seg = Segment {
+                        seq: self.snd.snd_max,
+                        ..Segment::default()
+                    };
+                    self.fill_ack(&mut seg, now);
+                    seg
+                })
+            }
+        }
+    }
+
+    /// RFC 7323 §3: TSval from a millisecond clock.
+    fn ts_val(now: Instant) -> u32 {
+        (now.as_micros() / 1000) as u32
+    }
+
+    /// Set ACK, SEG.ACK = RCV.NXT, the window (after receiver SWS avoidance), timestamps and
+    /// SACK blocks; an ACK owed is now paid.
+    fn fill_ack(&mut self, seg: &mut Segment, now: Instant) {
+        seg.ctl = seg.ctl | Ctl::ACK;
+        seg.ack = self.rcv.rcv_nxt;
+        self.rcv.update_window(self.snd.mss);
+        seg.wnd = self.rcv.wnd_field();
+        if self.ts_enabled {
+            seg.options.timestamps = Some((Self::ts_val(now), self.ts_recent));
+        }
+        if self.sack_enabled && !self.rcv.reassembly.is_empty() {
+            // RFC 2018 §4: report what we hold beyond RCV.NXT.
+            seg.options.sack = self.rcv.reassembly.sack_blocks();
+        }
+        self.ack_pending = false;
+        self.unacked_bytes = 0;
+        self.timers.stop(TimerKind::DelayedAck);
+    }
+
+    /// SYN (active open) or SYN-ACK, with our options (RFC 9293 §3.7.1 MUST-14: MSS always).
+    fn build_syn(&mut self, now: Instant, with_ack: bool) -> Segment {
+        let c = &self.config;
+        let mut options = Options {
+            mss: Some(c.mss),
+            ..Options::default()
+        };
+        if with_ack {
+            // Answer only what the peer offered (RFC 7323 §1.3, RFC 2018 §2).
+            if self.ws_enabled {
+                options.window_scale = Some(self.rcv.wscale);
+            }
+            options.sack_permitted = self.sack_enabled;
+            if self.ts_enabled {
+                options.timestamps = Some((Self::ts_val(now), self.ts_recent));
+            }
+        } else {
+            if c.window_scale {
+                options.window_scale = Some(super::connection::our_wscale(c.recv_buffer));
+            }
+            options.sack_permitted = c.sack;
+            if c.timestamps {
+                options.timestamps = Some((Self::ts_val(now), 0));
+            }
+        }
+        let mut seg = Segment {
+            seq: self.snd.iss,
+            ctl: Ctl::SYN,
+            wnd: self.rcv.syn_wnd_field(),
+            options,
+            ..Segment::default()
+        };
+        if with_ack {
+            seg.ctl = Ctl::SYN | Ctl::ACK;
+            seg.ack = self.rcv.rcv_nxt;
+        }
+        if self.snd.snd_max.after(self.snd.iss) {
+            self.stats.retransmits += 1;
+            self.rtt.on_retransmit();
+        } else {
+            self.rtt.on_send(now, self.snd.iss + 1);
+        }
+        self.snd.on_sent(self.snd.iss + 1);
+        self.syn_pending = false;
+        self.ack_pending = false;
+        if !self.timers.is_running(TimerKind::Retransmit) {
+            self.arm_retransmit(now);
+        }
+        seg
+    }
+
+    /// New data or a go-back-N retransmission from SND.NXT, within min(SND.WND, cwnd).
+    fn build_data(&mut self, now: Instant) -> Option<Segment> {
+        let seq = self.snd.snd_nxt;
+        let mss = self.snd.mss as usize;
+        let avail = self.snd.available_from(seq) as usize;
+        let usable = self.snd.usable_window(self.cc.cwnd()) as usize;
+        let retransmission = seq.before(self.snd.snd_max);
+        let len = avail.min(mss).min(usable);
+        let data_end = self.snd.data_end();
+        // The FIN follows the last octet and needs one octet of window.
+        let fin = self
+            .snd
+            .fin_seq()
+            .is_some_and(|f| seq + len as u32 == f && usable > len);
+        if len == 0 && !fin {
+            return None;
+        }
+        if !retransmission && !self.force_send {
+            // RFC 9293 §3.7.4 Nagle (MUST-17) and §3.8.6.2.1 sender SWS avoidance (MUST-38).
+            let full = len >= mss;
+            let all = seq + len as u32 == data_end;
+            let nagle_ok = self.config.nodelay || self.snd.outstanding() == 0;
+            let big = len > 0 && len as u32 >= self.snd.max_snd_wnd / 2;
+            if !(full || (all && nagle_ok) || big || (len == 0 && fin)) {
+                return None;
+            }
+        }
+        self.force_send = false;
+        let mut seg = Segment {
+            seq,
+            payload: self.snd.read(seq, len),
+            ..Segment::default()
+        };
+        if fin {
+            seg.ctl = Ctl::FIN;
+        }
+        if len > 0 && seq + len as u32 == data_end {
+            seg.ctl = seg.ctl | Ctl::PSH; // MUST-61: PSH on the last buffered segment
+        }
+        self.fill_ack(&mut seg, now);
+        self.set_urgent(&mut seg);
+        let end = seq + len as u32 + u32::from(fin);
+        if retransmission {
+            self.stats.retransmits += 1;
+            self.rtt.on_retransmit();
+        } else {
+            self.rtt.on_send(now, end);
+        }
+        self.snd.on_sent(end);
+        if !self.timers.is_running(TimerKind::Retransmit) {
+            self.arm_retransmit(now);
+        }
+        Some(seg)
+    }
+
+    /// RFC 5681 §3.2 fast retransmit / RFC 6582 partial ACK: resend at SND.UNA.
+    fn build_retransmit_una(&mut self, now: Instant) -> Option<Segment> {
+        let seq = self.snd.snd_una;
+        let len = (self.snd.available_from(seq).min(self.snd.mss)).min(self.snd.outstanding());
+        let len = len as usize;
+        let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len as u32);
+        if len == 0 && !fin {
+            return None;
+        }
+        let mut seg = Segment {
+            seq,
+            payload: self.snd.read(seq, len),
+            ..Segment::default()
+        };
+        if fin {
+            seg.ctl = Ctl::FIN;
+        }
+        self.fill_ack(&mut seg, now);
+        self.set_urgent(&mut seg);
+        self.stats.retransmits += 1;
+        self.rtt.on_retransmit();
+        self.arm_retransmit(now);
+        Some(seg)
+    }
+
+    /// RFC 9293 §3.8.5: URG and SEG.UP while urgent data is unacknowledged (MUST-62).
+    fn set_urgent(&self, seg: &mut Segment) {
+        if let Some(up) = self.snd.snd_up
+            && up.after(seg.seq)
+        {
+            seg.ctl = seg.ctl | Ctl::URG;
+            seg.urgent = (up - seg.seq).min(65535) as u16;
+        }
+    }
+
+    /// After the last segment: the persist timer runs when data waits, nothing is in flight
+    /// and nothing was sent (zero or unusably small window); SHLD-29/30 timing.
+    fn arm_idle_timers(&mut self, now: Instant) {
+        let waiting = self.state.is_synchronized()
+            && self.snd.has_unsent()
+            && self.snd.outstanding() == 0
+            && !self.timers.is_running(TimerKind::Retransmit);
+        if waiting {
+            let mut d = self.rtt.rto();
+            for _ in 0..self.persist_backoff {
+                d = (d * 2).min(self.config.rto_max);
+            }
+            self.timers.set_if_idle(TimerKind::Persist, now + d);
+        } else {
+            self.timers.stop(TimerKind::Persist);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The receive sequence space, the receive buffer and window selection (RFC 9293 §3.3.1,
+//! §3.8.6.2.2).
+//!
+//! ```text
+//!                        1          2          3
+//!                    ----------|----------|----------
+//!                           RCV.NXT    RCV.NXT
+//!                                     +RCV.WND
+//!
+//!         1 - old sequence numbers that have been acknowledged
+//!         2 - sequence numbers allowed for new reception
+//!         3 - future sequence numbers that are not yet allowed
+//! ```
+//!
+//! We keep the right edge we last advertised (`rcv_adv` = RCV.NXT + RCV.WND) rather than
+//! RCV.WND itself: the edge never moves left (no window shrinking), and it moves right only
+//! by at least min(buffer/2, MSS) at a time (receiver SWS avoidance, MUST-39). Data inside
+//! the window but beyond RCV.NXT waits in [`Reassembly`]; in-order data waits in the buffer
+//! for the user. Both together never exceed the buffer capacity, because the edge never
+//! passes `read_seq + capacity`.
+
+use std::collections::VecDeque;
+
+use super::reassembly::Reassembly;
+use super::seq::SeqNum;
+
+#[derive(Clone, Debug)]
+pub struct RecvSpace {
+    /// IRS: initial receive sequence number.
+    pub irs: SeqNum,
+    /// RCV.NXT: next sequence number expected.
+    pub rcv_nxt: SeqNum,
+    /// RCV.NXT + RCV.WND as last advertised.
+    pub rcv_adv: SeqNum,
+    /// RFC 7323: our window scale shift (0 when not negotiated).
+    pub wscale: u8,
+    /// RCV.UP: the octet after the last urgent octet the peer signalled.
+    pub rcv_up: Option<SeqNum>,
+    /// Sequence number of a FIN that arrived ahead of missing data.
+    pub pending_fin: Option<SeqNum>,
+    pub fin_received: bool,
+    pub reassembly: Reassembly,
+    buf: VecDeque<u8>,
+    /// Sequence number of the next octet the user will read.
+    read_seq: SeqNum,
+    capacity: usize,
+    /// The largest window we can express (65535 << wscale).
+    max_wnd: u32,
+}
+
+impl RecvSpace {
+    /// A receive space for a peer whose SYN carried `irs`.
+    pub fn new(irs: SeqNum, capacity: usize, wscale: u8) -> RecvSpace {
+        let max_wnd = (65535u32 << wscale).min(capacity as u32);
+        let rcv_nxt = irs + 1;
+        RecvSpace {
+            irs,
+            rcv_nxt,
+            rcv_adv: rcv_nxt + max_wnd,
+            wscale,
+            rcv_up: None,
+            pending_fin: None,
+            fin_received: false,
+            reassembly: Reassembly::default(),
+            buf: VecDeque::new(),
+            read_seq: rcv_nxt,
+            capacity,
+            max_wnd,
+        }
+    }
+
+    /// RCV.WND: what remains of the advertised window.
+    pub fn rcv_wnd(&self) -> u32 {
+        if self.rcv_adv.after(self.rcv_nxt) {
+            self.rcv_adv - self.rcv_nxt
+        } else {
+            0
+        }
+    }
+
+    /// Octets waiting for the user.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn read_seq(&self) -> SeqNum {
+        self.read_seq
+    }
+
+    /// The right edge we could advertise now.
+    fn potential_edge(&self) -> SeqNum {
+        let edge = self.read_seq + self.capacity as u32;
+        let cap = self.rcv_nxt + self.max_wnd;
+        edge.min(cap)
+    }
+
+    /// RFC 9293 §3.8.6.2.2 (MUST-39): move the right edge only by at least
+    /// min(Fr × buffer, MSS), Fr = 1/2. Returns whether it moved.
+    pub fn update_window(&mut self, mss: u32) -> bool {
+        let edge = self.potential_edge();
+        let threshold = (self.capacity as u32 / 2).min(mss).max(1);
+        if edge.after(self.rcv_adv) && edge - self.rcv_adv >= threshold {
+            self.rcv_adv = edge;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a window update is worth an ACK of its own: the advertised window is below
+    /// half the buffer and would grow by the SWS threshold.
+    pub fn window_update_due(&self, mss: u32) -> bool {
+        let edge = self.potential_edge();
+        let threshold = (self.capacity as u32 / 2).min(mss).max(1);
+        self.rcv_wnd() < (self.capacity as u32 / 2).max(1)
+            && edge.after(self.rcv_adv)
+            && edge - self.rcv_adv >= threshold
+    }
+
+    /// SEG.WND for an outgoing non-SYN segment (scaled, RFC 7323 §2.3).
+    pub fn wnd_field(&self) -> u16 {
+        (self.rcv_wnd() >> self.wscale).min(65535) as u16
+    }
+
+    /// SEG.WND for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
+    pub fn syn_wnd_field(&self) -> u16 {
+        self.rcv_wnd().min(65535) as u16
+    }
+
+    /// Append in-order data at RCV.NXT, then pull whatever reassembly now continues.
+    /// Returns the number of octets delivered to the buffer.
+    pub fn push_in_order(&mut self, data: &[u8]) -> usize {
+        self.buf.extend(data);
+        self.rcv_nxt += data.len() as u32;
+        let mut n = data.len();
+        while let Some(more) = self.reassembly.pop_ready(self.rcv_nxt) {
+            self.rcv_nxt += more.len() as u32;
+            n += more.len();
+            self.buf.extend(more);
+        }
+        n
+    }
+
+    /// Copy buffered data to the user.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.buf.len());
+        for (dst, src) in out.iter_mut().zip(self.buf.drain(..n)) {
+            *dst = src;
+        }
+        self.read_seq += n as u32;
+        n
+    }
+
+    /// MUST-33: how many octets of urgent data remain to be read.
+    pub fn urgent_remaining(&self) -> usize {
+        match self.rcv_up {
+            Some(up) if up.after(self.read_seq) => (up - self.read_seq) as usize,
+            _ => 0,
+        }
+    }
+
+    /// Drop everything (reset).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.reassembly = Reassembly::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn must_39_window_grows_in_big_steps_and_never_shrinks() {
+        let irs = SeqNum(u32::MAX - 1);
+        let mut r = RecvSpace::new(irs, 4000, 0);
+        assert_eq!(r.rcv_wnd(), 4000);
+        assert_eq!(r.push_in_order(&[7; 3000]), 3000);
+        assert_eq!(r.rcv_wnd(), 1000);
+        let mut out = [0; 100];
+        assert_eq!(r.read(&mut out), 100);
+        assert!(!r.update_window(1000)); // 100 < min(2000, 1000)
+        assert_eq!(r.rcv_wnd(), 1000);
+        let mut out = [0; 1000];
+        r.read(&mut out);
+        assert!(r.window_update_due(1000));
+        assert!(r.update_window(1000));
+        assert_eq!(r.rcv_wnd(), 2100);
+    }
+
+    #[test]
+    fn reassembly_pulled_in_order() {
+        let irs = SeqNum(10);
+        let mut r = RecvSpace::new(irs, 100, 0);
+        assert!(r.reassembly.insert(irs + 4, b"def"));
+        assert_eq!(r.push_in_order(b"abc"), 6);
+        let mut out = [0; 10];
+        assert_eq!(r.read(&mut out), 6);
+        assert_eq!(&out[..6], b"abcdef");
+    }
+}

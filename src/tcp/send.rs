@@ -1,0 +1,250 @@
+//! The send sequence space and the send buffer (RFC 9293 §3.3.1).
+//!
+//! ```text
+//!                    1         2          3          4
+//!               ----------|----------|----------|----------
+//!                      SND.UNA    SND.NXT    SND.UNA
+//!                                           +SND.WND
+//!
+//!         1 - old sequence numbers that have been acknowledged
+//!         2 - sequence numbers of unacknowledged data
+//!         3 - sequence numbers allowed for new data transmission
+//!         4 - future sequence numbers that are not yet allowed
+//! ```
+//!
+//! Besides the RFC variables we keep SND.MAX (one past the highest sequence number ever
+//! sent): after a retransmission timeout SND.NXT is pulled back to SND.UNA (go-back-N) while
+//! SND.MAX still bounds what an acceptable ACK may acknowledge. Always
+//! SND.UNA ≤ SND.NXT ≤ SND.MAX.
+//!
+//! Sequence space layout: the SYN is ISS, data starts at ISS+1, the FIN (once the user
+//! closed) follows the last octet. The buffer holds every octet from the oldest
+//! unacknowledged one (`buf_seq`) to the last one the user wrote; it is bounded by the
+//! configured capacity, so `send` may accept only part of what it is given.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::seq::SeqNum;
+
+#[derive(Clone, Debug)]
+pub struct SendSpace {
+    /// ISS: initial send sequence number.
+    pub iss: SeqNum,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    pub snd_una: SeqNum,
+    /// SND.NXT: next sequence number to be sent.
+    pub snd_nxt: SeqNum,
+    /// SND.MAX: one past the highest sequence number sent so far.
+    pub snd_max: SeqNum,
+    /// SND.WND: the peer's window, already scaled (REC-1: 32 bits, MUST-1: unsigned).
+    pub snd_wnd: u32,
+    /// SND.WL1: segment sequence number used for the last window update.
+    pub snd_wl1: SeqNum,
+    /// SND.WL2: segment acknowledgment number used for the last window update.
+    pub snd_wl2: SeqNum,
+    /// The largest window the peer ever offered (RFC 9293 §3.8.6.2.1 Max(SND.WND)).
+    pub max_snd_wnd: u32,
+    /// SND.UP: the octet after the last urgent octet (MUST-62), while unacknowledged.
+    pub snd_up: Option<SeqNum>,
+    /// RFC 7323 §2.3: shift applied to SEG.WND of non-SYN segments from the peer.
+    pub wscale: u8,
+    /// Effective send MSS: payload octets per segment (MUST-16).
+    pub mss: u32,
+    buf: VecDeque<u8>,
+    /// Sequence number of `buf[0]`.
+    buf_seq: SeqNum,
+    capacity: usize,
+    fin_queued: bool,
+}
+
+impl SendSpace {
+    pub fn new(iss: SeqNum, capacity: usize, mss: u32) -> SendSpace {
+        SendSpace {
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: SeqNum(0),
+            max_snd_wnd: 0,
+            snd_up: None,
+            wscale: 0,
+            mss,
+            buf: VecDeque::new(),
+            buf_seq: iss + 1,
+            capacity,
+            fin_queued: false,
+        }
+    }
+
+    /// Append user data; returns how many octets fit.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        self.buf.extend(&data[..n]);
+        n
+    }
+
+    /// Free space in the send buffer.
+    pub fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.buf.len())
+    }
+
+    /// Octets in the buffer (unacknowledged plus unsent).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// One past the last data octet written by the user.
+    pub fn data_end(&self) -> SeqNum {
+        self.buf_seq + self.buf.len() as u32
+    }
+
+    pub fn queue_fin(&mut self) {
+        self.fin_queued = true;
+    }
+
+    /// The FIN's sequence number, once queued.
+    pub fn fin_seq(&self) -> Option<SeqNum> {
+        self.fin_queued.then(|| self.data_end())
+    }
+
+    pub fn syn_acked(&self) -> bool {
+        self.snd_una.after(self.iss)
+    }
+
+    pub fn fin_sent(&self) -> bool {
+        self.fin_seq().is_some_and(|f| self.snd_max.after(f))
+    }
+
+    pub fn fin_acked(&self) -> bool {
+        self.fin_seq().is_some_and(|f| self.snd_una.after(f))
+    }
+
+    /// Sequence space sent and not yet acknowledged (SND.MAX − SND.UNA).
+    pub fn outstanding(&self) -> u32 {
+        self.snd_max - self.snd_una
+    }
+
+    /// Sequence space between SND.UNA and SND.NXT (what counts against the windows).
+    pub fn in_flight(&self) -> u32 {
+        self.snd_nxt - self.snd_una
+    }
+
+    /// Data octets (plus an unsent FIN) not yet sent.
+    pub fn unsent(&self) -> u32 {
+        let end = self.data_end() + u32::from(self.fin_queued);
+        if end.after(self.snd_nxt) {
+            end - self.snd_nxt
+        } else {
+            0
+        }
+    }
+
+    /// Whether there is data or a FIN that has never been sent.
+    pub fn has_unsent(&self) -> bool {
+        let end = self.data_end() + u32::from(self.fin_queued);
+        end.after(self.snd_max)
+    }
+
+    /// Copy `len` octets starting at `seq` (which must lie in the buffer).
+    pub fn read(&self, seq: SeqNum, len: usize) -> Bytes {
+        let off = (seq - self.buf_seq) as usize;
+        let (a, b) = self.buf.as_slices();
+        let mut v = Vec::with_capacity(len);
+        if off < a.len() {
+            let take = len.min(a.len() - off);
+            v.extend_from_slice(&a[off..off + take]);
+            v.extend_from_slice(&b[..len - take]);
+        } else {
+            v.extend_from_slice(&b[off - a.len()..off - a.len() + len]);
+        }
+        Bytes::from(v)
+    }
+
+    /// Data octets available from `seq` to the end of the buffer.
+    pub fn available_from(&self, seq: SeqNum) -> u32 {
+        let end = self.data_end();
+        if end.after(seq) && seq.after_eq(self.buf_seq) {
+            end - seq
+        } else {
+            0
+        }
+    }
+
+    /// Process an acceptable new cumulative ACK (SND.UNA < ack ≤ SND.MAX). Returns the
+    /// number of data octets freed from the buffer.
+    pub fn on_ack(&mut self, ack: SeqNum) -> usize {
+        self.snd_una = ack;
+        if self.snd_nxt.before(ack) {
+            self.snd_nxt = ack;
+        }
+        if self.snd_up.is_some_and(|up| ack.after_eq(up)) {
+            self.snd_up = None;
+        }
+        if ack.after(self.buf_seq) {
+            let n = ((ack - self.buf_seq) as usize).min(self.buf.len());
+            self.buf.drain(..n);
+            self.buf_seq += n as u32;
+            n
+        } else {
+            0
+        }
+    }
+
+    /// Record that the sequence space up to `end` has been sent.
+    pub fn on_sent(&mut self, end: SeqNum) {
+        if end.after(self.snd_nxt) {
+            self.snd_nxt = end;
+        }
+        if end.after(self.snd_max) {
+            self.snd_max = end;
+        }
+    }
+
+    /// RFC 9293 §3.8.6.1 / MUST-34: the usable window may be negative; saturate at zero.
+    pub fn usable_window(&self, cwnd: u32) -> u32 {
+        let edge = self.snd_wnd.min(cwnd);
+        edge.saturating_sub(self.in_flight())
+    }
+
+    /// Drop everything (reset).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.buf_seq = self.snd_una + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_tracks_sequence_space_across_wrap() {
+        let iss = SeqNum(u32::MAX - 2);
+        let mut s = SendSpace::new(iss, 8, 4);
+        assert_eq!(s.write(b"0123456789"), 8);
+        assert_eq!(s.free(), 0);
+        s.on_sent(iss + 1); // SYN
+        assert_eq!(s.on_ack(iss + 1), 0);
+        assert!(s.syn_acked());
+        assert_eq!(&s.read(iss + 1, 4)[..], b"0123");
+        s.on_sent(iss + 5);
+        assert_eq!(s.on_ack(iss + 4), 3);
+        assert_eq!(&s.read(iss + 4, 2)[..], b"34");
+        s.queue_fin();
+        assert_eq!(s.fin_seq(), Some(iss + 9));
+        assert_eq!(s.unsent(), 5);
+        s.on_sent(iss + 10);
+        assert!(s.fin_sent() && !s.fin_acked());
+        s.on_ack(iss + 10);
+        assert!(s.fin_acked());
+        assert_eq!(s.buffered(), 0);
+    }
+}

@@ -1,0 +1,173 @@
+//! Shared harness for the live tests: each runs real tools (ping, python, tshark, curl, ...)
+//! against the daemon inside a fresh network namespace made by `scripts/netns.sh`.
+//!
+//! They need root. Without it each test prints a visible SKIPPED line and passes; under CI
+//! (CI=true) a missing privilege or tool is a failure instead, so CI can never skip silently.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether a live test can run here. Prints why not (visibly) when it cannot.
+pub fn can_run(test: &str, tools: &[&str]) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let mut missing: Vec<&str> = ["ip", "ping"]
+        .iter()
+        .chain(tools)
+        .copied()
+        .filter(|t| !have(t))
+        .collect();
+    if !is_root() {
+        missing.insert(0, "root");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "SKIPPED {test}: live test needs {} (run as root: sudo -E cargo test)",
+        missing.join(", ")
+    );
+    assert!(!ci, "{msg} — but CI=true, where live tests must run");
+    eprintln!("{msg}");
+    println!("{msg}");
+    false
+}
+
+/// The result of one namespace session.
+pub struct Session {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Session {
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.output.status.success(),
+            "session failed ({}).\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.output.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// The daemon's count for a drop reason in its shutdown summary (0 when absent).
+    pub fn drop_count(&self, reason: &str) -> u64 {
+        let prefix = format!("  {reason}: ");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).and_then(|n| n.trim().parse().ok()))
+            .unwrap_or(0)
+    }
+}
+
+/// Runs `script` (sh) inside a fresh namespace with the daemon started with `daemon_args`.
+pub fn session(name: &str, daemon_args: &str, script: &str) -> Session {
+    let ns = format!("ts-{}-{}", std::process::id(), name);
+    let output = Command::new(repo().join("scripts/netns.sh"))
+        .current_dir(repo())
+        .args([
+            "-n",
+            &ns,
+            "-b",
+            env!("CARGO_BIN_EXE_tunstack"),
+            "-d",
+            daemon_args,
+        ])
+        .args(["-l", &format!("/tmp/{ns}.log"), "--", "sh", "-c", script])
+        .output()
+        .expect("running scripts/netns.sh");
+    Session {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+/// A scratch path for a capture or other artefact of one test.
+pub fn artefact(name: &str) -> PathBuf {
+    let dir = repo().join("target/live");
+    std::fs::create_dir_all(&dir).expect("creating target/live");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn tshark(pcap: &Path, args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+        ])
+        .args(["-o", "udp.check_checksum:TRUE"])
+        .args(args)
+        .output()
+        .expect("running tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Packets in `pcap` matching a display filter, one summary line each.
+pub fn tshark_matching(pcap: &Path, filter: &str) -> Vec<String> {
+    tshark(pcap, &["-Y", filter])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+pub const BAD_CHECKSUM: &str = r#"ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad""#;
+
+/// tshark reads the whole capture: at least `min_packets`, none malformed, no bad checksum,
+/// no expert error. Returns the number of packets.
+#[track_caller]
+pub fn assert_clean_capture(pcap: &Path, min_packets: usize) -> usize {
+    let all = tshark(pcap, &[]).lines().count();
+    assert!(
+        all >= min_packets,
+        "capture has {all} packets, expected at least {min_packets}"
+    );
+    let malformed = tshark_matching(pcap, "_ws.malformed");
+    assert!(
+        malformed.is_empty(),
+        "malformed packets:\n{}",
+        malformed.join("\n")
+    );
+    let bad = tshark_matching(pcap, BAD_CHECKSUM);
+    assert!(bad.is_empty(), "bad checksums:\n{}", bad.join("\n"));
+    let errors = tshark_matching(pcap, r#"_ws.expert.severity >= "Error""#);
+    assert!(errors.is_empty(), "expert errors:\n{}", errors.join("\n"));
+    all
+}

@@ -1,0 +1,112 @@
+//! Live: the kernel pings tunstack through a real TUN device in a fresh namespace, and
+//! tshark reads the capture.
+
+mod live;
+
+/// Normal, 1472-byte (a full 1500-byte packet), 4000-byte (fragmented both ways) and a
+/// 1000-ping burst at 2 ms: every reply comes back, intact, and the capture is clean.
+#[test]
+fn live_ping_sizes_and_burst() {
+    if !live::can_run("live_ping_sizes_and_burst", &["tshark"]) {
+        return;
+    }
+    let pcap = live::artefact("ping.pcap");
+    // `ping` itself checks each reply's identifier, sequence number and payload pattern and
+    // reports "wrong data byte" or "DUP!" otherwise; `-W 1` bounds every wait.
+    let script = r#"
+        set -e
+        ping -c 20 -i 0.05 -W 1 198.18.0.2
+        ping -c 5 -i 0.1 -W 1 -s 1472 -M do 198.18.0.2
+        ping -c 5 -i 0.1 -W 1 -s 4000 198.18.0.2
+        ping -c 1000 -i 0.002 -W 1 -q 198.18.0.2
+    "#;
+    let s = live::session("ping", &format!("--pcap {}", pcap.display()), script);
+    s.assert_ok();
+    for expected in [
+        "20 packets transmitted, 20 received, 0% packet loss",
+        "5 packets transmitted, 5 received, 0% packet loss",
+        "1000 packets transmitted, 1000 received, 0% packet loss",
+    ] {
+        assert!(
+            s.stdout.contains(expected),
+            "missing {expected:?} in:\n{}",
+            s.stdout
+        );
+    }
+    assert_eq!(
+        s.stdout
+            .matches("5 packets transmitted, 5 received")
+            .count(),
+        2,
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout.contains("1480 bytes from 198.18.0.2"),
+        "1472-byte replies"
+    );
+    assert!(
+        s.stdout.contains("4008 bytes from 198.18.0.2"),
+        "4000-byte replies"
+    );
+    assert!(!s.stdout.contains("wrong data byte") && !s.stdout.contains("DUP!"));
+    // Readiness probe + 1030 pings answered; each 4000-byte ping is 3 fragments each way.
+    assert!(
+        s.stdout.contains("echo requests 1031, echo replies 1031"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout.contains("reassembled 5, fragments out 15"),
+        "{}",
+        s.stdout
+    );
+    assert!(s.stdout.contains("drops: 0 total"), "{}", s.stdout);
+
+    let packets = live::assert_clean_capture(&pcap, 2 * 1031);
+    // The fragmented replies were reassembled by Wireshark into 4008-byte echo replies.
+    let big_replies = live::tshark_matching(&pcap, "icmp.type == 0 && ip.len == 1068");
+    assert_eq!(
+        big_replies.len(),
+        5,
+        "last fragments of the 4000-byte replies"
+    );
+    assert_eq!(
+        packets,
+        2 * 1031 + 4 * 5,
+        "every packet in and out is in the capture"
+    );
+}
+
+/// Missing privilege and a busy device are explained in one sentence with the fix.
+#[test]
+fn live_startup_errors_name_the_fix() {
+    if !live::can_run("live_startup_errors_name_the_fix", &["setpriv"]) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_tunstack");
+    // As an unprivileged user, in a namespace with tun0 held by a running daemon.
+    let script = format!(
+        r#"
+        setpriv --reuid 65534 --regid 65534 --clear-groups {bin} --dev tunx 2>&1 || true
+        echo ---
+        {bin} 2>&1 || true
+        "#
+    );
+    let s = live::session("errors", "", &script);
+    s.assert_ok();
+    let (unprivileged, busy) = s.stdout.split_once("---").unwrap();
+    assert!(
+        unprivileged.contains("no permission to use /dev/net/tun")
+            && unprivileged.contains("sudo")
+            && unprivileged.contains("CAP_NET_ADMIN")
+            && unprivileged.contains("--no-configure"),
+        "{unprivileged}"
+    );
+    assert_eq!(unprivileged.trim().lines().count(), 1, "{unprivileged}");
+    let busy = busy
+        .lines()
+        .find(|l| l.starts_with("tunstack:"))
+        .unwrap_or("");
+    assert!(busy.contains("device tun0 is busy"), "{}", s.stdout);
+}
