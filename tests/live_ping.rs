@@ -110,3 +110,78 @@ fn live_startup_errors_name_the_fix() {
         .unwrap_or("");
     assert!(busy.contains("device tun0 is busy"), "{}", s.stdout);
 }
+
+/// `--no-configure` attaches to a persistent device made beforehand and takes its MTU
+/// (here 9000: an 8000-byte ping crosses unfragmented, DF set).
+#[test]
+fn live_no_configure_uses_the_existing_device_and_its_mtu() {
+    if !live::can_run(
+        "live_no_configure_uses_the_existing_device_and_its_mtu",
+        &[],
+    ) {
+        return;
+    }
+    let script = "ping -c 3 -i 0.1 -W 1 -s 8000 -M do 198.18.0.2";
+    let s = live::session_with("noconf", &["-p", "-m", "9000"], "--no-configure", script);
+    s.assert_ok();
+    assert!(
+        s.stdout.contains("3 packets transmitted, 3 received"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout.contains("on tun0 (as configured, MTU 9000)"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout
+            .contains("fragments in 0, reassembled 0, fragments out 0"),
+        "{}",
+        s.stdout
+    );
+}
+
+/// UDP to us is refused with ICMP port unreachable, which the kernel turns into
+/// ECONNREFUSED on a connected socket; an unknown protocol gets protocol unreachable.
+#[test]
+fn live_udp_and_unknown_protocols_are_refused() {
+    if !live::can_run("live_udp_and_unknown_protocols_are_refused", &["python3"]) {
+        return;
+    }
+    let script = r#"python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect(("198.18.0.2", 9999))
+s.send(b"anyone there?")
+try:
+    s.recv(100)
+    print("udp: answered?!")
+except ConnectionRefusedError:
+    print("udp: refused")
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
+r.sendto(b"experimental", ("198.18.0.2", 0))
+icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+icmp.settimeout(2)
+while True:
+    pkt = icmp.recv(2000)
+    if pkt[20] == 3:
+        print(f"icmp: destination unreachable code {pkt[21]}")
+        break
+PY"#;
+    let s = live::session("udp", "", script);
+    s.assert_ok();
+    assert!(s.stdout.contains("udp: refused"), "{}", s.stdout);
+    assert!(
+        s.stdout.contains("icmp: destination unreachable code 2"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout
+            .contains("port unreachable sent 1, protocol unreachable sent 1"),
+        "{}",
+        s.stdout
+    );
+}

@@ -88,9 +88,15 @@ impl Session {
 
 /// Runs `script` (sh) inside a fresh namespace with the daemon started with `daemon_args`.
 pub fn session(name: &str, daemon_args: &str, script: &str) -> Session {
+    session_with(name, &[], daemon_args, script)
+}
+
+/// Like [`session`], with extra `scripts/netns.sh` flags (e.g. `-p -m 9000`).
+pub fn session_with(name: &str, netns_flags: &[&str], daemon_args: &str, script: &str) -> Session {
     let ns = format!("ts-{}-{}", std::process::id(), name);
     let output = Command::new(repo().join("scripts/netns.sh"))
         .current_dir(repo())
+        .args(netns_flags)
         .args([
             "-n",
             &ns,

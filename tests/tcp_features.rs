@@ -1,0 +1,359 @@
+//! Features one at a time: MSS, options negotiation, Nagle, SWS avoidance, PSH, urgent data,
+//! zero windows, ICMP soft errors, fast retransmit, bounded buffers.
+
+mod tcp_common;
+
+use tcp_common::*;
+use tunstack::tcp::{
+    CloseReason, Config, Connection, Event, IcmpError, SeqNum, State, reset_for,
+};
+use tunstack::time::Duration;
+
+fn nodelay() -> Config {
+    Config {
+        nodelay: true,
+        ..plain_config()
+    }
+}
+
+#[test]
+fn must_14_must_67_mss_option_advertised_from_config() {
+    let mut h = Harness::client(Config {
+        mss: 1400,
+        ..plain_config()
+    });
+    h.expect_sent("<SEQ=ISS><CTL=SYN><MSS=1400>");
+    let mut s = Harness::server(Config {
+        mss: 8960, // a 9000-octet MTU
+        ..plain_config()
+    });
+    s.expect_sent("<CTL=SYN,ACK><MSS=8960>");
+}
+
+/// MUST-15: without the option the send MSS is 536; MUST-16: never above ours.
+#[test]
+fn must_15_must_16_effective_send_mss() {
+    let mut h = Harness::server_from("<SEQ=IRS><CTL=SYN>", nodelay());
+    h.expect_sent("<CTL=SYN,ACK>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK>");
+    h.send(&[1; 1200]);
+    let lens: Vec<usize> = h.take_sent().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [536, 536, 128]);
+
+    let mut h = Harness::server_from("<SEQ=IRS><CTL=SYN><MSS=9000>", nodelay());
+    h.expect_sent("<CTL=SYN,ACK>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK>");
+    h.send(&[1; 2500]);
+    let lens: Vec<usize> = h.take_sent().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [1000, 1000, 500]); // our own MSS (1000) caps it
+}
+
+/// MUST-17: Nagle holds small segments while data is unacknowledged, unless disabled.
+#[test]
+fn must_17_nagle_and_nodelay() {
+    let mut h = Harness::established_client(plain_config());
+    h.send(b"0123456789");
+    h.expect_sent("<SEQ=ISS+1><DATA=10>");
+    h.send(b"abc");
+    h.expect_nothing_sent(); // held: data outstanding
+    h.send(b"def");
+    h.expect_nothing_sent();
+    h.receive("<SEQ=IRS+1><ACK=ISS+11><CTL=ACK>");
+    h.expect_sent("<SEQ=ISS+11><DATA=6>");
+
+    let mut h = Harness::established_client(plain_config());
+    h.conn.set_nodelay(true);
+    h.send(b"0123456789");
+    h.expect_sent("<SEQ=ISS+1><DATA=10>");
+    h.send(b"abc");
+    h.expect_sent("<SEQ=ISS+11><DATA=3>");
+}
+
+/// MUST-60/MUST-61: PSH only on the segment that empties the send buffer.
+#[test]
+fn must_60_must_61_psh_on_last_segment() {
+    let mut h = Harness::established_client(nodelay());
+    h.send(&[7; 2500]);
+    h.expect_sent("<SEQ=ISS+1><CTL=ACK><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1001><CTL=ACK><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+2001><CTL=ACK,PSH><DATA=500>");
+}
+
+/// MUST-38: the sender does not send a small segment into a small window until the SWS
+/// override (persist) timer fires.
+#[test]
+fn must_38_sender_sws_avoidance() {
+    let mut h = Harness::client(plain_config());
+    h.expect_sent("<CTL=SYN>");
+    h.receive("<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><WND=2000>");
+    h.expect_sent("<CTL=ACK>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=300>");
+    h.send(&[1; 1000]);
+    h.expect_nothing_sent(); // 300 < min(MSS, max window / 2)
+    h.advance_to_next_timer();
+    h.expect_sent("<SEQ=ISS+1><DATA=300>");
+}
+
+/// MUST-39: the receiver opens its window only in steps of min(buffer/2, MSS).
+#[test]
+fn must_39_receiver_sws_avoidance() {
+    let mut h = Harness::established_server(plain_config());
+    let mut seq = 1;
+    while seq <= 8192 {
+        let n = 1000.min(8193 - seq);
+        h.receive(&format!("<SEQ=IRS+{seq}><ACK=ISS+1><CTL=ACK><DATA={n}>"));
+        seq += n;
+    }
+    h.advance(Duration::from_millis(40));
+    let last = h.take_sent().pop().unwrap();
+    assert_matches(&last, "<ACK=IRS+8193><WND=0>");
+    let mut buf = [0u8; 100];
+    assert_eq!(h.conn.recv(&mut buf), Ok(100));
+    h.drain();
+    h.expect_nothing_sent(); // 100 octets free: no window update
+    let mut buf = [0u8; 4000];
+    assert_eq!(h.conn.recv(&mut buf), Ok(4000));
+    h.drain();
+    h.expect_sent("<ACK=IRS+8193><WND=4100>");
+    // A probe of the peer gets the true (SWS-limited) window.
+    h.receive("<SEQ=IRS+8192><ACK=ISS+1><CTL=ACK>");
+    h.expect_sent("<ACK=IRS+8193><WND=4100>");
+}
+
+/// MUST-30/31/62: urgent data of any length; SEG.UP points after the last urgent octet.
+#[test]
+fn must_30_31_62_sending_urgent_data() {
+    let mut h = Harness::established_client(nodelay());
+    assert_eq!(h.conn.send_urgent(&[9; 2500]), Ok(2500));
+    h.drain();
+    h.expect_sent("<SEQ=ISS+1><CTL=ACK,URG><UP=2500><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1001><CTL=ACK,URG><UP=1500><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+2001><CTL=ACK,URG,PSH><UP=500><DATA=500>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+2501><CTL=ACK>");
+    h.send(b"normal");
+    h.expect_sent("<SEQ=ISS+2501><CTL=ACK,PSH><DATA=6>");
+}
+
+/// MUST-32/33: the user is told about urgent data and can learn how much remains.
+#[test]
+fn must_32_33_receiving_urgent_data() {
+    let mut h = Harness::established_server(plain_config());
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK,URG><UP=5><DATA=10>");
+    h.expect_event(Event::Urgent);
+    assert_eq!(h.conn.urgent_remaining(), 5);
+    let mut buf = [0u8; 3];
+    assert_eq!(h.conn.recv(&mut buf), Ok(3));
+    assert_eq!(h.conn.urgent_remaining(), 2);
+    let mut buf = [0u8; 10];
+    assert_eq!(h.conn.recv(&mut buf), Ok(7));
+    assert_eq!(h.conn.urgent_remaining(), 0);
+}
+
+/// Fill our 8192-octet window so it is zero.
+fn zero_window_server() -> Harness {
+    let mut h = Harness::established_server(plain_config());
+    let mut seq = 1;
+    while seq <= 8192 {
+        let n = 1000.min(8193 - seq);
+        h.receive(&format!("<SEQ=IRS+{seq}><ACK=ISS+1><CTL=ACK><DATA={n}>"));
+        seq += n;
+    }
+    h.take_sent();
+    h.events.clear();
+    h
+}
+
+/// MUST-66: RST and URG are processed even with a zero receive window.
+#[test]
+fn must_66_rst_and_urg_with_zero_window() {
+    let mut h = zero_window_server();
+    assert_eq!(h.conn.stats().rcv_wnd, 0);
+    h.receive("<SEQ=IRS+8193><ACK=ISS+1><CTL=ACK,URG><UP=3><DATA=10>");
+    h.expect_event(Event::Urgent);
+    h.expect_sent("<ACK=IRS+8193><WND=0>"); // the data itself did not fit
+    h.receive("<SEQ=IRS+8193><CTL=RST>");
+    h.expect_state(State::Closed);
+    h.expect_event(Event::Closed(CloseReason::Reset));
+}
+
+/// MUST-34: a window that shrinks under outstanding data does not break the sender.
+#[test]
+fn must_34_window_shrinking() {
+    let mut h = Harness::established_client(nodelay());
+    h.send(&[1; 3000]);
+    assert_eq!(h.take_sent().len(), 3);
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=1000>"); // right edge moved left
+    h.send(&[2; 100]);
+    h.expect_nothing_sent();
+    h.receive("<SEQ=IRS+1><ACK=ISS+3001><CTL=ACK><WND=1000>");
+    h.expect_sent("<SEQ=ISS+3001><DATA=100>");
+    assert!(h.conn.stats().snd_una == SeqNum(ISS).wrapping_add_for_test(3001));
+}
+
+trait SeqExt {
+    fn wrapping_add_for_test(self, n: u32) -> SeqNum;
+}
+impl SeqExt for SeqNum {
+    fn wrapping_add_for_test(self, n: u32) -> SeqNum {
+        self + n
+    }
+}
+
+/// MUST-47/54/55/56: soft ICMP errors are reported, never fatal; source quench is ignored.
+#[test]
+fn must_47_54_55_56_icmp_soft_errors() {
+    let mut h = Harness::established_client(plain_config());
+    let now = h.now;
+    h.conn.handle_icmp_error(now, IcmpError::SourceQuench);
+    assert_eq!(h.conn.soft_error(), None);
+    for e in [
+        IcmpError::DestinationUnreachable { code: 0 },
+        IcmpError::DestinationUnreachable { code: 1 },
+        IcmpError::DestinationUnreachable { code: 5 },
+        IcmpError::TimeExceeded,
+        IcmpError::ParameterProblem,
+        IcmpError::DestinationUnreachable { code: 3 },
+    ] {
+        h.conn.handle_icmp_error(now, e);
+        h.drain();
+        h.expect_event(Event::SoftError(e));
+        assert_eq!(h.conn.soft_error(), Some(e));
+        h.expect_state(State::Established);
+    }
+    // While opening, port unreachable is a hard error.
+    let mut c = Harness::client(plain_config());
+    c.conn
+        .handle_icmp_error(c.now, IcmpError::DestinationUnreachable { code: 3 });
+    c.drain();
+    c.expect_event(Event::Closed(CloseReason::Unreachable));
+}
+
+/// Window scale, SACK-permitted and timestamps are used only when the peer offers them.
+#[test]
+fn options_negotiated_only_when_offered() {
+    // We offer everything; the peer offers nothing.
+    let mut h = Harness::client(Config::default());
+    let syn = h.expect_sent("<SEQ=ISS><CTL=SYN><MSS=1460><SACKOK>");
+    assert!(syn.options.window_scale.is_some() && syn.options.timestamps.is_some());
+    h.receive("<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1460>");
+    let ack = h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
+    assert_eq!(ack.options.timestamps, None);
+    assert_eq!(ack.wnd, 65535); // unscaled window, capped
+
+    // The peer offers everything: we answer in kind.
+    let mut s = Harness::server_from(
+        "<SEQ=IRS><CTL=SYN><MSS=1460><WS=7><SACKOK><TS=500,0>",
+        Config::default(),
+    );
+    let synack = s.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK><SACKOK><WS=3>");
+    assert_eq!(synack.options.timestamps.unwrap().1, 500);
+    s.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=100><TS=501,1>");
+    assert_eq!(s.conn.stats().snd_wnd, 100 << 7); // MUST-1: 32-bit unsigned window
+    s.send(b"hi");
+    let data = s.expect_sent("<SEQ=ISS+1><DATA=2>");
+    assert_eq!(data.options.timestamps.unwrap().1, 501);
+    assert_eq!(data.wnd, (256 * 1024 >> 3) as u16);
+    // Our effective MSS leaves room for the timestamps option.
+    s.conn.set_nodelay(true);
+    s.receive("<SEQ=IRS+1><ACK=ISS+3><CTL=ACK><WND=1000><TS=502,1>");
+    s.send(&[0; 3000]);
+    assert_eq!(s.expect_sent("<SEQ=ISS+3>").payload.len(), 1448);
+}
+
+/// RFC 2018: out-of-order data is reported in SACK blocks once SACK was negotiated.
+#[test]
+fn sack_blocks_for_out_of_order_data() {
+    let cfg = Config {
+        timestamps: false,
+        ..plain_config()
+    };
+    let cfg = Config { sack: true, ..cfg };
+    let mut h = Harness::server_from("<SEQ=IRS><CTL=SYN><MSS=1000><SACKOK>", cfg);
+    h.expect_sent("<CTL=SYN,ACK><SACKOK>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK>");
+    h.receive("<SEQ=IRS+11><ACK=ISS+1><CTL=ACK><DATA=10>");
+    h.expect_sent("<ACK=IRS+1><SACK=IRS+11-IRS+21>");
+    h.receive("<SEQ=IRS+31><ACK=ISS+1><CTL=ACK><DATA=10>");
+    h.expect_sent("<ACK=IRS+1><SACK=IRS+31-IRS+41,IRS+11-IRS+21>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><DATA=10>");
+    let ack = h.expect_sent("<ACK=IRS+21><SACK=IRS+31-IRS+41>");
+    assert_eq!(ack.options.sack.len(), 1);
+}
+
+/// MUST-58/MUST-59: a batch of segments processed before output draws one ACK.
+#[test]
+fn must_58_must_59_acks_aggregated() {
+    let mut h = Harness::established_server(plain_config());
+    for i in 0..4u32 {
+        let seg = segment(&format!(
+            "<SEQ=IRS+{}><ACK=ISS+1><CTL=ACK><DATA=100>",
+            1001 + 100 * i
+        ));
+        h.conn.handle_segment(h.now, &seg); // out of order: each owes an immediate ACK
+    }
+    h.drain();
+    h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
+    h.expect_nothing_sent();
+}
+
+/// RFC 5681 §3.2 fast retransmit after three duplicate ACKs, RFC 6582 partial ACK.
+#[test]
+fn fast_retransmit_and_newreno_partial_ack() {
+    let mut h = Harness::established_client(nodelay());
+    h.send(&[1; 5000]);
+    assert_eq!(h.take_sent().len(), 5);
+    h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK>"); // new data acknowledged
+    for _ in 0..3 {
+        h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK>"); // the duplicates
+    }
+    h.expect_sent("<SEQ=ISS+1001><DATA=1000>");
+    h.expect_nothing_sent();
+    h.receive("<SEQ=IRS+1><ACK=ISS+3001><CTL=ACK>"); // partial: 3001 was lost too
+    h.expect_sent("<SEQ=ISS+3001><DATA=1000>");
+    let st = h.conn.stats();
+    assert_eq!((st.fast_retransmits, st.dup_acks, st.rtos), (2, 3, 0));
+}
+
+/// The send buffer is bounded: partial writes, then Writable once ACKs free space.
+#[test]
+fn bounded_send_buffer_and_writable() {
+    let mut h = Harness::established_client(nodelay());
+    assert_eq!(h.conn.send(&[0; 10_000]), Ok(8192));
+    assert_eq!(h.conn.send(&[0; 10]), Ok(0));
+    h.drain();
+    let n = h.take_sent().len();
+    assert_eq!(n, 9);
+    h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK>");
+    h.expect_event(Event::Writable);
+    assert_eq!(h.conn.send_capacity(), 1000);
+}
+
+/// RFC 9293 §3.10.7.1: a SYN to a port with no listener is refused with RST,ACK.
+#[test]
+fn reset_for_syn_without_listener() {
+    let rst = reset_for(&segment("<SEQ=IRS><CTL=SYN>")).unwrap();
+    assert_matches(&rst, "<SEQ=0><ACK=IRS+1><CTL=RST,ACK>");
+    // and a client sees it as "connection refused"
+    let mut h = Harness::client(plain_config());
+    let syn = h.expect_sent("<CTL=SYN>");
+    h.receive_segment(reset_for(&syn).unwrap());
+    h.expect_event(Event::Closed(CloseReason::Refused));
+}
+
+/// send after close is an error; recv after a reset reports it.
+#[test]
+fn user_call_errors() {
+    use tunstack::tcp::ConnectionError;
+    let mut h = Harness::established_client(plain_config());
+    h.close();
+    assert_eq!(h.conn.send(b"x"), Err(ConnectionError::Closing));
+    h.receive("<SEQ=IRS+1><CTL=RST>");
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        h.conn.recv(&mut buf),
+        Err(ConnectionError::Closed(CloseReason::Reset))
+    );
+    let e: std::io::Error = ConnectionError::Closed(CloseReason::Reset).into();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    let _ = Connection::connect; // the API the stack uses
+}
