@@ -18,6 +18,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod link;
 pub mod runtime;
 pub mod stack;

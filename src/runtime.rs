@@ -2,22 +2,28 @@
 //!
 //! Each turn reads every packet that is ready before producing any output (so ACKs and
 //! replies for a burst are computed once the whole burst is in), runs the timers that are
-//! due, writes everything the stack has queued, and then sleeps until the link is readable or
-//! the stack's (or the link's) next deadline arrives. There is no fixed tick and no busy loop.
+//! due, lets the applications react to the stack's events, writes everything the stack has
+//! queued, and then sleeps until the link (or an app's fd) is readable or the next deadline
+//! of the stack, the link or an app arrives. There is no fixed tick and no busy loop.
 
+use crate::app::App;
 use crate::link::{self, Link};
-use crate::stack::{MAX_MTU, Stack};
+use crate::stack::{MAX_MTU, Owner, Stack};
 use crate::time::Instant;
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Packets read in one turn before output is produced; bounds the latency of a flood.
 const MAX_BATCH: usize = 4096;
+/// Rounds of "apps react, stack transmits" per turn; bounds a ping-pong between them.
+const MAX_ROUNDS: usize = 64;
 
-/// A stack joined to a link.
+/// A stack joined to a link, with its applications.
 pub struct Runtime<L> {
     pub stack: Stack,
     pub link: L,
+    apps: Vec<Box<dyn App + Send>>,
     rx: Vec<u8>,
     tx: Vec<u8>,
 }
@@ -27,14 +33,26 @@ impl<L: Link> Runtime<L> {
         Runtime {
             stack,
             link,
+            apps: Vec::new(),
             rx: vec![0; MAX_MTU],
             tx: vec![0; MAX_MTU],
         }
     }
 
-    /// One turn of the loop. `clock` is read once for the input and once more for the
-    /// output, so a capture shows the time each packet really left. Returns the next
-    /// deadline of the stack or the link.
+    /// Adds an application and starts it (it opens its listeners). Returns its owner tag.
+    pub fn add_app(&mut self, now: Instant, mut app: Box<dyn App + Send>) -> io::Result<Owner> {
+        let owner = self.apps.len() as Owner;
+        app.start(now, &mut self.stack, owner)?;
+        self.apps.push(app);
+        Ok(owner)
+    }
+
+    pub fn apps(&self) -> &[Box<dyn App + Send>] {
+        &self.apps
+    }
+
+    /// One turn of the loop. `clock` is read once for the input and again for the output,
+    /// so a capture shows the time each packet really left. Returns the next deadline.
     pub fn turn(&mut self, clock: &dyn Fn() -> Instant) -> io::Result<Option<Instant>> {
         let now = clock();
         for _ in 0..MAX_BATCH {
@@ -46,26 +64,50 @@ impl<L: Link> Runtime<L> {
         if self.stack.poll_timeout().is_some_and(|at| at <= now) {
             self.stack.handle_timeout(now);
         }
+        for app in &mut self.apps {
+            app.handle_timeout(now, &mut self.stack);
+        }
         let now = clock();
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
-            self.link.send(now, &self.tx[..n])?;
+        for _ in 0..MAX_ROUNDS {
+            while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
+                self.link.send(now, &self.tx[..n])?;
+            }
+            let mut reacted = false;
+            while let Some(event) = self.stack.poll_event() {
+                reacted = true;
+                if let Some(app) = self.apps.get_mut(event.owner as usize) {
+                    app.on_event(now, &mut self.stack, event.event);
+                }
+            }
+            if !reacted {
+                break;
+            }
         }
         self.link.flush(now)?;
+        let apps = self.apps.iter().filter_map(|a| a.poll_timeout()).min();
         Ok(Instant::min_opt(
-            self.stack.poll_timeout(),
-            self.link.poll_at(),
+            Instant::min_opt(self.stack.poll_timeout(), self.link.poll_at()),
+            apps,
         ))
     }
 
-    /// Runs until `stop` is set (by a signal handler). `clock` is the only clock.
-    pub fn run(&mut self, clock: &dyn Fn() -> Instant, stop: &AtomicBool) -> io::Result<()> {
+    /// Runs until `stop` is set (by a signal handler). `clock` is the only clock; `fds` are
+    /// extra descriptors that wake the loop (a control socket, an embedding API's wakeup).
+    pub fn run(
+        &mut self,
+        clock: &dyn Fn() -> Instant,
+        stop: &AtomicBool,
+        fds: &[RawFd],
+    ) -> io::Result<()> {
+        let mut wait: Vec<RawFd> = self.link.raw_fd().into_iter().collect();
+        wait.extend_from_slice(fds);
         while !stop.load(Ordering::Relaxed) {
             let deadline = self.turn(clock)?;
             let timeout = deadline.map(|at| at - clock());
             if timeout.is_some_and(|t| t.is_zero()) {
                 continue;
             }
-            link::wait_readable(self.link.raw_fd(), timeout)?;
+            link::wait_readable(&wait, timeout)?;
         }
         Ok(())
     }
@@ -100,10 +142,7 @@ mod tests {
         assert_eq!(peer.pending(), 2);
         assert_eq!(rt.stack.counters().echo_replies, 2);
         assert_eq!(
-            rt.stack
-                .counters()
-                .drops
-                .get(crate::wire::DropReason::IcmpBadChecksum),
+            rt.stack.counters().drops.get(crate::wire::DropReason::IcmpBadChecksum),
             1
         );
     }

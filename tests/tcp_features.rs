@@ -4,9 +4,7 @@
 mod tcp_common;
 
 use tcp_common::*;
-use tunstack::tcp::{
-    CloseReason, Config, Connection, Event, IcmpError, SeqNum, State, reset_for,
-};
+use tunstack::tcp::{CloseReason, Config, Connection, Event, IcmpError, SeqNum, State, reset_for};
 use tunstack::time::Duration;
 
 fn nodelay() -> Config {
@@ -252,7 +250,7 @@ fn options_negotiated_only_when_offered() {
     s.send(b"hi");
     let data = s.expect_sent("<SEQ=ISS+1><DATA=2>");
     assert_eq!(data.options.timestamps.unwrap().1, 501);
-    assert_eq!(data.wnd, (256 * 1024 >> 3) as u16);
+    assert_eq!(data.wnd, ((256 * 1024) >> 3) as u16);
     // Our effective MSS leaves room for the timestamps option.
     s.conn.set_nodelay(true);
     s.receive("<SEQ=IRS+1><ACK=ISS+3><CTL=ACK><WND=1000><TS=502,1>");

@@ -6,81 +6,14 @@ mod tcp_common;
 use tcp_common::*;
 use tunstack::tcp::State;
 
-/// Reach `state` the way a real connection would.
-fn in_state(state: State) -> Harness {
-    let cfg = plain_config();
-    let mut h = match state {
-        State::SynSent => {
-            let mut h = Harness::client(cfg);
-            h.expect_sent("<SEQ=ISS><CTL=SYN>");
-            h
-        }
-        State::SynReceived => {
-            let mut h = Harness::server(cfg);
-            h.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK>");
-            h
-        }
-        State::Established => Harness::established_client(cfg),
-        State::FinWait1 => {
-            let mut h = in_state(State::Established);
-            h.close();
-            h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=FIN,ACK>");
-            h
-        }
-        State::FinWait2 => {
-            let mut h = in_state(State::FinWait1);
-            h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=ACK>");
-            h
-        }
-        State::CloseWait => {
-            let mut h = in_state(State::Established);
-            h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=FIN,ACK>");
-            h.expect_sent("<SEQ=ISS+1><ACK=IRS+2><CTL=ACK>");
-            h
-        }
-        State::Closing => {
-            let mut h = in_state(State::FinWait1);
-            h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=FIN,ACK>");
-            h.expect_sent("<SEQ=ISS+2><ACK=IRS+2><CTL=ACK>");
-            h
-        }
-        State::LastAck => {
-            let mut h = in_state(State::CloseWait);
-            h.close();
-            h.expect_sent("<SEQ=ISS+1><ACK=IRS+2><CTL=FIN,ACK>");
-            h
-        }
-        State::TimeWait => {
-            let mut h = in_state(State::FinWait2);
-            h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=FIN,ACK>");
-            h.expect_sent("<SEQ=ISS+2><ACK=IRS+2><CTL=ACK>");
-            h
-        }
-        State::Closed => {
-            let mut h = in_state(State::Established);
-            h.conn.abort();
-            h.drain();
-            h.expect_sent("<CTL=RST>");
-            h
-        }
-        State::Listen => unreachable!("listeners live in the stack"),
-    };
-    h.expect_state(state);
-    h.events.clear();
-    h
-}
-
 /// Each row: incoming segment, expected immediate reply (or none), next state.
 #[track_caller]
 fn table(state: State, rows: &[(&str, Option<&str>, State)]) {
     for (incoming, reply, next) in rows {
         let mut h = in_state(state);
         h.receive(incoming);
-        match reply {
-            Some(r) => {
-                h.expect_sent(r);
-            }
-            None => {}
+        if let Some(r) = reply {
+            h.expect_sent(r);
         }
         h.expect_nothing_sent();
         assert_eq!(h.state(), *next, "{state} + {incoming}");
@@ -104,8 +37,16 @@ fn syn_sent_table() {
                 Some("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK>"),
                 SynReceived,
             ),
-            ("<SEQ=IRS><ACK=ISS+5><CTL=ACK>", Some("<SEQ=ISS+5><CTL=RST>"), SynSent),
-            ("<SEQ=IRS><ACK=ISS><CTL=SYN,ACK>", Some("<SEQ=ISS><CTL=RST>"), SynSent),
+            (
+                "<SEQ=IRS><ACK=ISS+5><CTL=ACK>",
+                Some("<SEQ=ISS+5><CTL=RST>"),
+                SynSent,
+            ),
+            (
+                "<SEQ=IRS><ACK=ISS><CTL=SYN,ACK>",
+                Some("<SEQ=ISS><CTL=RST>"),
+                SynSent,
+            ),
             ("<SEQ=0><ACK=ISS+1><CTL=RST,ACK>", None, Closed),
             ("<SEQ=0><CTL=RST>", None, SynSent),
             ("<SEQ=IRS><ACK=ISS+9><CTL=RST,ACK>", None, SynSent),
@@ -120,7 +61,11 @@ fn syn_received_table() {
         SynReceived,
         &[
             ("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK>", None, Established),
-            ("<SEQ=IRS+1><ACK=ISS+7><CTL=ACK>", Some("<SEQ=ISS+7><CTL=RST>"), SynReceived),
+            (
+                "<SEQ=IRS+1><ACK=ISS+7><CTL=ACK>",
+                Some("<SEQ=ISS+7><CTL=RST>"),
+                SynReceived,
+            ),
             (
                 "<SEQ=IRS><CTL=SYN>",
                 Some("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK>"),
@@ -154,7 +99,11 @@ fn established_table() {
             ("<SEQ=IRS+100000><CTL=RST>", None, Established),
             ("<SEQ=IRS+1><CTL=SYN>", ack, Established), // RFC 5961 §4
             ("<SEQ=IRS+1><ACK=ISS+50><CTL=ACK>", ack, Established),
-            ("<SEQ=IRS-100><ACK=ISS+1><CTL=ACK><DATA=10>", ack, Established),
+            (
+                "<SEQ=IRS-100><ACK=ISS+1><CTL=ACK><DATA=10>",
+                ack,
+                Established,
+            ),
             ("<SEQ=IRS+1><ACK=ISS-70000><CTL=ACK>", ack, Established), // RFC 5961 §5
             ("<SEQ=IRS+1><CTL=FIN>", None, Established),
             (
@@ -194,7 +143,11 @@ fn fin_wait_2_table() {
                 TimeWait,
             ),
             ("<SEQ=IRS+1><CTL=RST>", None, Closed),
-            ("<SEQ=IRS+1><CTL=SYN>", Some("<SEQ=ISS+2><ACK=IRS+1><CTL=ACK>"), FinWait2),
+            (
+                "<SEQ=IRS+1><CTL=SYN>",
+                Some("<SEQ=ISS+2><ACK=IRS+1><CTL=ACK>"),
+                FinWait2,
+            ),
             ("<SEQ=IRS+1><ACK=ISS+2><CTL=ACK><DATA=5>", None, FinWait2),
         ],
     );
@@ -212,7 +165,11 @@ fn close_wait_table() {
                 CloseWait,
             ),
             ("<SEQ=IRS+2><ACK=ISS+1><CTL=ACK><DATA=5>", None, CloseWait),
-            ("<SEQ=IRS+2><CTL=SYN>", Some("<SEQ=ISS+1><ACK=IRS+2><CTL=ACK>"), CloseWait),
+            (
+                "<SEQ=IRS+2><CTL=SYN>",
+                Some("<SEQ=ISS+1><ACK=IRS+2><CTL=ACK>"),
+                CloseWait,
+            ),
         ],
     );
 }

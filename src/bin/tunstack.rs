@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
+use tunstack::app::services::{Service, ServiceConfig, Services};
 use tunstack::runtime::Runtime;
+use tunstack::tcp::Keepalive;
 use tunstack::stack::{MAX_MTU, MIN_MTU, Stack, StackConfig};
 use tunstack::time::Instant;
 
@@ -54,6 +56,15 @@ struct Cli {
     /// jitter, reorder-delay, seed).
     #[arg(long, value_name = "SPEC")]
     faults: Option<FaultSpec>,
+
+    /// Services to run, comma-separated: echo (7), discard (9), chargen (19).
+    #[arg(long, value_delimiter = ',', default_value = "echo,discard,chargen", value_name = "LIST")]
+    services: Vec<String>,
+
+    /// TCP keepalive for one service's connections: SERVICE=IDLE,INTERVAL,COUNT, e.g.
+    /// `echo=2s,1s,3` (repeatable; off by default, as RFC 9293 requires).
+    #[arg(long, value_name = "SPEC")]
+    keepalive: Vec<String>,
 
     /// Time to live of the datagrams we send.
     #[arg(long, default_value_t = 64, value_name = "HOPS")]
@@ -111,6 +122,51 @@ fn check_addresses(addr: Ipv4Addr, kernel: Ipv4Addr, prefix: u8) -> Result<()> {
     Ok(())
 }
 
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let v: f64 = num.parse().with_context(|| format!("bad duration {s:?} (e.g. 2s, 500ms, 1h)"))?;
+    let secs = match unit {
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => bail!("bad duration unit in {s:?} (use ms, s, m or h)"),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `echo=2s,1s,3` → (echo, keepalive).
+fn parse_keepalive(spec: &str) -> Result<(Service, Keepalive)> {
+    let usage = || format!("--keepalive {spec:?}: expected SERVICE=IDLE,INTERVAL,COUNT such as echo=2s,1s,3");
+    let (name, values) = spec.split_once('=').with_context(usage)?;
+    let service = Service::from_name(name).with_context(|| format!("--keepalive: unknown service {name:?}"))?;
+    let parts: Vec<&str> = values.split(',').collect();
+    let [idle, interval, count] = parts[..] else { bail!(usage()) };
+    let count: u32 = count.parse().ok().filter(|&c| c > 0).with_context(usage)?;
+    Ok((service, Keepalive { idle: parse_duration(idle)?, interval: parse_duration(interval)?, count }))
+}
+
+fn services(cli: &Cli) -> Result<Vec<(Service, ServiceConfig)>> {
+    let mut out: Vec<(Service, ServiceConfig)> = Vec::new();
+    for name in cli.services.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let service = Service::from_name(name).with_context(|| {
+            format!("--services: unknown service {name:?} (available: echo, discard, chargen)")
+        })?;
+        if !out.iter().any(|(s, _)| *s == service) {
+            out.push((service, ServiceConfig::default()));
+        }
+    }
+    for spec in &cli.keepalive {
+        let (service, keepalive) = parse_keepalive(spec)?;
+        let entry = out
+            .iter_mut()
+            .find(|(s, _)| *s == service)
+            .with_context(|| format!("--keepalive {spec:?}: service {} is not enabled", service.name()))?;
+        entry.1.keepalive = Some(keepalive);
+    }
+    Ok(out)
+}
+
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "info",
@@ -135,6 +191,7 @@ fn run(cli: Cli) -> Result<()> {
         );
     }
 
+    let services = services(&cli)?;
     let tun = Tun::open(&cli.dev)?;
     let mtu = if cli.no_configure {
         match cli.mtu {
@@ -166,13 +223,24 @@ fn run(cli: Cli) -> Result<()> {
         link = Box::new(Pcap::new(link, writer));
     }
 
+    let mut isn_secret = [0u8; 16];
+    getrandom::fill(&mut isn_secret).map_err(|e| anyhow::anyhow!("drawing the ISN secret: {e}"))?;
     let config = StackConfig {
         addr: cli.addr,
         mtu: mtu as usize,
         ttl: cli.ttl,
+        isn_secret,
         ..StackConfig::default()
     };
     let mut runtime = Runtime::new(Stack::new(config), link);
+    if !services.is_empty() {
+        let names: Vec<String> = services.iter().map(|(s, c)| match c.keepalive {
+            Some(k) => format!("{} (keepalive {:?}/{:?}/{})", s.name(), k.idle, k.interval, k.count),
+            None => s.name().to_string(),
+        }).collect();
+        log::info!("services: {}", names.join(", "));
+        runtime.add_app(clock(), Box::new(Services::new(services)))?;
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -193,19 +261,39 @@ fn run(cli: Cli) -> Result<()> {
             .unwrap_or_default()
     );
 
-    let result = runtime.run(&clock, &stop);
+    let result = runtime.run(&clock, &stop, &[]);
     log::info!("shutting down");
+    let app_lines: Vec<String> = runtime.apps().iter().flat_map(|a| a.summary()).collect();
     let Runtime { stack, link, .. } = runtime;
     println!(
         "tunstack summary ({:.1} s)",
         mono_start.elapsed().as_secs_f64()
     );
     println!("{}", stack.counters());
+    println!("{}", tcp_summary(stack.tcp().counters()));
+    for line in app_lines {
+        println!("{line}");
+    }
     for line in link.summary() {
         println!("{line}");
     }
     drop(link); // flushes the capture
     result.with_context(|| format!("reading from or writing to {dev}"))
+}
+
+fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
+    let mut closed: Vec<_> = c.closed.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    closed.sort();
+    format!(
+        "tcp: active opens {}, passive opens {}, SYN backlog drops {}, RSTs for strays {}\n\
+         tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
+         dup ACKs {}, challenge ACKs {}\n\
+         tcp: closed: {}",
+        c.active_opens, c.passive_opens, c.syn_backlog_drops, c.resets_sent_for_strays,
+        c.segments_in, c.segments_out, c.bytes_in, c.bytes_out, c.retransmits, c.rtos,
+        c.fast_retransmits, c.dup_acks, c.challenge_acks,
+        if closed.is_empty() { "none".to_string() } else { closed.join(", ") }
+    )
 }
 
 fn main() -> ExitCode {

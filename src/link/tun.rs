@@ -181,25 +181,28 @@ fn configure(name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), Tun
     Ok(())
 }
 
-/// Waits until `fd` is readable or `timeout` passes (forever when `None`), with microsecond
-/// precision (ppoll(2)), so the loop wakes neither early nor late for a deadline. A signal
-/// ends the wait early; the caller checks its flags and loops.
-pub fn wait_readable(fd: Option<RawFd>, timeout: Option<std::time::Duration>) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: fd.unwrap_or(-1),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+/// Waits until one of `fds` is readable or `timeout` passes (forever when `None`), with
+/// microsecond precision (ppoll(2)), so the loop wakes neither early nor late for a deadline.
+/// A signal ends the wait early; the caller checks its flags and loops.
+pub fn wait_readable(fds: &[RawFd], timeout: Option<std::time::Duration>) -> io::Result<()> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
     });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: one valid pollfd (a negative fd is ignored by the kernel), a valid or null
-    // timespec, no signal mask change.
-    let rc = unsafe { libc::ppoll(&mut pfd, 1, ts_ptr, std::ptr::null()) };
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds for the call's duration; the
+    // timespec is valid or null; no signal mask change.
+    let rc = unsafe {
+        libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts_ptr, std::ptr::null())
+    };
     if rc < 0 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {

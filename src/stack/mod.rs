@@ -12,13 +12,18 @@
 
 mod ratelimit;
 mod reassembly;
+mod tcp;
 
 pub use ratelimit::TokenBucket;
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
+pub use tcp::{
+    ListenerInfo, Owner, SocketHandle, StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer,
+};
 
 use crate::time::{Duration, Instant};
 use crate::wire::icmp::{self, IcmpIn};
 use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
+use crate::tcp::IcmpError;
 use crate::wire::{DropCounters, DropReason};
 use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
@@ -27,7 +32,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 /// Stack settings; the defaults are those of the daemon.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct StackConfig {
     /// Our address (the daemon's `--addr`).
     pub addr: Ipv4Addr,
@@ -44,6 +49,10 @@ pub struct StackConfig {
     pub icmp_error_burst: u32,
     /// Packets waiting for the link before further output is dropped.
     pub max_queued: usize,
+    /// Defaults for TCP connections; the MSS is derived from `mtu` (MUST-67).
+    pub tcp: crate::tcp::Config,
+    /// Key of the RFC 6528 ISN function (MUST-9); the daemon draws it from the OS.
+    pub isn_secret: [u8; 16],
 }
 
 impl Default for StackConfig {
@@ -57,6 +66,8 @@ impl Default for StackConfig {
             icmp_error_rate: 100,
             icmp_error_burst: 10,
             max_queued: 4096,
+            tcp: crate::tcp::Config::default(),
+            isn_secret: [0x5a; 16],
         }
     }
 }
@@ -132,15 +143,20 @@ pub struct Stack {
     spare: Vec<Vec<u8>>,
     next_ident: u16,
     scratch: Vec<u8>,
+    tcp: TcpLayer,
 }
 
 impl Stack {
     pub fn new(config: StackConfig) -> Stack {
-        assert!(
-            (MIN_MTU..=MAX_MTU).contains(&config.mtu),
-            "MTU out of range"
-        );
+        assert!((MIN_MTU..=MAX_MTU).contains(&config.mtu), "MTU out of range");
+        // MUST-67: advertise at most MMS_R - 20 = MTU - 40 (no IP or TCP options assumed).
+        let tcp_config = crate::tcp::Config {
+            mss: (config.mtu - ipv4::HEADER_LEN - 20).min(usize::from(u16::MAX)) as u16,
+            ..config.tcp.clone()
+        };
+        let tcp = TcpLayer::new(config.addr, tcp_config, config.isn_secret, config.ttl, config.dscp);
         Stack {
+            tcp,
             reassembler: Reassembler::new(config.reassembly),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
             config,
@@ -220,7 +236,7 @@ impl Stack {
         }
     }
 
-    fn handle_icmp(&mut self, _now: Instant, ip: &Ipv4View<'_>) {
+    fn handle_icmp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
         let message = match icmp::parse(ip.payload()) {
             Ok(m) => m,
             Err(reason) => return self.drop_packet(reason, Some(ip.src())),
@@ -235,11 +251,21 @@ impl Stack {
                 self.scratch = reply;
                 self.counters.echo_replies += 1;
             }
-            IcmpIn::DestUnreachable { .. }
-            | IcmpIn::TimeExceeded { .. }
-            | IcmpIn::ParameterProblem { .. }
-            | IcmpIn::SourceQuench { .. } => {
-                // Delivered to the matching TCP connection once TCP is joined to the stack.
+            IcmpIn::DestUnreachable { code, original, .. } => {
+                self.counters.icmp_errors_in += 1;
+                let error = IcmpError::DestinationUnreachable { code };
+                self.tcp.handle_icmp_error(now, error, original);
+            }
+            IcmpIn::TimeExceeded { original, .. } => {
+                self.counters.icmp_errors_in += 1;
+                self.tcp.handle_icmp_error(now, IcmpError::TimeExceeded, original);
+            }
+            IcmpIn::ParameterProblem { original, .. } => {
+                self.counters.icmp_errors_in += 1;
+                self.tcp.handle_icmp_error(now, IcmpError::ParameterProblem, original);
+            }
+            IcmpIn::SourceQuench { .. } => {
+                // MUST-55: silently discarded (RFC 6633 deprecates source quench).
                 self.counters.icmp_errors_in += 1;
             }
             IcmpIn::Other { icmp_type, code } => {
@@ -275,10 +301,10 @@ impl Stack {
         self.send_unreachable(now, DestUnreachableHeader::Port, ip);
     }
 
-    fn handle_tcp(&mut self, _now: Instant, ip: &Ipv4View<'_>) {
-        // The TCP engine is joined to the stack in the live-TCP work; until then no
-        // connection can match.
-        self.drop_packet(DropReason::TcpNoConnection, Some(ip.src()));
+    fn handle_tcp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
+        if let Err(reason) = self.tcp.handle_segment(now, ip.src(), ip.dst(), ip.payload()) {
+            self.drop_packet(reason, Some(ip.src()));
+        }
     }
 
     /// RFC 1122 §3.2.2: port/protocol unreachable, rate-limited (RFC 1812 §4.3.2.8).
@@ -332,24 +358,63 @@ impl Stack {
         self.spare.push(scratch);
     }
 
-    /// The next packet for the link, copied into `buf` (which must hold an MTU); its length.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let packet = self.queue.pop_front()?;
-        let n = packet.len();
-        buf[..n].copy_from_slice(&packet);
+    /// The next packet for the link, written into `buf` (which must hold an MTU); its
+    /// length. Queued packets (ICMP) go first, then TCP segments, built straight into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let n = match self.queue.pop_front() {
+            Some(packet) => {
+                let n = packet.len();
+                buf[..n].copy_from_slice(&packet);
+                self.spare.push(packet);
+                n
+            }
+            None => {
+                let (tuple, seg, ttl, dscp) = self.tcp.poll_transmit(now)?;
+                let out = Ipv4Out {
+                    src: *tuple.local.ip(),
+                    dst: *tuple.remote.ip(),
+                    protocol: IpNumber::TCP,
+                    ttl,
+                    dscp,
+                    ident: self.next_ident,
+                    // TCP sizes its segments to the MTU; DF as Linux does (RFC 1191).
+                    dont_fragment: true,
+                };
+                self.next_ident = self.next_ident.wrapping_add(1);
+                let len = seg.wire_len();
+                debug_assert!(ipv4::HEADER_LEN + len <= self.config.mtu, "segment over the MTU");
+                let h = out.emit_header(len, buf);
+                h + seg.emit(out.src, out.dst, tuple.local.port(), tuple.remote.port(), &mut buf[h..])
+            }
+        };
         self.counters.tx_packets += 1;
         self.counters.tx_bytes += n as u64;
-        self.spare.push(packet);
         Some(n)
+    }
+
+    /// The next application event (connections accepted, readable, closed, ...).
+    pub fn poll_event(&mut self) -> Option<StackEvent> {
+        self.tcp.poll_event()
+    }
+
+    /// The TCP layer: listeners, connections, counters.
+    pub fn tcp(&self) -> &TcpLayer {
+        &self.tcp
+    }
+
+    /// The TCP layer, for socket calls (`listen`, `accept`, `connect`, `send`, `recv`, ...).
+    pub fn tcp_mut(&mut self) -> &mut TcpLayer {
+        &mut self.tcp
     }
 
     /// The next time [`Stack::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.reassembler.poll_timeout()
+        Instant::min_opt(self.reassembler.poll_timeout(), self.tcp.poll_timeout())
     }
 
     /// Runs whatever timers have expired at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tcp.handle_timeout(now);
         let expired = self.reassembler.handle_timeout(now);
         if expired > 0 {
             log::debug!("{expired} partial datagram(s) timed out in reassembly");

@@ -80,7 +80,7 @@ impl Default for Keepalive {
 }
 
 /// Per-connection configuration. `Config::default()` is what the daemon uses.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The MSS we advertise: local MTU − 40 (MUST-67), also our cap on send MSS (MUST-16).
     pub mss: u16,

@@ -559,3 +559,67 @@ impl Pair {
         }
     }
 }
+
+/// Reach `state` the way a real connection would.
+pub fn in_state(state: State) -> Harness {
+    let cfg = plain_config();
+    let mut h = match state {
+        State::SynSent => {
+            let mut h = Harness::client(cfg);
+            h.expect_sent("<SEQ=ISS><CTL=SYN>");
+            h
+        }
+        State::SynReceived => {
+            let mut h = Harness::server(cfg);
+            h.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK>");
+            h
+        }
+        State::Established => Harness::established_client(cfg),
+        State::FinWait1 => {
+            let mut h = in_state(State::Established);
+            h.close();
+            h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=FIN,ACK>");
+            h
+        }
+        State::FinWait2 => {
+            let mut h = in_state(State::FinWait1);
+            h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=ACK>");
+            h
+        }
+        State::CloseWait => {
+            let mut h = in_state(State::Established);
+            h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=FIN,ACK>");
+            h.expect_sent("<SEQ=ISS+1><ACK=IRS+2><CTL=ACK>");
+            h
+        }
+        State::Closing => {
+            let mut h = in_state(State::FinWait1);
+            h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=FIN,ACK>");
+            h.expect_sent("<SEQ=ISS+2><ACK=IRS+2><CTL=ACK>");
+            h
+        }
+        State::LastAck => {
+            let mut h = in_state(State::CloseWait);
+            h.close();
+            h.expect_sent("<SEQ=ISS+1><ACK=IRS+2><CTL=FIN,ACK>");
+            h
+        }
+        State::TimeWait => {
+            let mut h = in_state(State::FinWait2);
+            h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=FIN,ACK>");
+            h.expect_sent("<SEQ=ISS+2><ACK=IRS+2><CTL=ACK>");
+            h
+        }
+        State::Closed => {
+            let mut h = in_state(State::Established);
+            h.conn.abort();
+            h.drain();
+            h.expect_sent("<CTL=RST>");
+            h
+        }
+        State::Listen => unreachable!("listeners live in the stack"),
+    };
+    h.expect_state(state);
+    h.events.clear();
+    h
+}

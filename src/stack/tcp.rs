@@ -1,0 +1,598 @@
+//! TCP inside the stack: demultiplexing by 4-tuple (a hash map, never a scan), listeners with
+//! bounded SYN and accept queues, ephemeral ports for active opens, the connection timers,
+//! ICMP errors routed to their connection, and RSTs for segments that match nothing.
+//!
+//! Connections are named by [`SocketHandle`]s (slot + generation, so a stale handle can never
+//! reach a newer connection that reuses the slot). Each connection and listener has an
+//! [`Owner`], a tag the runtime uses to route [`StackEvent`]s to the application that opened
+//! it.
+//!
+//! Timers: a binary heap of (deadline, slot, generation). A connection's entry is replaced
+//! only when its deadline moves earlier; an entry that fires early is a harmless spurious
+//! `handle_timeout` after which the real deadline is pushed. Stale entries are dropped when
+//! they surface or when the heap outgrows the table (compaction), so memory stays bounded.
+
+use crate::tcp::{
+    self, CloseReason, Connection, ConnectionError, Event, FourTuple, IcmpError, IsnGenerator,
+    Segment, SegmentError, State, Stats, reset_for,
+};
+use crate::time::Instant;
+use crate::wire::DropReason;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Names one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl fmt::Display for SocketHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.index, self.generation)
+    }
+}
+
+/// Which application a connection or listener belongs to (the runtime's routing tag).
+pub type Owner = u32;
+
+/// Something an application should act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpEvent {
+    /// A connection finished its handshake on the listener at `port`: call `accept`.
+    Incoming { port: u16 },
+    /// An event of an accepted or actively opened connection.
+    Connection { handle: SocketHandle, event: Event },
+}
+
+/// A [`TcpEvent`] with the owner it is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackEvent {
+    pub owner: Owner,
+    pub event: TcpEvent,
+}
+
+/// Errors of the socket calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TcpError {
+    #[error("port {0} already has a listener")]
+    PortInUse(u16),
+    #[error("no ephemeral port free for {0}")]
+    NoEphemeralPorts(SocketAddrV4),
+    /// MUST-46: an OPEN to a broadcast or multicast address is refused.
+    #[error("{0} is not a unicast address")]
+    InvalidRemote(Ipv4Addr),
+    #[error("no such connection (closed)")]
+    NotConnected,
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+}
+
+impl From<TcpError> for io::Error {
+    fn from(e: TcpError) -> io::Error {
+        match e {
+            TcpError::Connection(c) => c.into(),
+            TcpError::PortInUse(_) => io::Error::new(io::ErrorKind::AddrInUse, e),
+            TcpError::NoEphemeralPorts(_) => io::Error::new(io::ErrorKind::AddrNotAvailable, e),
+            TcpError::InvalidRemote(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+            TcpError::NotConnected => io::Error::new(io::ErrorKind::NotConnected, e),
+        }
+    }
+}
+
+/// Totals over the stack's life (closed connections' statistics are added on removal).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    pub active_opens: u64,
+    pub passive_opens: u64,
+    /// SYNs dropped because a listener's queues were full.
+    pub syn_backlog_drops: u64,
+    pub resets_sent_for_strays: u64,
+    pub closed: HashMap<&'static str, u64>,
+    pub segments_in: u64,
+    pub segments_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub retransmits: u64,
+    pub rtos: u64,
+    pub fast_retransmits: u64,
+    pub dup_acks: u64,
+    pub challenge_acks: u64,
+}
+
+impl TcpCounters {
+    fn add(&mut self, s: &Stats) {
+        self.segments_in += s.segments_in;
+        self.segments_out += s.segments_out;
+        self.bytes_in += s.bytes_in;
+        self.bytes_out += s.bytes_out;
+        self.retransmits += s.retransmits;
+        self.rtos += s.rtos;
+        self.fast_retransmits += s.fast_retransmits;
+        self.dup_acks += s.dup_acks;
+        self.challenge_acks += s.challenge_acks;
+    }
+}
+
+fn close_reason_name(r: CloseReason) -> &'static str {
+    match r {
+        CloseReason::Normal => "normal",
+        CloseReason::Reset => "reset-by-peer",
+        CloseReason::Refused => "refused",
+        CloseReason::TimedOut => "timed-out",
+        CloseReason::Aborted => "aborted",
+        CloseReason::ResetInListen => "reset-in-listen",
+        CloseReason::FinWait2Timeout => "fin-wait-2-timeout",
+        CloseReason::Unreachable => "unreachable",
+    }
+}
+
+struct Slot {
+    conn: Connection,
+    generation: u32,
+    owner: Owner,
+    /// Set while the connection belongs to a listener (SYN-RECEIVED or not yet accepted).
+    listener: Option<u16>,
+    /// Events held for a connection not yet accepted; handed over by `accept`.
+    held: Vec<Event>,
+    /// The deadline this connection has in the timer heap.
+    timer_at: Option<Instant>,
+    /// In the active list (has output or events to collect).
+    active: bool,
+    ttl: u8,
+    dscp: u8,
+}
+
+struct Listener {
+    owner: Owner,
+    backlog: usize,
+    config: tcp::Config,
+    syn_received: usize,
+    accept_queue: VecDeque<SocketHandle>,
+}
+
+/// A listener as shown by `ss`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerInfo {
+    pub port: u16,
+    pub backlog: usize,
+    pub syn_received: usize,
+    pub accept_queue: usize,
+}
+
+/// The TCP part of the stack.
+pub struct TcpLayer {
+    addr: Ipv4Addr,
+    config: tcp::Config,
+    ttl: u8,
+    dscp: u8,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    generations: Vec<u32>,
+    demux: HashMap<FourTuple, SocketHandle>,
+    listeners: HashMap<u16, Listener>,
+    isn: IsnGenerator,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    active: Vec<SocketHandle>,
+    events: VecDeque<StackEvent>,
+    /// RSTs for strays: (tuple from our side, segment).
+    control: VecDeque<(FourTuple, Segment)>,
+    next_ephemeral: u16,
+    counters: TcpCounters,
+}
+
+/// RFC 6335 dynamic ports, as Linux uses by default (32768..60999 there; the IANA range here).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+impl TcpLayer {
+    /// `config` is the default for new connections (its MSS should follow the MTU).
+    pub fn new(addr: Ipv4Addr, config: tcp::Config, isn_secret: [u8; 16], ttl: u8, dscp: u8) -> Self {
+        TcpLayer {
+            addr,
+            config,
+            ttl,
+            dscp,
+            slots: Vec::new(),
+            free: Vec::new(),
+            generations: Vec::new(),
+            demux: HashMap::new(),
+            listeners: HashMap::new(),
+            isn: IsnGenerator::new(isn_secret),
+            timers: BinaryHeap::new(),
+            active: Vec::new(),
+            events: VecDeque::new(),
+            control: VecDeque::new(),
+            next_ephemeral: *EPHEMERAL.start() + (u16::from_be_bytes([isn_secret[0], isn_secret[1]]) % 16384),
+            counters: TcpCounters::default(),
+        }
+    }
+
+    pub fn config(&self) -> &tcp::Config {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &TcpCounters {
+        &self.counters
+    }
+
+    /// Connections in the table.
+    pub fn len(&self) -> usize {
+        self.demux.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.demux.is_empty()
+    }
+
+    // ---- sockets -------------------------------------------------------------------------
+
+    /// Passive OPEN on `port` (RFC 9293 §3.9.1.1). Existing connections on the port are
+    /// untouched (MUST-41, MUST-42). `config` overrides the stack default for accepted
+    /// connections (e.g. a service's keepalive).
+    pub fn listen(&mut self, port: u16, backlog: usize, config: Option<tcp::Config>, owner: Owner) -> Result<(), TcpError> {
+        if self.listeners.contains_key(&port) {
+            return Err(TcpError::PortInUse(port));
+        }
+        let config = config.unwrap_or_else(|| self.config.clone());
+        self.listeners.insert(port, Listener { owner, backlog: backlog.max(1), config, syn_received: 0, accept_queue: VecDeque::new() });
+        log::info!("listening on {}:{port}", self.addr);
+        Ok(())
+    }
+
+    /// Closes a listener; connections it had not handed over yet are reset.
+    pub fn unlisten(&mut self, port: u16) {
+        if self.listeners.remove(&port).is_none() {
+            return;
+        }
+        let pending: Vec<SocketHandle> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.listener == Some(port)).map(|s| SocketHandle { index: i as u32, generation: s.generation }))
+            .collect();
+        for h in pending {
+            if let Some(slot) = self.slot_mut(h) {
+                slot.conn.abort();
+                slot.listener = None;
+            }
+            self.mark_active(h);
+        }
+    }
+
+    /// The next connection that completed its handshake on `port`.
+    pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
+        loop {
+            let h = self.listeners.get_mut(&port)?.accept_queue.pop_front()?;
+            let Some(slot) = self.slot_mut(h) else { continue };
+            slot.listener = None;
+            let held = std::mem::take(&mut slot.held);
+            let owner = slot.owner;
+            for event in held {
+                self.events.push_back(StackEvent { owner, event: TcpEvent::Connection { handle: h, event } });
+            }
+            return Some(h);
+        }
+    }
+
+    /// Active OPEN to `remote` from an ephemeral port (RFC 9293 §3.9.1.1; our address is the
+    /// local one, MUST-44/45).
+    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4, config: Option<tcp::Config>, owner: Owner) -> Result<SocketHandle, TcpError> {
+        let ip = *remote.ip();
+        if ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified() || remote.port() == 0 {
+            return Err(TcpError::InvalidRemote(ip));
+        }
+        let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
+        let mut tuple = None;
+        for _ in 0..span {
+            let port = self.next_ephemeral;
+            self.next_ephemeral = if port == *EPHEMERAL.end() { *EPHEMERAL.start() } else { port + 1 };
+            let t = FourTuple { local: SocketAddrV4::new(self.addr, port), remote };
+            if !self.demux.contains_key(&t) && !self.listeners.contains_key(&port) {
+                tuple = Some(t);
+                break;
+            }
+        }
+        let tuple = tuple.ok_or(TcpError::NoEphemeralPorts(remote))?;
+        let iss = self.isn.isn(now, tuple.local, tuple.remote);
+        let conn = Connection::connect(now, tuple, iss, config.unwrap_or_else(|| self.config.clone()));
+        self.counters.active_opens += 1;
+        Ok(self.insert(conn, owner, None))
+    }
+
+    fn insert(&mut self, conn: Connection, owner: Owner, listener: Option<u16>) -> SocketHandle {
+        let tuple = conn.tuple();
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.generations.push(0);
+            (self.slots.len() - 1) as u32
+        });
+        let generation = self.generations[index as usize];
+        self.slots[index as usize] = Some(Slot {
+            conn,
+            generation,
+            owner,
+            listener,
+            held: Vec::new(),
+            timer_at: None,
+            active: false,
+            ttl: self.ttl,
+            dscp: self.dscp,
+        });
+        let h = SocketHandle { index, generation };
+        self.demux.insert(tuple, h);
+        self.mark_active(h);
+        h
+    }
+
+    fn slot(&self, h: SocketHandle) -> Option<&Slot> {
+        self.slots.get(h.index as usize)?.as_ref().filter(|s| s.generation == h.generation)
+    }
+
+    fn slot_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
+        self.slots.get_mut(h.index as usize)?.as_mut().filter(|s| s.generation == h.generation)
+    }
+
+    fn mark_active(&mut self, h: SocketHandle) {
+        if let Some(slot) = self.slot_mut(h)
+            && !slot.active
+        {
+            slot.active = true;
+            self.active.push(h);
+        }
+    }
+
+    /// The connection, to read its state or statistics.
+    pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
+        self.slot(h).map(|s| &s.conn)
+    }
+
+    /// The connection, for user calls (`send`, `recv`, `close`, `set_keepalive`, ...). The
+    /// stack collects whatever output the call causes at the next `poll_transmit`.
+    pub fn connection_mut(&mut self, h: SocketHandle) -> Result<&mut Connection, TcpError> {
+        self.mark_active(h);
+        self.slot_mut(h).map(|s| &mut s.conn).ok_or(TcpError::NotConnected)
+    }
+
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, TcpError> {
+        Ok(self.connection_mut(h)?.send(data)?)
+    }
+
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
+        Ok(self.connection_mut(h)?.recv(buf)?)
+    }
+
+    pub fn close(&mut self, h: SocketHandle) -> Result<(), TcpError> {
+        self.connection_mut(h)?.close();
+        Ok(())
+    }
+
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), TcpError> {
+        self.connection_mut(h)?.abort();
+        Ok(())
+    }
+
+    /// MUST-48/49: DiffServ code point and TTL for this connection's datagrams.
+    pub fn set_ip_options(&mut self, h: SocketHandle, ttl: u8, dscp: u8) -> Result<(), TcpError> {
+        let slot = self.slot_mut(h).ok_or(TcpError::NotConnected)?;
+        slot.ttl = ttl;
+        slot.dscp = dscp & 0x3f;
+        Ok(())
+    }
+
+    /// (ttl, dscp) for the datagrams of `h`.
+    pub fn ip_options(&self, h: SocketHandle) -> Option<(u8, u8)> {
+        self.slot(h).map(|s| (s.ttl, s.dscp))
+    }
+
+    /// Every connection, for `ss`.
+    pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.as_ref().map(|s| (SocketHandle { index: i as u32, generation: s.generation }, &s.conn))
+        })
+    }
+
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        let mut v: Vec<_> = self
+            .listeners
+            .iter()
+            .map(|(&port, l)| ListenerInfo { port, backlog: l.backlog, syn_received: l.syn_received, accept_queue: l.accept_queue.len() })
+            .collect();
+        v.sort_by_key(|l| l.port);
+        v
+    }
+
+    // ---- input ---------------------------------------------------------------------------
+
+    /// One TCP segment addressed to us (`tcp` is the IPv4 payload).
+    pub fn handle_segment(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, tcp: &[u8]) -> Result<(), DropReason> {
+        let (sport, dport, seg) = Segment::parse(src, dst, tcp).map_err(|e| match e {
+            SegmentError::Malformed => DropReason::TcpMalformed,
+            SegmentError::BadChecksum => DropReason::TcpBadChecksum,
+            SegmentError::BadOption => DropReason::TcpBadOption,
+        })?;
+        let tuple = FourTuple { local: SocketAddrV4::new(dst, dport), remote: SocketAddrV4::new(src, sport) };
+        if let Some(&h) = self.demux.get(&tuple) {
+            if let Some(slot) = self.slot_mut(h) {
+                slot.conn.handle_segment(now, &seg);
+            }
+            self.mark_active(h);
+            return Ok(());
+        }
+        if seg.syn() && !seg.has_ack() && !seg.rst() && sport != 0
+            && let Some(listener) = self.listeners.get_mut(&dport)
+        {
+            // The stack has already refused broadcast/multicast destinations and impossible
+            // sources (MUST-57, MUST-63).
+            if listener.syn_received + listener.accept_queue.len() >= listener.backlog {
+                self.counters.syn_backlog_drops += 1;
+                return Err(DropReason::TcpQueueFull);
+            }
+            listener.syn_received += 1;
+            let (owner, config) = (listener.owner, listener.config.clone());
+            let iss = self.isn.isn(now, tuple.local, tuple.remote);
+            let conn = Connection::accept(now, tuple, iss, &seg, config);
+            self.counters.passive_opens += 1;
+            self.insert(conn, owner, Some(dport));
+            return Ok(());
+        }
+        // RFC 9293 §3.10.7.1: no connection (CLOSED): answer with a RST unless it is one.
+        if let Some(rst) = reset_for(&seg) {
+            log::debug!("{tuple} no connection for {seg}: sending {rst}");
+            self.counters.resets_sent_for_strays += 1;
+            self.control.push_back((tuple, rst));
+        }
+        Err(DropReason::TcpNoConnection)
+    }
+
+    /// An ICMP error quoting one of our datagrams (`original`: its IP header and at least 8
+    /// bytes of TCP header). RFC 9293 §3.9.2.2, MUST-54.
+    pub fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, original: &[u8]) {
+        let Ok(ip) = etherparse::Ipv4HeaderSlice::from_slice(original) else { return };
+        let tcp = &original[ip.slice().len()..];
+        if ip.protocol() != etherparse::IpNumber::TCP || tcp.len() < 8 || ip.source_addr() != self.addr {
+            return;
+        }
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(ip.source_addr(), u16::from_be_bytes([tcp[0], tcp[1]])),
+            remote: SocketAddrV4::new(ip.destination_addr(), u16::from_be_bytes([tcp[2], tcp[3]])),
+        };
+        if let Some(&h) = self.demux.get(&tuple) {
+            if let Some(slot) = self.slot_mut(h) {
+                slot.conn.handle_icmp_error(now, error);
+            }
+            self.mark_active(h);
+        }
+    }
+
+    // ---- timers --------------------------------------------------------------------------
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let h = SocketHandle { index, generation };
+            let Some(slot) = self.slot_mut(h) else { continue };
+            if slot.timer_at != Some(at) {
+                continue; // superseded by an earlier deadline
+            }
+            slot.timer_at = None;
+            slot.conn.handle_timeout(now);
+            self.mark_active(h);
+        }
+    }
+
+    // ---- output --------------------------------------------------------------------------
+
+    /// The next segment to send, with its 4-tuple and IP options (ttl, dscp). Connections
+    /// are drained one by one; when one has nothing more to send, its events are queued,
+    /// its timer updated, and it is removed if CLOSED.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<(FourTuple, Segment, u8, u8)> {
+        if let Some((tuple, seg)) = self.control.pop_front() {
+            return Some((tuple, seg, self.ttl, self.dscp));
+        }
+        while let Some(&h) = self.active.last() {
+            let Some(slot) = self.slot_mut(h) else {
+                self.active.pop();
+                continue;
+            };
+            if let Some(seg) = slot.conn.poll_transmit(now) {
+                return Some((slot.conn.tuple(), seg, slot.ttl, slot.dscp));
+            }
+            self.active.pop();
+            self.settle(h);
+        }
+        None
+    }
+
+    /// After a connection's output is drained: its events, timer, and removal when CLOSED.
+    fn settle(&mut self, h: SocketHandle) {
+        let Some(slot) = self.slots[h.index as usize].as_mut() else { return };
+        slot.active = false;
+        let mut closed = None;
+        while let Some(event) = slot.conn.poll_event() {
+            if let Event::Closed(reason) = event {
+                closed = Some(reason);
+            }
+            match slot.listener {
+                None => self.events.push_back(StackEvent { owner: slot.owner, event: TcpEvent::Connection { handle: h, event } }),
+                Some(port) => {
+                    let listener = self.listeners.get_mut(&port);
+                    match (event, listener) {
+                        (Event::Connected, Some(l)) => {
+                            l.syn_received = l.syn_received.saturating_sub(1);
+                            l.accept_queue.push_back(h);
+                            self.events.push_back(StackEvent { owner: l.owner, event: TcpEvent::Incoming { port } });
+                        }
+                        (Event::Closed(_), Some(l)) => {
+                            if slot.conn.state() == State::Closed && !l.accept_queue.contains(&h) {
+                                l.syn_received = l.syn_received.saturating_sub(1);
+                            }
+                        }
+                        _ => {
+                            if !slot.held.contains(&event) {
+                                slot.held.push(event);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let deadline = slot.conn.poll_timeout();
+        if let Some(at) = deadline
+            && slot.timer_at.is_none_or(|t| at < t)
+        {
+            slot.timer_at = Some(at);
+            self.timers.push(Reverse((at, h.index, h.generation)));
+        }
+        if slot.conn.state() == State::Closed {
+            let reason = closed.or(slot.conn.close_reason()).unwrap_or(CloseReason::Normal);
+            self.remove(h, reason);
+        }
+        if self.timers.len() > 2 * self.demux.len() + 1024 {
+            self.compact_timers();
+        }
+    }
+
+    fn remove(&mut self, h: SocketHandle, reason: CloseReason) {
+        let Some(slot) = self.slots[h.index as usize].take() else { return };
+        let tuple = slot.conn.tuple();
+        log::debug!("{tuple} removed ({})", close_reason_name(reason));
+        if let Some(port) = slot.listener
+            && let Some(l) = self.listeners.get_mut(&port)
+        {
+            l.accept_queue.retain(|&x| x != h);
+        }
+        self.demux.remove(&tuple);
+        self.counters.add(&slot.conn.stats());
+        *self.counters.closed.entry(close_reason_name(reason)).or_default() += 1;
+        self.generations[h.index as usize] = slot.generation.wrapping_add(1);
+        self.free.push(h.index);
+    }
+
+    fn compact_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|Reverse((at, index, generation))| {
+            slots[*index as usize].as_ref().is_some_and(|s| s.generation == *generation && s.timer_at == Some(*at))
+        });
+    }
+
+    /// The next event for an application.
+    pub fn poll_event(&mut self) -> Option<StackEvent> {
+        self.events.pop_front()
+    }
+
+    /// True when connections have output or events still to be collected.
+    pub fn has_pending(&self) -> bool {
+        !self.active.is_empty() || !self.control.is_empty() || !self.events.is_empty()
+    }
+}

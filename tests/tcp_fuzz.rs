@@ -1,0 +1,201 @@
+//! Arbitrary segments, user calls and time steps thrown at a connection in every state:
+//! no panic, and the invariants hold.
+
+mod tcp_common;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use tcp_common::*;
+use tunstack::tcp::{Ctl, IcmpError, Keepalive, Segment, SeqNum, State};
+use tunstack::time::Duration;
+
+/// The peer's stream: the octet at sequence number `s` (so every copy of it agrees).
+fn peer_octet(s: SeqNum) -> u8 {
+    (s.get() % 251) as u8
+}
+
+#[derive(Clone, Debug)]
+enum Action {
+    Receive {
+        seq_off: i32,
+        ack_off: i32,
+        ctl: u8,
+        wnd: u16,
+        len: usize,
+        up: u16,
+        random_seq: Option<u32>,
+    },
+    Send(usize),
+    Recv(usize),
+    Close,
+    Abort,
+    Advance(u64),
+    Nodelay(bool),
+    Keepalive(bool),
+    Icmp(u8),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        6 => (
+            -3000i32..12000,
+            -3000i32..12000,
+            any::<u8>(),
+            any::<u16>(),
+            prop_oneof![Just(0usize), 1usize..1500],
+            any::<u16>(),
+            proptest::option::weighted(0.1, any::<u32>()),
+        )
+            .prop_map(|(seq_off, ack_off, ctl, wnd, len, up, random_seq)| Action::Receive {
+                seq_off,
+                ack_off,
+                ctl,
+                wnd,
+                len,
+                up,
+                random_seq,
+            }),
+        2 => (0usize..5000).prop_map(Action::Send),
+        2 => (0usize..5000).prop_map(Action::Recv),
+        1 => Just(Action::Close),
+        1 => Just(Action::Abort).prop_filter("rare", |_| true),
+        3 => prop_oneof![0u64..100, 0u64..5_000, 0u64..600_000].prop_map(Action::Advance),
+        1 => any::<bool>().prop_map(Action::Nodelay),
+        1 => any::<bool>().prop_map(Action::Keepalive),
+        1 => (0u8..6).prop_map(Action::Icmp),
+    ]
+}
+
+fn start_state() -> impl Strategy<Value = State> {
+    prop::sample::select(
+        State::ALL
+            .into_iter()
+            .filter(|s| *s != State::Listen)
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn run(state: State, actions: Vec<Action>) {
+    let mut h = in_state(state);
+    let mut written: Vec<u8> = Vec::new(); // what the user gave `send`, in order
+    let mut delivered: Vec<u8> = Vec::new();
+    let stream_start = SeqNum(ISS) + 1;
+    let peer_start = SeqNum(IRS) + 1;
+    let mut rng = fastrand::Rng::with_seed(9);
+    for a in actions {
+        match a {
+            Action::Receive {
+                seq_off,
+                ack_off,
+                ctl,
+                wnd,
+                len,
+                up,
+                random_seq,
+            } => {
+                let st = h.conn.stats();
+                let mut ctl = Ctl::from_bits(ctl);
+                if rng.u8(..4) != 0 {
+                    ctl.set(Ctl::SYN, false);
+                    ctl.set(Ctl::RST, false);
+                }
+                let seq = if ctl.contains(Ctl::SYN) {
+                    SeqNum(IRS) // the peer's ISN never changes
+                } else if let Some(s) = random_seq {
+                    SeqNum(s)
+                } else {
+                    SeqNum(st.rcv_nxt.get().wrapping_add_signed(seq_off))
+                };
+                let ack = SeqNum(st.snd_una.get().wrapping_add_signed(ack_off));
+                let first = seq + u32::from(ctl.contains(Ctl::SYN));
+                let payload: Vec<u8> = (0..len as u32).map(|i| peer_octet(first + i)).collect();
+                let seg = Segment {
+                    seq,
+                    ack,
+                    wnd,
+                    ctl,
+                    urgent: up,
+                    payload: Bytes::from(payload),
+                    ..Segment::default()
+                };
+                h.receive_segment(seg);
+            }
+            Action::Send(n) => {
+                let data: Vec<u8> = (0..n).map(|i| (written.len() + i) as u8).collect();
+                if let Ok(k) = h.conn.send(&data) {
+                    written.extend_from_slice(&data[..k]);
+                }
+                h.drain();
+            }
+            Action::Recv(n) => {
+                let mut buf = vec![0u8; n];
+                if let Ok(k) = h.conn.recv(&mut buf) {
+                    delivered.extend_from_slice(&buf[..k]);
+                }
+                h.drain();
+            }
+            Action::Close => h.close(),
+            Action::Abort => {
+                h.conn.abort();
+                h.drain();
+            }
+            Action::Advance(ms) => h.advance(Duration::from_millis(ms)),
+            Action::Nodelay(b) => h.conn.set_nodelay(b),
+            Action::Keepalive(on) => {
+                let now = h.now;
+                h.conn.set_keepalive(now, on.then(Keepalive::default));
+            }
+            Action::Icmp(k) => {
+                let e = match k {
+                    0 => IcmpError::SourceQuench,
+                    1 => IcmpError::TimeExceeded,
+                    2 => IcmpError::ParameterProblem,
+                    c => IcmpError::DestinationUnreachable { code: c },
+                };
+                let now = h.now;
+                h.conn.handle_icmp_error(now, e);
+                h.drain();
+            }
+        }
+        // Invariants.
+        let st = h.conn.stats();
+        assert!(
+            st.snd_una.before_eq(st.snd_nxt),
+            "SND.UNA <= SND.NXT: {st:?}"
+        );
+        assert!(
+            st.snd_nxt.before_eq(h.conn.snd_max()),
+            "SND.NXT <= SND.MAX: {st:?}"
+        );
+        assert!(st.send_queue <= 8192 && st.recv_queue <= 8192, "{st:?}");
+        for seg in h.take_sent() {
+            // Every octet we put on the wire is an octet the user wrote, at its place.
+            if !seg.payload.is_empty() && !seg.rst() {
+                let off = (seg.seq - stream_start) as usize;
+                assert!(
+                    off + seg.payload.len() <= written.len(),
+                    "sent unwritten data {seg}"
+                );
+                assert_eq!(&seg.payload[..], &written[off..off + seg.payload.len()]);
+            }
+        }
+        // What we delivered is a prefix of the peer's stream.
+        for (i, b) in delivered.iter().enumerate() {
+            assert_eq!(*b, peer_octet(peer_start + i as u32), "delivered octet {i}");
+        }
+        if h.state() == State::Closed {
+            assert_eq!(h.conn.poll_timeout(), None);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #[test]
+    fn arbitrary_input_in_any_state(
+        state in start_state(),
+        actions in proptest::collection::vec(action(), 1..60),
+    ) {
+        run(state, actions);
+    }
+}
