@@ -81,6 +81,10 @@ cleanup() {
       kill -KILL "$daemon_pid" 2>/dev/null || true
     fi
   fi
+  # Whatever the command left running inside our namespace (its children) goes with it.
+  for pid in $(ip netns pids "$name" 2>/dev/null); do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
   ip netns del "$name" 2>/dev/null || true
   exit "$status"
 }

@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod control;
 pub mod link;
 pub mod runtime;
 pub mod stack;

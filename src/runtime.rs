@@ -83,6 +83,12 @@ impl<L: Link> Runtime<L> {
                 break;
             }
         }
+        for app in &mut self.apps {
+            app.poll(now, &mut self.stack);
+        }
+        while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
+            self.link.send(now, &self.tx[..n])?;
+        }
         self.link.flush(now)?;
         let apps = self.apps.iter().filter_map(|a| a.poll_timeout()).min();
         Ok(Instant::min_opt(
@@ -101,6 +107,7 @@ impl<L: Link> Runtime<L> {
     ) -> io::Result<()> {
         let mut wait: Vec<RawFd> = self.link.raw_fd().into_iter().collect();
         wait.extend_from_slice(fds);
+        wait.extend(self.apps.iter().filter_map(|a| a.raw_fd()));
         while !stop.load(Ordering::Relaxed) {
             let deadline = self.turn(clock)?;
             let timeout = deadline.map(|at| at - clock());
@@ -142,7 +149,10 @@ mod tests {
         assert_eq!(peer.pending(), 2);
         assert_eq!(rt.stack.counters().echo_replies, 2);
         assert_eq!(
-            rt.stack.counters().drops.get(crate::wire::DropReason::IcmpBadChecksum),
+            rt.stack
+                .counters()
+                .drops
+                .get(crate::wire::DropReason::IcmpBadChecksum),
             1
         );
     }

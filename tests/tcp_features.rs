@@ -355,3 +355,40 @@ fn user_call_errors() {
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
     let _ = Connection::connect; // the API the stack uses
 }
+
+/// RFC 1191: a smaller path MTU lowers the send MSS and outstanding data is resent in the
+/// smaller size; fragmentation-needed is otherwise a soft error.
+#[test]
+fn path_mtu_lowers_send_mss() {
+    let mut h = Harness::established_client(nodelay());
+    h.send(&[5; 2000]);
+    assert_eq!(h.take_sent().len(), 2);
+    let now = h.now;
+    h.conn
+        .handle_icmp_error(now, IcmpError::DestinationUnreachable { code: 4 });
+    h.expect_state(State::Established);
+    h.conn.handle_path_mtu(now, 576);
+    h.drain();
+    let lens: Vec<usize> = h.take_sent().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [536, 536, 536, 392]);
+}
+
+/// MUST-16: SACK blocks on a data segment come out of the MSS, so segments never exceed
+/// what the peer can take.
+#[test]
+fn must_16_sack_option_counts_against_mss() {
+    let cfg = Config {
+        sack: true,
+        nodelay: true,
+        ..plain_config()
+    };
+    let mut h = Harness::server_from("<SEQ=IRS><CTL=SYN><MSS=1000><SACKOK>", cfg);
+    h.expect_sent("<CTL=SYN,ACK><SACKOK>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK>");
+    h.receive("<SEQ=IRS+11><ACK=ISS+1><CTL=ACK><DATA=10>"); // out of order
+    h.expect_sent("<ACK=IRS+1><SACK=IRS+11-IRS+21>");
+    h.send(&[3; 1500]);
+    let first = h.expect_sent("<SEQ=ISS+1><SACK=IRS+11-IRS+21>");
+    assert_eq!(first.payload.len(), 1000 - 12);
+    assert!(first.wire_len() <= 1000 + 20);
+}

@@ -6,7 +6,7 @@ mod tcp_common;
 use bytes::Bytes;
 use proptest::prelude::*;
 use tcp_common::*;
-use tunstack::tcp::{Ctl, IcmpError, Keepalive, Segment, SeqNum, State};
+use tunstack::tcp::{Config, Ctl, IcmpError, Keepalive, Segment, SeqNum, State};
 use tunstack::time::Duration;
 
 /// The peer's stream: the octet at sequence number `s` (so every copy of it agrees).
@@ -24,6 +24,8 @@ enum Action {
         len: usize,
         up: u16,
         random_seq: Option<u32>,
+        sack: Option<(i32, u16)>,
+        ts: Option<u32>,
     },
     Send(usize),
     Recv(usize),
@@ -45,16 +47,22 @@ fn action() -> impl Strategy<Value = Action> {
             prop_oneof![Just(0usize), 1usize..1500],
             any::<u16>(),
             proptest::option::weighted(0.1, any::<u32>()),
+            proptest::option::weighted(0.3, (-2000i32..12000, any::<u16>())),
+            proptest::option::weighted(0.3, any::<u32>()),
         )
-            .prop_map(|(seq_off, ack_off, ctl, wnd, len, up, random_seq)| Action::Receive {
-                seq_off,
-                ack_off,
-                ctl,
-                wnd,
-                len,
-                up,
-                random_seq,
-            }),
+            .prop_map(
+                |(seq_off, ack_off, ctl, wnd, len, up, random_seq, sack, ts)| Action::Receive {
+                    seq_off,
+                    ack_off,
+                    ctl,
+                    wnd,
+                    len,
+                    up,
+                    random_seq,
+                    sack,
+                    ts,
+                },
+            ),
         2 => (0usize..5000).prop_map(Action::Send),
         2 => (0usize..5000).prop_map(Action::Recv),
         1 => Just(Action::Close),
@@ -75,8 +83,18 @@ fn start_state() -> impl Strategy<Value = State> {
     )
 }
 
-fn run(state: State, actions: Vec<Action>) {
-    let mut h = in_state(state);
+fn run(state: State, rich: bool, actions: Vec<Action>) {
+    let mut h = if rich {
+        let cfg = Config {
+            recv_buffer: 8192,
+            send_buffer: 8192,
+            mss: 1000,
+            ..Config::default()
+        };
+        in_state_with(state, cfg, "<WS=2><SACKOK><TS=1,0>")
+    } else {
+        in_state(state)
+    };
     let mut written: Vec<u8> = Vec::new(); // what the user gave `send`, in order
     let mut delivered: Vec<u8> = Vec::new();
     let stream_start = SeqNum(ISS) + 1;
@@ -92,6 +110,8 @@ fn run(state: State, actions: Vec<Action>) {
                 len,
                 up,
                 random_seq,
+                sack,
+                ts,
             } => {
                 let st = h.conn.stats();
                 let mut ctl = Ctl::from_bits(ctl);
@@ -109,7 +129,7 @@ fn run(state: State, actions: Vec<Action>) {
                 let ack = SeqNum(st.snd_una.get().wrapping_add_signed(ack_off));
                 let first = seq + u32::from(ctl.contains(Ctl::SYN));
                 let payload: Vec<u8> = (0..len as u32).map(|i| peer_octet(first + i)).collect();
-                let seg = Segment {
+                let mut seg = Segment {
                     seq,
                     ack,
                     wnd,
@@ -118,6 +138,11 @@ fn run(state: State, actions: Vec<Action>) {
                     payload: Bytes::from(payload),
                     ..Segment::default()
                 };
+                if let Some((off, n)) = sack {
+                    let l = SeqNum(st.snd_una.get().wrapping_add_signed(off));
+                    seg.options.sack.push(l, l + u32::from(n));
+                }
+                seg.options.timestamps = ts.map(|v| (v, 0));
                 h.receive_segment(seg);
             }
             Action::Send(n) => {
@@ -194,8 +219,9 @@ proptest! {
     #[test]
     fn arbitrary_input_in_any_state(
         state in start_state(),
+        rich in any::<bool>(),
         actions in proptest::collection::vec(action(), 1..60),
     ) {
-        run(state, actions);
+        run(state, rich, actions);
     }
 }

@@ -229,3 +229,25 @@ fn abort_sends_rst() {
     h.expect_state(State::Closed);
     h.expect_event(Event::Closed(CloseReason::Aborted));
 }
+
+/// RFC 9293 §3.6.1: a new SYN with a higher sequence number may reuse a 4-tuple in TIME-WAIT
+/// (the stack asks `time_wait_accepts_syn`); an old one may not.
+#[test]
+fn time_wait_reuse_by_new_syn() {
+    let mut h = Harness::established_client(plain_config());
+    h.close();
+    h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=FIN,ACK>");
+    h.expect_state(State::TimeWait);
+    assert!(
+        h.conn
+            .time_wait_accepts_syn(&segment("<SEQ=IRS+100000><CTL=SYN>"))
+    );
+    assert!(
+        !h.conn
+            .time_wait_accepts_syn(&segment("<SEQ=IRS-5><CTL=SYN>"))
+    );
+    assert!(
+        !h.conn
+            .time_wait_accepts_syn(&segment("<SEQ=IRS+100000><ACK=1><CTL=SYN,ACK>"))
+    );
+}

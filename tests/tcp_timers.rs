@@ -92,6 +92,8 @@ fn must_25_keepalive_off_by_default() {
 /// MUST-24/26/27/28/29: 2 h idle, probes 75 s apart with SEG.SEQ = SND.NXT-1, dead after 9.
 #[test]
 fn must_24_to_29_keepalive_timeline() {
+    // MUST-24 (per connection), MUST-26 (idle only), MUST-27 (configurable interval),
+    // MUST-28 (2 h default), MUST-29 (several unanswered probes before giving up)
     let k = Keepalive::default();
     assert_eq!(k.idle, Duration::from_secs(7200)); // MUST-28
     let mut h = Harness::established_client(plain_config());
@@ -259,4 +261,56 @@ fn spurious_timeouts_are_harmless() {
     h.drain();
     h.expect_nothing_sent();
     assert_eq!(h.conn.poll_timeout(), Some(deadline));
+}
+
+/// MUST-26: no keepalive probe while data is outstanding (retransmission covers it).
+#[test]
+fn must_26_no_keepalive_while_data_outstanding() {
+    let mut h = Harness::established_client(plain_config());
+    let k = Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(5),
+        count: 3,
+    };
+    h.conn.set_keepalive(h.now, Some(k)); // MUST-27: interval configurable
+    h.send(b"data");
+    while h.state() != State::Closed {
+        h.advance_to_next_timer().unwrap();
+        for seg in h.take_sent() {
+            assert_matches(&seg, "<SEQ=ISS+1><DATA=4>");
+        }
+    }
+    h.expect_event(Event::Closed(CloseReason::TimedOut));
+}
+
+/// FIN-WAIT-2 does not time out while our own unread data holds the peer back.
+#[test]
+fn fin_wait_2_waits_for_our_reader() {
+    let mut h = Harness::established_client(plain_config());
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><DATA=1000>");
+    h.close();
+    h.receive("<SEQ=IRS+1001><ACK=ISS+2><CTL=ACK>");
+    h.expect_state(State::FinWait2);
+    h.advance(Duration::from_secs(120));
+    h.expect_state(State::FinWait2);
+    assert_eq!(h.read_all().len(), 1000);
+    h.advance(Duration::from_secs(60));
+    h.expect_state(State::Closed);
+    h.expect_event(Event::Closed(CloseReason::FinWait2Timeout));
+}
+
+/// RFC 6298 (5.7): after a retransmitted SYN without an RTT sample, data starts with a
+/// 3-second RTO.
+#[test]
+fn must_18_rto_three_seconds_after_lost_syn() {
+    let mut h = Harness::client(plain_config());
+    h.expect_sent("<SEQ=ISS><CTL=SYN>");
+    h.advance(Duration::from_secs(1));
+    h.expect_sent("<SEQ=ISS><CTL=SYN>"); // retransmitted: Karn allows no sample
+    h.receive("<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK>");
+    h.expect_sent("<CTL=ACK>");
+    h.send(b"x");
+    h.expect_sent("<DATA=1>");
+    assert_eq!(h.advance_to_next_timer(), Some(Duration::from_secs(3)));
+    h.expect_sent("<SEQ=ISS+1><DATA=1>");
 }

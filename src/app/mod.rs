@@ -26,6 +26,15 @@ pub trait App {
     /// Called when `poll_timeout` has passed (early calls are harmless).
     fn handle_timeout(&mut self, _now: Instant, _stack: &mut Stack) {}
 
+    /// Called every turn of the loop, after the stack's events: for apps that also serve a
+    /// descriptor of their own (see [`App::raw_fd`]).
+    fn poll(&mut self, _now: Instant, _stack: &mut Stack) {}
+
+    /// A descriptor whose readability should wake the loop (e.g. a control socket).
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
     /// Lines for the shutdown summary.
     fn summary(&self) -> Vec<String> {
         Vec::new()

@@ -88,7 +88,9 @@ impl Services {
 
     /// Moves as many bytes as the connection allows right now.
     fn pump(&mut self, stack: &mut Stack, h: SocketHandle) {
-        let Some(c) = self.conns.get_mut(&h) else { return };
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
         let tcp = stack.tcp_mut();
         let mut moved = 0u64;
         match c.service {
@@ -169,14 +171,21 @@ impl App for Services {
     fn on_event(&mut self, _now: Instant, stack: &mut Stack, event: TcpEvent) {
         match event {
             TcpEvent::Incoming { port } => {
-                let Some(&(service, _)) = self.enabled.iter().find(|(s, _)| s.port() == port) else {
+                let Some(&(service, _)) = self.enabled.iter().find(|(s, _)| s.port() == port)
+                else {
                     return;
                 };
                 while let Some(h) = stack.tcp_mut().accept(port) {
                     *self.accepted.entry(service).or_default() += 1;
                     self.conns.insert(
                         h,
-                        Conn { service, pending: Vec::new(), line: 0, peer_closed: false, closing: false },
+                        Conn {
+                            service,
+                            pending: Vec::new(),
+                            line: 0,
+                            peer_closed: false,
+                            closing: false,
+                        },
                     );
                     self.pump(stack, h);
                 }
@@ -224,6 +233,9 @@ mod tests {
         assert_eq!(&out[72..74], b"\r\n");
         assert!(out[74..].starts_with(b"!\"#$%&'"));
         assert_eq!(&out[148..220], &out[..72], "period of 95 lines");
-        assert!(out.iter().all(|&b| (32..127).contains(&b) || b == b'\r' || b == b'\n'));
+        assert!(
+            out.iter()
+                .all(|&b| (32..127).contains(&b) || b == b'\r' || b == b'\n')
+        );
     }
 }

@@ -2,18 +2,19 @@
 //! stack on it until SIGINT/SIGTERM. The only place that reads the wall clock.
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
 use tunstack::app::services::{Service, ServiceConfig, Services};
+use tunstack::control::ControlServer;
+use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
 use tunstack::runtime::Runtime;
-use tunstack::tcp::Keepalive;
 use tunstack::stack::{MAX_MTU, MIN_MTU, Stack, StackConfig};
+use tunstack::tcp::Keepalive;
 use tunstack::time::Instant;
 
 /// A userspace TCP/IP stack behind a Linux TUN device.
@@ -58,7 +59,12 @@ struct Cli {
     faults: Option<FaultSpec>,
 
     /// Services to run, comma-separated: echo (7), discard (9), chargen (19).
-    #[arg(long, value_delimiter = ',', default_value = "echo,discard,chargen", value_name = "LIST")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "echo,discard,chargen",
+        value_name = "LIST"
+    )]
     services: Vec<String>,
 
     /// TCP keepalive for one service's connections: SERVICE=IDLE,INTERVAL,COUNT, e.g.
@@ -70,9 +76,26 @@ struct Cli {
     #[arg(long, default_value_t = 64, value_name = "HOPS")]
     ttl: u8,
 
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 §3.6.1).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    msl: std::time::Duration,
+
     /// More logging: -v debug, -vv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the running daemon's TCP connections and listeners, like `ss -tni` (state,
+    /// queues, SND.UNA/NXT, RCV.NXT, windows, srtt/rto, cwnd/ssthresh, retransmits). Picks
+    /// the daemon by --dev in the current network namespace.
+    Ss,
+    /// Show the running daemon's packet and drop counters.
+    Stats,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -123,8 +146,16 @@ fn check_addresses(addr: Ipv4Addr, kernel: Ipv4Addr, prefix: u8) -> Result<()> {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
-    let v: f64 = num.parse().with_context(|| format!("bad duration {s:?} (e.g. 2s, 500ms, 1h)"))?;
+    parse_duration_inner(s)
+}
+
+fn parse_duration_inner(s: &str) -> Result<std::time::Duration> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("bad duration {s:?} (e.g. 2s, 500ms, 1h)"))?;
     let secs = match unit {
         "ms" => v / 1e3,
         "s" => v,
@@ -137,18 +168,35 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 
 /// `echo=2s,1s,3` → (echo, keepalive).
 fn parse_keepalive(spec: &str) -> Result<(Service, Keepalive)> {
-    let usage = || format!("--keepalive {spec:?}: expected SERVICE=IDLE,INTERVAL,COUNT such as echo=2s,1s,3");
+    let usage = || {
+        format!("--keepalive {spec:?}: expected SERVICE=IDLE,INTERVAL,COUNT such as echo=2s,1s,3")
+    };
     let (name, values) = spec.split_once('=').with_context(usage)?;
-    let service = Service::from_name(name).with_context(|| format!("--keepalive: unknown service {name:?}"))?;
+    let service = Service::from_name(name)
+        .with_context(|| format!("--keepalive: unknown service {name:?}"))?;
     let parts: Vec<&str> = values.split(',').collect();
-    let [idle, interval, count] = parts[..] else { bail!(usage()) };
+    let [idle, interval, count] = parts[..] else {
+        bail!(usage())
+    };
     let count: u32 = count.parse().ok().filter(|&c| c > 0).with_context(usage)?;
-    Ok((service, Keepalive { idle: parse_duration(idle)?, interval: parse_duration(interval)?, count }))
+    Ok((
+        service,
+        Keepalive {
+            idle: parse_duration(idle)?,
+            interval: parse_duration(interval)?,
+            count,
+        },
+    ))
 }
 
 fn services(cli: &Cli) -> Result<Vec<(Service, ServiceConfig)>> {
     let mut out: Vec<(Service, ServiceConfig)> = Vec::new();
-    for name in cli.services.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    for name in cli
+        .services
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
         let service = Service::from_name(name).with_context(|| {
             format!("--services: unknown service {name:?} (available: echo, discard, chargen)")
         })?;
@@ -161,7 +209,12 @@ fn services(cli: &Cli) -> Result<Vec<(Service, ServiceConfig)>> {
         let entry = out
             .iter_mut()
             .find(|(s, _)| *s == service)
-            .with_context(|| format!("--keepalive {spec:?}: service {} is not enabled", service.name()))?;
+            .with_context(|| {
+                format!(
+                    "--keepalive {spec:?}: service {} is not enabled",
+                    service.name()
+                )
+            })?;
         entry.1.keepalive = Some(keepalive);
     }
     Ok(out)
@@ -230,16 +283,36 @@ fn run(cli: Cli) -> Result<()> {
         mtu: mtu as usize,
         ttl: cli.ttl,
         isn_secret,
+        tcp: tunstack::tcp::Config {
+            msl: cli.msl,
+            ..tunstack::tcp::Config::default()
+        },
         ..StackConfig::default()
     };
     let mut runtime = Runtime::new(Stack::new(config), link);
     if !services.is_empty() {
-        let names: Vec<String> = services.iter().map(|(s, c)| match c.keepalive {
-            Some(k) => format!("{} (keepalive {:?}/{:?}/{})", s.name(), k.idle, k.interval, k.count),
-            None => s.name().to_string(),
-        }).collect();
+        let names: Vec<String> = services
+            .iter()
+            .map(|(s, c)| match c.keepalive {
+                Some(k) => format!(
+                    "{} (keepalive {:?}/{:?}/{})",
+                    s.name(),
+                    k.idle,
+                    k.interval,
+                    k.count
+                ),
+                None => s.name().to_string(),
+            })
+            .collect();
         log::info!("services: {}", names.join(", "));
         runtime.add_app(clock(), Box::new(Services::new(services)))?;
+    }
+
+    match ControlServer::bind(&dev) {
+        Ok(server) => {
+            runtime.add_app(clock(), Box::new(server))?;
+        }
+        Err(e) => log::warn!("no control socket (tunstack ss will not reach this daemon): {e}"),
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -289,15 +362,45 @@ fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
          tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
          dup ACKs {}, challenge ACKs {}\n\
          tcp: closed: {}",
-        c.active_opens, c.passive_opens, c.syn_backlog_drops, c.resets_sent_for_strays,
-        c.segments_in, c.segments_out, c.bytes_in, c.bytes_out, c.retransmits, c.rtos,
-        c.fast_retransmits, c.dup_acks, c.challenge_acks,
-        if closed.is_empty() { "none".to_string() } else { closed.join(", ") }
+        c.active_opens,
+        c.passive_opens,
+        c.syn_backlog_drops,
+        c.resets_sent_for_strays,
+        c.segments_in,
+        c.segments_out,
+        c.bytes_in,
+        c.bytes_out,
+        c.retransmits,
+        c.rtos,
+        c.fast_retransmits,
+        c.dup_acks,
+        c.challenge_acks,
+        if closed.is_empty() {
+            "none".to_string()
+        } else {
+            closed.join(", ")
+        }
     )
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(command) = &cli.command {
+        let word = match command {
+            Command::Ss => "ss",
+            Command::Stats => "stats",
+        };
+        return match tunstack::control::request(&cli.dev, word) {
+            Ok(answer) => {
+                print!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tunstack {word}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

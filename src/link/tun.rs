@@ -197,11 +197,18 @@ pub fn wait_readable(fds: &[RawFd], timeout: Option<std::time::Duration>) -> io:
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
     });
-    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds for the call's duration; the
     // timespec is valid or null; no signal mask change.
     let rc = unsafe {
-        libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts_ptr, std::ptr::null())
+        libc::ppoll(
+            pfds.as_mut_ptr(),
+            pfds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
     };
     if rc < 0 {
         let e = io::Error::last_os_error();

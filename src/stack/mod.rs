@@ -20,10 +20,10 @@ pub use tcp::{
     ListenerInfo, Owner, SocketHandle, StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer,
 };
 
+use crate::tcp::IcmpError;
 use crate::time::{Duration, Instant};
 use crate::wire::icmp::{self, IcmpIn};
 use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
-use crate::tcp::IcmpError;
 use crate::wire::{DropCounters, DropReason};
 use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
@@ -148,13 +148,22 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: StackConfig) -> Stack {
-        assert!((MIN_MTU..=MAX_MTU).contains(&config.mtu), "MTU out of range");
+        assert!(
+            (MIN_MTU..=MAX_MTU).contains(&config.mtu),
+            "MTU out of range"
+        );
         // MUST-67: advertise at most MMS_R - 20 = MTU - 40 (no IP or TCP options assumed).
         let tcp_config = crate::tcp::Config {
             mss: (config.mtu - ipv4::HEADER_LEN - 20).min(usize::from(u16::MAX)) as u16,
             ..config.tcp.clone()
         };
-        let tcp = TcpLayer::new(config.addr, tcp_config, config.isn_secret, config.ttl, config.dscp);
+        let tcp = TcpLayer::new(
+            config.addr,
+            tcp_config,
+            config.isn_secret,
+            config.ttl,
+            config.dscp,
+        );
         Stack {
             tcp,
             reassembler: Reassembler::new(config.reassembly),
@@ -251,6 +260,14 @@ impl Stack {
                 self.scratch = reply;
                 self.counters.echo_replies += 1;
             }
+            IcmpIn::DestUnreachable {
+                code: 4,
+                next_hop_mtu,
+                original,
+            } if next_hop_mtu >= 68 => {
+                self.counters.icmp_errors_in += 1;
+                self.tcp.handle_path_mtu(now, next_hop_mtu, original);
+            }
             IcmpIn::DestUnreachable { code, original, .. } => {
                 self.counters.icmp_errors_in += 1;
                 let error = IcmpError::DestinationUnreachable { code };
@@ -258,11 +275,13 @@ impl Stack {
             }
             IcmpIn::TimeExceeded { original, .. } => {
                 self.counters.icmp_errors_in += 1;
-                self.tcp.handle_icmp_error(now, IcmpError::TimeExceeded, original);
+                self.tcp
+                    .handle_icmp_error(now, IcmpError::TimeExceeded, original);
             }
             IcmpIn::ParameterProblem { original, .. } => {
                 self.counters.icmp_errors_in += 1;
-                self.tcp.handle_icmp_error(now, IcmpError::ParameterProblem, original);
+                self.tcp
+                    .handle_icmp_error(now, IcmpError::ParameterProblem, original);
             }
             IcmpIn::SourceQuench { .. } => {
                 // MUST-55: silently discarded (RFC 6633 deprecates source quench).
@@ -302,7 +321,10 @@ impl Stack {
     }
 
     fn handle_tcp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
-        if let Err(reason) = self.tcp.handle_segment(now, ip.src(), ip.dst(), ip.payload()) {
+        if let Err(reason) = self
+            .tcp
+            .handle_segment(now, ip.src(), ip.dst(), ip.payload())
+        {
             self.drop_packet(reason, Some(ip.src()));
         }
     }
@@ -382,9 +404,18 @@ impl Stack {
                 };
                 self.next_ident = self.next_ident.wrapping_add(1);
                 let len = seg.wire_len();
-                debug_assert!(ipv4::HEADER_LEN + len <= self.config.mtu, "segment over the MTU");
+                debug_assert!(
+                    ipv4::HEADER_LEN + len <= self.config.mtu,
+                    "segment over the MTU"
+                );
                 let h = out.emit_header(len, buf);
-                h + seg.emit(out.src, out.dst, tuple.local.port(), tuple.remote.port(), &mut buf[h..])
+                h + seg.emit(
+                    out.src,
+                    out.dst,
+                    tuple.local.port(),
+                    tuple.remote.port(),
+                    &mut buf[h..],
+                )
             }
         };
         self.counters.tx_packets += 1;

@@ -190,7 +190,13 @@ const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
 
 impl TcpLayer {
     /// `config` is the default for new connections (its MSS should follow the MTU).
-    pub fn new(addr: Ipv4Addr, config: tcp::Config, isn_secret: [u8; 16], ttl: u8, dscp: u8) -> Self {
+    pub fn new(
+        addr: Ipv4Addr,
+        config: tcp::Config,
+        isn_secret: [u8; 16],
+        ttl: u8,
+        dscp: u8,
+    ) -> Self {
         TcpLayer {
             addr,
             config,
@@ -206,7 +212,8 @@ impl TcpLayer {
             active: Vec::new(),
             events: VecDeque::new(),
             control: VecDeque::new(),
-            next_ephemeral: *EPHEMERAL.start() + (u16::from_be_bytes([isn_secret[0], isn_secret[1]]) % 16384),
+            next_ephemeral: *EPHEMERAL.start()
+                + (u16::from_be_bytes([isn_secret[0], isn_secret[1]]) % 16384),
             counters: TcpCounters::default(),
         }
     }
@@ -233,12 +240,27 @@ impl TcpLayer {
     /// Passive OPEN on `port` (RFC 9293 §3.9.1.1). Existing connections on the port are
     /// untouched (MUST-41, MUST-42). `config` overrides the stack default for accepted
     /// connections (e.g. a service's keepalive).
-    pub fn listen(&mut self, port: u16, backlog: usize, config: Option<tcp::Config>, owner: Owner) -> Result<(), TcpError> {
+    pub fn listen(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        config: Option<tcp::Config>,
+        owner: Owner,
+    ) -> Result<(), TcpError> {
         if self.listeners.contains_key(&port) {
             return Err(TcpError::PortInUse(port));
         }
         let config = config.unwrap_or_else(|| self.config.clone());
-        self.listeners.insert(port, Listener { owner, backlog: backlog.max(1), config, syn_received: 0, accept_queue: VecDeque::new() });
+        self.listeners.insert(
+            port,
+            Listener {
+                owner,
+                backlog: backlog.max(1),
+                config,
+                syn_received: 0,
+                accept_queue: VecDeque::new(),
+            },
+        );
         log::info!("listening on {}:{port}", self.addr);
         Ok(())
     }
@@ -252,7 +274,14 @@ impl TcpLayer {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().filter(|s| s.listener == Some(port)).map(|s| SocketHandle { index: i as u32, generation: s.generation }))
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|s| s.listener == Some(port))
+                    .map(|s| SocketHandle {
+                        index: i as u32,
+                        generation: s.generation,
+                    })
+            })
             .collect();
         for h in pending {
             if let Some(slot) = self.slot_mut(h) {
@@ -267,12 +296,17 @@ impl TcpLayer {
     pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
         loop {
             let h = self.listeners.get_mut(&port)?.accept_queue.pop_front()?;
-            let Some(slot) = self.slot_mut(h) else { continue };
+            let Some(slot) = self.slot_mut(h) else {
+                continue;
+            };
             slot.listener = None;
             let held = std::mem::take(&mut slot.held);
             let owner = slot.owner;
             for event in held {
-                self.events.push_back(StackEvent { owner, event: TcpEvent::Connection { handle: h, event } });
+                self.events.push_back(StackEvent {
+                    owner,
+                    event: TcpEvent::Connection { handle: h, event },
+                });
             }
             return Some(h);
         }
@@ -280,7 +314,13 @@ impl TcpLayer {
 
     /// Active OPEN to `remote` from an ephemeral port (RFC 9293 §3.9.1.1; our address is the
     /// local one, MUST-44/45).
-    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4, config: Option<tcp::Config>, owner: Owner) -> Result<SocketHandle, TcpError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+        config: Option<tcp::Config>,
+        owner: Owner,
+    ) -> Result<SocketHandle, TcpError> {
         let ip = *remote.ip();
         if ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified() || remote.port() == 0 {
             return Err(TcpError::InvalidRemote(ip));
@@ -289,8 +329,15 @@ impl TcpLayer {
         let mut tuple = None;
         for _ in 0..span {
             let port = self.next_ephemeral;
-            self.next_ephemeral = if port == *EPHEMERAL.end() { *EPHEMERAL.start() } else { port + 1 };
-            let t = FourTuple { local: SocketAddrV4::new(self.addr, port), remote };
+            self.next_ephemeral = if port == *EPHEMERAL.end() {
+                *EPHEMERAL.start()
+            } else {
+                port + 1
+            };
+            let t = FourTuple {
+                local: SocketAddrV4::new(self.addr, port),
+                remote,
+            };
             if !self.demux.contains_key(&t) && !self.listeners.contains_key(&port) {
                 tuple = Some(t);
                 break;
@@ -298,7 +345,12 @@ impl TcpLayer {
         }
         let tuple = tuple.ok_or(TcpError::NoEphemeralPorts(remote))?;
         let iss = self.isn.isn(now, tuple.local, tuple.remote);
-        let conn = Connection::connect(now, tuple, iss, config.unwrap_or_else(|| self.config.clone()));
+        let conn = Connection::connect(
+            now,
+            tuple,
+            iss,
+            config.unwrap_or_else(|| self.config.clone()),
+        );
         self.counters.active_opens += 1;
         Ok(self.insert(conn, owner, None))
     }
@@ -329,11 +381,17 @@ impl TcpLayer {
     }
 
     fn slot(&self, h: SocketHandle) -> Option<&Slot> {
-        self.slots.get(h.index as usize)?.as_ref().filter(|s| s.generation == h.generation)
+        self.slots
+            .get(h.index as usize)?
+            .as_ref()
+            .filter(|s| s.generation == h.generation)
     }
 
     fn slot_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
-        self.slots.get_mut(h.index as usize)?.as_mut().filter(|s| s.generation == h.generation)
+        self.slots
+            .get_mut(h.index as usize)?
+            .as_mut()
+            .filter(|s| s.generation == h.generation)
     }
 
     fn mark_active(&mut self, h: SocketHandle) {
@@ -354,7 +412,9 @@ impl TcpLayer {
     /// stack collects whatever output the call causes at the next `poll_transmit`.
     pub fn connection_mut(&mut self, h: SocketHandle) -> Result<&mut Connection, TcpError> {
         self.mark_active(h);
-        self.slot_mut(h).map(|s| &mut s.conn).ok_or(TcpError::NotConnected)
+        self.slot_mut(h)
+            .map(|s| &mut s.conn)
+            .ok_or(TcpError::NotConnected)
     }
 
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, TcpError> {
@@ -391,7 +451,15 @@ impl TcpLayer {
     /// Every connection, for `ss`.
     pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.as_ref().map(|s| (SocketHandle { index: i as u32, generation: s.generation }, &s.conn))
+            s.as_ref().map(|s| {
+                (
+                    SocketHandle {
+                        index: i as u32,
+                        generation: s.generation,
+                    },
+                    &s.conn,
+                )
+            })
         })
     }
 
@@ -399,7 +467,12 @@ impl TcpLayer {
         let mut v: Vec<_> = self
             .listeners
             .iter()
-            .map(|(&port, l)| ListenerInfo { port, backlog: l.backlog, syn_received: l.syn_received, accept_queue: l.accept_queue.len() })
+            .map(|(&port, l)| ListenerInfo {
+                port,
+                backlog: l.backlog,
+                syn_received: l.syn_received,
+                accept_queue: l.accept_queue.len(),
+            })
             .collect();
         v.sort_by_key(|l| l.port);
         v
@@ -408,21 +481,44 @@ impl TcpLayer {
     // ---- input ---------------------------------------------------------------------------
 
     /// One TCP segment addressed to us (`tcp` is the IPv4 payload).
-    pub fn handle_segment(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, tcp: &[u8]) -> Result<(), DropReason> {
+    pub fn handle_segment(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tcp: &[u8],
+    ) -> Result<(), DropReason> {
         let (sport, dport, seg) = Segment::parse(src, dst, tcp).map_err(|e| match e {
             SegmentError::Malformed => DropReason::TcpMalformed,
             SegmentError::BadChecksum => DropReason::TcpBadChecksum,
             SegmentError::BadOption => DropReason::TcpBadOption,
         })?;
-        let tuple = FourTuple { local: SocketAddrV4::new(dst, dport), remote: SocketAddrV4::new(src, sport) };
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(dst, dport),
+            remote: SocketAddrV4::new(src, sport),
+        };
         if let Some(&h) = self.demux.get(&tuple) {
-            if let Some(slot) = self.slot_mut(h) {
+            let slot = self.slots[h.index as usize]
+                .as_mut()
+                .expect("demux points at a live slot");
+            let state = slot.conn.state();
+            // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a connection in TIME-WAIT.
+            let reopen =
+                state == State::TimeWait && seg.syn() && slot.conn.time_wait_accepts_syn(&seg);
+            if state != State::Closed && !reopen {
                 slot.conn.handle_segment(now, &seg);
+                self.mark_active(h);
+                return Ok(());
             }
-            self.mark_active(h);
-            return Ok(());
+            // A connection that just reached CLOSED is gone for this segment, and a SYN may
+            // reopen one in TIME-WAIT: either way the old one goes first.
+            log::debug!("{tuple} {state}: removed before {seg}");
+            self.retire(now, h);
         }
-        if seg.syn() && !seg.has_ack() && !seg.rst() && sport != 0
+        if seg.syn()
+            && !seg.has_ack()
+            && !seg.rst()
+            && sport != 0
             && let Some(listener) = self.listeners.get_mut(&dport)
         {
             // The stack has already refused broadcast/multicast destinations and impossible
@@ -448,22 +544,40 @@ impl TcpLayer {
         Err(DropReason::TcpNoConnection)
     }
 
-    /// An ICMP error quoting one of our datagrams (`original`: its IP header and at least 8
-    /// bytes of TCP header). RFC 9293 §3.9.2.2, MUST-54.
-    pub fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, original: &[u8]) {
-        let Ok(ip) = etherparse::Ipv4HeaderSlice::from_slice(original) else { return };
+    /// ICMP "fragmentation needed" (RFC 1191) for one of our datagrams: the path MTU.
+    pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, original: &[u8]) {
+        if let Some(h) = self.quoted_connection(original)
+            && let Some(slot) = self.slot_mut(h)
+        {
+            slot.conn.handle_path_mtu(now, mtu);
+            self.mark_active(h);
+        }
+    }
+
+    /// The connection an ICMP error's quoted datagram belongs to.
+    fn quoted_connection(&self, original: &[u8]) -> Option<SocketHandle> {
+        let ip = etherparse::Ipv4HeaderSlice::from_slice(original).ok()?;
         let tcp = &original[ip.slice().len()..];
-        if ip.protocol() != etherparse::IpNumber::TCP || tcp.len() < 8 || ip.source_addr() != self.addr {
-            return;
+        if ip.protocol() != etherparse::IpNumber::TCP
+            || tcp.len() < 8
+            || ip.source_addr() != self.addr
+        {
+            return None;
         }
         let tuple = FourTuple {
             local: SocketAddrV4::new(ip.source_addr(), u16::from_be_bytes([tcp[0], tcp[1]])),
             remote: SocketAddrV4::new(ip.destination_addr(), u16::from_be_bytes([tcp[2], tcp[3]])),
         };
-        if let Some(&h) = self.demux.get(&tuple) {
-            if let Some(slot) = self.slot_mut(h) {
-                slot.conn.handle_icmp_error(now, error);
-            }
+        self.demux.get(&tuple).copied()
+    }
+
+    /// An ICMP error quoting one of our datagrams (`original`: its IP header and at least 8
+    /// bytes of TCP header). RFC 9293 §3.9.2.2, MUST-54.
+    pub fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, original: &[u8]) {
+        if let Some(h) = self.quoted_connection(original)
+            && let Some(slot) = self.slot_mut(h)
+        {
+            slot.conn.handle_icmp_error(now, error);
             self.mark_active(h);
         }
     }
@@ -481,7 +595,9 @@ impl TcpLayer {
             }
             self.timers.pop();
             let h = SocketHandle { index, generation };
-            let Some(slot) = self.slot_mut(h) else { continue };
+            let Some(slot) = self.slot_mut(h) else {
+                continue;
+            };
             if slot.timer_at != Some(at) {
                 continue; // superseded by an earlier deadline
             }
@@ -516,7 +632,12 @@ impl TcpLayer {
 
     /// After a connection's output is drained: its events, timer, and removal when CLOSED.
     fn settle(&mut self, h: SocketHandle) {
-        let Some(slot) = self.slots[h.index as usize].as_mut() else { return };
+        let Some(slot) = self.slots[h.index as usize]
+            .as_mut()
+            .filter(|s| s.generation == h.generation)
+        else {
+            return;
+        };
         slot.active = false;
         let mut closed = None;
         while let Some(event) = slot.conn.poll_event() {
@@ -524,14 +645,20 @@ impl TcpLayer {
                 closed = Some(reason);
             }
             match slot.listener {
-                None => self.events.push_back(StackEvent { owner: slot.owner, event: TcpEvent::Connection { handle: h, event } }),
+                None => self.events.push_back(StackEvent {
+                    owner: slot.owner,
+                    event: TcpEvent::Connection { handle: h, event },
+                }),
                 Some(port) => {
                     let listener = self.listeners.get_mut(&port);
                     match (event, listener) {
                         (Event::Connected, Some(l)) => {
                             l.syn_received = l.syn_received.saturating_sub(1);
                             l.accept_queue.push_back(h);
-                            self.events.push_back(StackEvent { owner: l.owner, event: TcpEvent::Incoming { port } });
+                            self.events.push_back(StackEvent {
+                                owner: l.owner,
+                                event: TcpEvent::Incoming { port },
+                            });
                         }
                         (Event::Closed(_), Some(l)) => {
                             if slot.conn.state() == State::Closed && !l.accept_queue.contains(&h) {
@@ -555,7 +682,9 @@ impl TcpLayer {
             self.timers.push(Reverse((at, h.index, h.generation)));
         }
         if slot.conn.state() == State::Closed {
-            let reason = closed.or(slot.conn.close_reason()).unwrap_or(CloseReason::Normal);
+            let reason = closed
+                .or(slot.conn.close_reason())
+                .unwrap_or(CloseReason::Normal);
             self.remove(h, reason);
         }
         if self.timers.len() > 2 * self.demux.len() + 1024 {
@@ -563,8 +692,27 @@ impl TcpLayer {
         }
     }
 
+    /// Collects a connection's last output and events now, then removes it.
+    fn retire(&mut self, now: Instant, h: SocketHandle) {
+        if let Some(slot) = self.slot_mut(h) {
+            let tuple = slot.conn.tuple();
+            let mut last = Vec::new();
+            while let Some(seg) = slot.conn.poll_transmit(now) {
+                last.push((tuple, seg));
+            }
+            self.control.extend(last);
+        }
+        self.settle(h);
+        if let Some(slot) = self.slot(h) {
+            let reason = slot.conn.close_reason().unwrap_or(CloseReason::Normal);
+            self.remove(h, reason);
+        }
+    }
+
     fn remove(&mut self, h: SocketHandle, reason: CloseReason) {
-        let Some(slot) = self.slots[h.index as usize].take() else { return };
+        let Some(slot) = self.slots[h.index as usize].take() else {
+            return;
+        };
         let tuple = slot.conn.tuple();
         log::debug!("{tuple} removed ({})", close_reason_name(reason));
         if let Some(port) = slot.listener
@@ -574,7 +722,11 @@ impl TcpLayer {
         }
         self.demux.remove(&tuple);
         self.counters.add(&slot.conn.stats());
-        *self.counters.closed.entry(close_reason_name(reason)).or_default() += 1;
+        *self
+            .counters
+            .closed
+            .entry(close_reason_name(reason))
+            .or_default() += 1;
         self.generations[h.index as usize] = slot.generation.wrapping_add(1);
         self.free.push(h.index);
     }
@@ -582,7 +734,9 @@ impl TcpLayer {
     fn compact_timers(&mut self) {
         let slots = &self.slots;
         self.timers.retain(|Reverse((at, index, generation))| {
-            slots[*index as usize].as_ref().is_some_and(|s| s.generation == *generation && s.timer_at == Some(*at))
+            slots[*index as usize]
+                .as_ref()
+                .is_some_and(|s| s.generation == *generation && s.timer_at == Some(*at))
         });
     }
 

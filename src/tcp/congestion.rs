@@ -65,6 +65,11 @@ impl Congestion {
         self.cwnd = 10 * self.smss;
     }
 
+    /// A smaller MSS after path MTU discovery: cwnd stays, SMSS changes.
+    pub fn set_mss_keep_window(&mut self, smss: u32) {
+        self.smss = smss.max(1);
+    }
+
     /// New data acknowledged: `acked` bytes, `flight` bytes still outstanding afterwards.
     /// Returns true when a partial ACK in recovery asks for a retransmission (RFC 6582 §3.2 (5)).
     pub fn on_ack(&mut self, ack: SeqNum, acked: u32, flight: u32) -> bool {
@@ -98,16 +103,18 @@ impl Congestion {
         false
     }
 
-    /// A duplicate ACK (RFC 5681 §2 definition, checked by the caller).
-    pub fn on_dup_ack(&mut self, snd_una: SeqNum, snd_max: SeqNum, flight: u32) -> DupAckAction {
+    /// A duplicate ACK (RFC 5681 §2 definition, or an ACK that SACKed new data; checked by
+    /// the caller). `sacked` is the number of octets SACKed above SND.UNA: like RFC 6675's
+    /// DupThresh, DupThresh × SMSS of them also start recovery, since one ACK may stand for
+    /// several segments (MUST-58 aggregation on the other side).
+    pub fn on_dup_ack(&mut self, snd_max: SeqNum, flight: u32, sacked: u32) -> DupAckAction {
         self.dup_acks += 1;
         if self.recover.is_some() {
             // RFC 6582 §3.2 (4): inflate for each further duplicate.
             self.cwnd = self.cwnd.saturating_add(self.smss);
             return DupAckAction::Nothing;
         }
-        if self.dup_acks == 3 {
-            let _ = snd_una;
+        if self.dup_acks >= 3 || sacked >= 3 * self.smss {
             // RFC 5681 §3.2 (2) and RFC 6582 §3.2 (2): enter fast recovery.
             self.ssthresh = (flight / 2).max(2 * self.smss);
             self.cwnd = self.ssthresh + 3 * self.smss;
@@ -153,12 +160,23 @@ mod tests {
     }
 
     #[test]
+    fn sacked_octets_start_recovery_early() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        let max = SeqNum(10_000);
+        assert_eq!(
+            c.on_dup_ack(max, 10_000, 3000),
+            DupAckAction::FastRetransmit
+        );
+        assert!(c.in_recovery());
+    }
+
+    #[test]
     fn newreno_fast_recovery() {
         let mut c = Congestion::new(Algorithm::NewReno, 1000);
-        let (una, max) = (SeqNum(0), SeqNum(10_000));
-        assert_eq!(c.on_dup_ack(una, max, 10_000), DupAckAction::Nothing);
-        assert_eq!(c.on_dup_ack(una, max, 10_000), DupAckAction::Nothing);
-        assert_eq!(c.on_dup_ack(una, max, 10_000), DupAckAction::FastRetransmit);
+        let max = SeqNum(10_000);
+        assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::Nothing);
+        assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::Nothing);
+        assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::FastRetransmit);
         assert_eq!((c.cwnd(), c.ssthresh()), (8000, 5000));
         assert!(c.on_ack(SeqNum(2000), 2000, 8000)); // partial
         assert!(c.in_recovery());

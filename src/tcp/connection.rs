@@ -9,11 +9,11 @@
 //!   [`Connection::accept`] (a listener in the stack received a SYN).
 //! - Inputs: [`handle_segment`](Connection::handle_segment) for every segment of this
 //!   4-tuple, [`handle_timeout`](Connection::handle_timeout) when the deadline from
-//!   `poll_timeout` has passed (calling it early or twice is harmless), and
-//!   [`handle_icmp_error`](Connection::handle_icmp_error).
-//! - User calls, named after RFC 9293 §3.9: `send`, `send_urgent`, `recv`, `close`
-//!   (half-close: queues a FIN), `abort` (RST), `set_nodelay`, `set_keepalive`,
-//!   `set_user_timeout`.
+//!   `poll_timeout` has passed (calling it early or twice is harmless),
+//!   [`handle_icmp_error`](Connection::handle_icmp_error) and `handle_path_mtu`.
+//! - User calls, named after RFC 9293 §3.9: `send`, `send_urgent`, `recv`,
+//!   `urgent_remaining`, `close` (half-close: queues a FIN), `abort` (RST), `set_nodelay`,
+//!   `set_keepalive`, `set_user_timeout`.
 //! - Outputs, drained in this order after any input or user call:
 //!   1. [`poll_transmit`](Connection::poll_transmit) until `None` (segments to send; the
 //!      stack adds ports and the IPv4 header, see [`Segment::emit`]),
@@ -28,14 +28,13 @@
 //! should feed every queued segment before draining `poll_transmit`.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::io;
-use std::net::SocketAddrV4;
 
 use log::{debug, info};
-use thiserror::Error;
 
-use super::congestion::{Algorithm, Congestion};
+pub use super::config::{
+    CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
+};
+use super::congestion::Congestion;
 use super::recv::RecvSpace;
 use super::rtt::RttEstimator;
 use super::segment::{Ctl, Segment};
@@ -44,211 +43,6 @@ use super::seq::SeqNum;
 use super::state::State;
 use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
-
-/// The connection's addresses, from our side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FourTuple {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
-}
-
-impl fmt::Display for FourTuple {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.local, self.remote)
-    }
-}
-
-/// Keepalive parameters (RFC 9293 §3.8.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Keepalive {
-    /// Idle time before the first probe (MUST-28: default ≥ 2 hours).
-    pub idle: Duration,
-    /// Time between unanswered probes (MUST-27).
-    pub interval: Duration,
-    /// Unanswered probes before the connection is declared dead (MUST-29: more than one).
-    pub count: u32,
-}
-
-impl Default for Keepalive {
-    fn default() -> Keepalive {
-        Keepalive {
-            idle: Duration::from_secs(2 * 3600),
-            interval: Duration::from_secs(75),
-            count: 9,
-        }
-    }
-}
-
-/// Per-connection configuration. `Config::default()` is what the daemon uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
-    /// The MSS we advertise: local MTU − 40 (MUST-67), also our cap on send MSS (MUST-16).
-    pub mss: u16,
-    pub send_buffer: usize,
-    pub recv_buffer: usize,
-    /// Disable Nagle (MUST-17).
-    pub nodelay: bool,
-    /// Off by default (MUST-25).
-    pub keepalive: Option<Keepalive>,
-    /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (MUST-13).
-    pub msl: Duration,
-    pub rto_initial: Duration,
-    pub rto_min: Duration,
-    pub rto_max: Duration,
-    /// Retransmissions after which negative advice goes to IP (RFC 9293 §3.8.3 R1).
-    pub r1: u32,
-    /// Give up on data after this long without progress (R2, SHLD-11: ≥ 100 s).
-    pub r2: Duration,
-    /// Give up on a SYN after this long (MUST-23: ≥ 3 minutes).
-    pub r2_syn: Duration,
-    /// RFC 9293 §3.9.1 user timeout; replaces R2 for data when set (MUST-21).
-    pub user_timeout: Option<Duration>,
-    /// Idle time after which a FIN-WAIT-2 connection is closed.
-    pub fin_wait_2_timeout: Duration,
-    /// RFC 5961 §7: challenge ACKs per second per connection.
-    pub challenge_ack_limit: u32,
-    /// Delayed ACK (MUST-40: < 0.5 s; we use 40 ms).
-    pub delayed_ack: Duration,
-    /// Offer/accept RFC 7323 window scaling.
-    pub window_scale: bool,
-    /// Offer/accept RFC 2018 SACK.
-    pub sack: bool,
-    /// Offer/accept RFC 7323 timestamps.
-    pub timestamps: bool,
-    pub congestion: Algorithm,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            mss: 1460,
-            send_buffer: 256 * 1024,
-            recv_buffer: 256 * 1024,
-            nodelay: false,
-            keepalive: None,
-            msl: Duration::from_secs(30),
-            rto_initial: Duration::from_secs(1),
-            rto_min: Duration::from_millis(200),
-            rto_max: Duration::from_secs(60),
-            r1: 3,
-            r2: Duration::from_secs(100),
-            r2_syn: Duration::from_secs(180),
-            user_timeout: None,
-            fin_wait_2_timeout: Duration::from_secs(60),
-            challenge_ack_limit: 10,
-            delayed_ack: Duration::from_millis(40),
-            window_scale: true,
-            sack: true,
-            timestamps: true,
-            congestion: Algorithm::NewReno,
-        }
-    }
-}
-
-/// Why a connection reached CLOSED.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// Both FINs exchanged and acknowledged (or the user closed before anything was sent).
-    Normal,
-    /// The peer sent an acceptable RST (MUST-12: told apart from a FIN).
-    Reset,
-    /// The peer answered our SYN with RST.
-    Refused,
-    /// R2, user timeout, keepalive or unanswered zero-window probes.
-    TimedOut,
-    /// The user called `abort`.
-    Aborted,
-    /// A passive SYN-RECEIVED was reset or re-SYNed: the stack drops it silently (MUST-11).
-    ResetInListen,
-    /// FIN-WAIT-2 lasted longer than `Config::fin_wait_2_timeout` without input.
-    FinWait2Timeout,
-    /// A hard ICMP error arrived while opening (destination unreachable codes 2-4).
-    Unreachable,
-}
-
-/// ICMP errors the stack passes up for this connection (RFC 9293 §3.9.2.2, MUST-54).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IcmpError {
-    /// Silently discarded (MUST-55).
-    SourceQuench,
-    DestinationUnreachable {
-        code: u8,
-    },
-    TimeExceeded,
-    ParameterProblem,
-}
-
-/// What happened, for the application (drained with `poll_event`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Event {
-    /// The handshake completed (ESTABLISHED).
-    Connected,
-    /// New data can be read.
-    Readable,
-    /// Send buffer space freed after `send` accepted less than it was given.
-    Writable,
-    /// The peer's FIN arrived: `recv` returns 0 once the buffer is drained (MUST-12).
-    PeerClosed,
-    /// The urgent pointer advanced (MUST-32); see `urgent_remaining`.
-    Urgent,
-    /// A soft error was recorded (MUST-47); see `soft_error`.
-    SoftError(IcmpError),
-    /// R1 retransmissions reached: the stack may give negative advice to IP (MUST-20).
-    RetransmitThreshold,
-    Closed(CloseReason),
-}
-
-/// Errors from user calls. Converts into `io::Error`.
-#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
-pub enum ConnectionError {
-    #[error("operation would block")]
-    WouldBlock,
-    #[error("connection closing")]
-    Closing,
-    #[error("connection closed: {0:?}")]
-    Closed(CloseReason),
-}
-
-impl From<ConnectionError> for io::Error {
-    fn from(e: ConnectionError) -> io::Error {
-        let kind = match e {
-            ConnectionError::WouldBlock => io::ErrorKind::WouldBlock,
-            ConnectionError::Closing => io::ErrorKind::BrokenPipe,
-            ConnectionError::Closed(CloseReason::Reset) => io::ErrorKind::ConnectionReset,
-            ConnectionError::Closed(CloseReason::Refused) => io::ErrorKind::ConnectionRefused,
-            ConnectionError::Closed(CloseReason::TimedOut) => io::ErrorKind::TimedOut,
-            ConnectionError::Closed(CloseReason::Aborted) => io::ErrorKind::ConnectionAborted,
-            ConnectionError::Closed(_) => io::ErrorKind::NotConnected,
-        };
-        io::Error::new(kind, e)
-    }
-}
-
-/// Counters and the current values of the main variables.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub segments_in: u64,
-    pub segments_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub retransmits: u64,
-    pub rtos: u64,
-    pub fast_retransmits: u64,
-    pub dup_acks: u64,
-    pub challenge_acks: u64,
-    pub srtt: Option<Duration>,
-    pub rttvar: Duration,
-    pub rto: Duration,
-    pub cwnd: u32,
-    pub ssthresh: u32,
-    pub snd_una: SeqNum,
-    pub snd_nxt: SeqNum,
-    pub snd_wnd: u32,
-    pub rcv_nxt: SeqNum,
-    pub rcv_wnd: u32,
-    pub send_queue: usize,
-    pub recv_queue: usize,
-}
 
 /// One TCP connection. See the module documentation for the contract.
 #[derive(Debug)]
@@ -385,7 +179,8 @@ impl Connection {
         }
         // MUST-15: assume 536 without the option; MUST-16: never above our own MSS.
         let peer_mss = u32::from(o.mss.unwrap_or(536));
-        let mut mss = peer_mss.min(u32::from(self.config.mss)).max(64);
+        // 65495 = 65535 - 40: a segment and its IPv4 header always fit a datagram.
+        let mut mss = peer_mss.min(u32::from(self.config.mss)).clamp(64, 65495);
         if self.ts_enabled {
             mss -= 12; // the timestamps option rides on every segment
         }
@@ -510,11 +305,13 @@ impl Connection {
 
     /// RFC 9293 §3.9.2.2: ICMP errors for this connection (MUST-54). Source quench is
     /// ignored (MUST-55); soft errors are recorded and reported, never fatal (MUST-56); a
-    /// protocol/port unreachable or fragmentation-needed while opening aborts the attempt.
+    /// protocol or port unreachable (codes 2, 3) while opening aborts the attempt (SHLD-26;
+    /// RFC 5461: once synchronized they are soft). Fragmentation needed (code 4) is soft
+    /// here; pass its next-hop MTU to [`Connection::handle_path_mtu`].
     pub fn handle_icmp_error(&mut self, _now: Instant, error: IcmpError) {
         match error {
             IcmpError::SourceQuench => {}
-            IcmpError::DestinationUnreachable { code: 2..=4 }
+            IcmpError::DestinationUnreachable { code: 2 | 3 }
                 if matches!(self.state, State::SynSent | State::SynReceived) =>
             {
                 debug!("{} hard ICMP error {error:?} while opening", self.tuple);
@@ -525,6 +322,24 @@ impl Connection {
                 self.soft_error = Some(error);
                 self.events.push_back(Event::SoftError(error));
             }
+        }
+    }
+
+    /// RFC 1191 path MTU discovery: the path takes at most `mtu` octets per IPv4 datagram.
+    /// Lowers the effective send MSS (never below 88 octets of payload) and resends what is
+    /// outstanding in the smaller size.
+    pub fn handle_path_mtu(&mut self, _now: Instant, mtu: u16) {
+        let overhead = 40 + if self.ts_enabled { 12 } else { 0 };
+        let mss = u32::from(mtu).saturating_sub(overhead).max(88);
+        if mss < self.snd.mss {
+            debug!(
+                "{} path MTU {mtu}: send MSS {} -> {mss}",
+                self.tuple, self.snd.mss
+            );
+            self.snd.mss = mss;
+            self.cc.set_mss_keep_window(mss);
+            // Resend from SND.UNA in the new size (the big segments were dropped).
+            self.snd.snd_nxt = self.snd.snd_una.max(self.snd.iss + 1);
         }
     }
 
@@ -555,6 +370,21 @@ impl Connection {
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
+    }
+
+    /// RFC 9293 §3.6.1 (RFC 6191): whether `syn`, a new SYN for this 4-tuple, may open a
+    /// new connection although this one is in TIME-WAIT: its sequence number (or, with
+    /// timestamps, its TSval) must be beyond anything of the old incarnation. If so the
+    /// stack drops this connection and treats the SYN like one for a listener; otherwise
+    /// it passes the SYN to `handle_segment` (which answers with an ACK).
+    pub fn time_wait_accepts_syn(&self, syn: &Segment) -> bool {
+        if self.state != State::TimeWait || !syn.syn() || syn.has_ack() || syn.rst() {
+            return false;
+        }
+        match (self.ts_enabled, syn.options.timestamps) {
+            (true, Some((val, _))) => (val.wrapping_sub(self.ts_recent) as i32) > 0,
+            _ => syn.seq.after(self.rcv.rcv_nxt),
+        }
     }
 
     /// MUST-11: whether a SYN-RECEIVED state came from a passive OPEN.
@@ -622,6 +452,7 @@ impl Connection {
         self.ack_pending = false;
         self.syn_pending = false;
         self.fast_retransmit = false;
+        self.control.retain(|s| s.rst()); // probes are moot; a RST from abort still goes
         if matches!(reason, CloseReason::Reset | CloseReason::Aborted) {
             // RFC 9293 §3.10.7.4: "all segment queues should be flushed".
             self.snd.clear();
@@ -639,6 +470,9 @@ impl Connection {
     }
 
     pub(super) fn enter_established(&mut self, now: Instant) {
+        if self.stats.rtos > 0 {
+            self.rtt.on_syn_lost(); // RFC 6298 (5.7)
+        }
         self.set_state(State::Established);
         self.push_event(Event::Connected);
         self.arm_keepalive(now);
@@ -695,141 +529,6 @@ impl Connection {
             );
             self.challenge_window = (start, count);
         }
-    }
-
-    /// Timer expiries; see `timers.rs`. Each handler re-checks its condition, so an early
-    /// or repeated call does nothing.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(kind) = self.timers.take_expired(now) {
-            match kind {
-                TimerKind::Retransmit => self.on_retransmit_timeout(now),
-                TimerKind::Persist => self.on_persist_timeout(now),
-                TimerKind::DelayedAck => {
-                    if self.unacked_bytes > 0 {
-                        self.ack_pending = true;
-                    }
-                }
-                TimerKind::Keepalive => self.on_keepalive_timeout(now),
-                TimerKind::TimeWait => {
-                    if self.state == State::TimeWait {
-                        self.enter_closed(CloseReason::Normal);
-                    }
-                }
-                TimerKind::FinWait2 => {
-                    if self.state == State::FinWait2 {
-                        self.enter_closed(CloseReason::FinWait2Timeout);
-                    }
-                }
-            }
-        }
-    }
-
-    /// RFC 6298 §5 (5.4)-(5.6) and RFC 9293 §3.8.3 (R1/R2).
-    fn on_retransmit_timeout(&mut self, now: Instant) {
-        let syn_out = matches!(self.state, State::SynSent | State::SynReceived);
-        if self.state == State::Closed || (self.snd.outstanding() == 0 && !syn_out) {
-            return;
-        }
-        let mut start = *self.retx_start.get_or_insert(now);
-        if self.snd.snd_wnd == 0 && self.state.is_synchronized() {
-            // MUST-37: a zero window answered by the peer is not a dead peer.
-            start = start.max(self.last_recv_at);
-        }
-        if now - start >= self.r2() {
-            debug!(
-                "{} R2 reached after {:?}: giving up",
-                self.tuple,
-                now - start
-            );
-            self.enter_closed(CloseReason::TimedOut);
-            return;
-        }
-        self.stats.rtos += 1;
-        self.retx_count += 1;
-        debug!(
-            "{} RTO fired ({:?}, retransmission {})",
-            self.tuple,
-            self.rtt.rto(),
-            self.retx_count
-        );
-        if self.retx_count == self.config.r1 {
-            debug!("{} R1 reached: negative advice to IP", self.tuple);
-            self.events.push_back(Event::RetransmitThreshold);
-        }
-        self.cc.on_timeout(self.snd.outstanding());
-        self.rtt.back_off();
-        self.rtt.on_retransmit();
-        self.fast_retransmit = false;
-        // Go back to SND.UNA and send again from there (SYN and FIN included).
-        self.snd.snd_nxt = self.snd.snd_una;
-        if self.snd.snd_wnd == 0 && self.state.is_synchronized() {
-            // The window shrank to zero under data in flight (MUST-34): probe it.
-            self.control.push_back(Segment {
-                seq: self.snd.snd_una - 1,
-                ..Segment::default()
-            });
-        }
-        if syn_out {
-            self.syn_pending = true;
-        }
-        self.arm_retransmit(now);
-    }
-
-    /// RFC 9293 §3.8.6.1: zero-window probe (MUST-35, MUST-36), or the SWS override
-    /// timeout of §3.8.6.2.1 when the window is open but too small to use.
-    fn on_persist_timeout(&mut self, now: Instant) {
-        if !self.state.is_synchronized() || !self.snd.has_unsent() || self.snd.outstanding() > 0 {
-            return;
-        }
-        // MUST-37: keep probing while the peer answers; give up only on R2 of silence.
-        if now - self.last_recv_at >= self.r2() {
-            debug!(
-                "{} zero-window probes unanswered for R2: giving up",
-                self.tuple
-            );
-            self.enter_closed(CloseReason::TimedOut);
-            return;
-        }
-        if self.snd.snd_wnd == 0 {
-            // A segment just below the window elicits an ACK carrying the current window.
-            debug!("{} zero-window probe", self.tuple);
-            let probe = Segment {
-                seq: self.snd.snd_una - 1,
-                ..Segment::default()
-            };
-            self.control.push_back(probe);
-            self.persist_backoff = (self.persist_backoff + 1).min(16);
-        } else {
-            self.force_send = true;
-        }
-    }
-
-    /// RFC 9293 §3.8.4: keepalive (MUST-26, MUST-29).
-    fn on_keepalive_timeout(&mut self, now: Instant) {
-        let Some(k) = self.config.keepalive else {
-            return;
-        };
-        if !self.state.is_synchronized() || self.state == State::TimeWait {
-            return;
-        }
-        if self.snd.outstanding() > 0 || self.snd.has_unsent() {
-            self.timers.set(TimerKind::Keepalive, now + k.idle);
-            return;
-        }
-        if self.keepalive_probes >= k.count {
-            debug!("{} {} keepalive probes unanswered", self.tuple, k.count);
-            self.enter_closed(CloseReason::TimedOut);
-            return;
-        }
-        self.keepalive_probes += 1;
-        debug!("{} keepalive probe {}", self.tuple, self.keepalive_probes);
-        // SEG.SEQ = SND.NXT − 1 with no data: the peer must answer with an ACK.
-        let probe = Segment {
-            seq: self.snd.snd_nxt - 1,
-            ..Segment::default()
-        };
-        self.control.push_back(probe);
-        self.timers.set(TimerKind::Keepalive, now + k.interval);
     }
 }
 

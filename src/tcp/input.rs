@@ -77,6 +77,11 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4: SYN-RECEIVED and the synchronized states.
     fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment) {
+        if self.state == State::FinWait2 {
+            // Any segment, even an unacceptable probe, shows the peer is alive.
+            self.timers
+                .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
+        }
         // RFC 9293 §3.5 Figure 7 line 6: in a simultaneous open the peer's SYN-ACK (its SYN
         // again, now acknowledging ours) completes the handshake. Taken literally the
         // acceptability test would reject it (SEG.SEQ = RCV.NXT-1); like Linux we accept it.
@@ -134,10 +139,6 @@ impl Connection {
         self.last_recv_at = now;
         self.keepalive_probes = 0;
         self.arm_keepalive(now);
-        if self.state == State::FinWait2 {
-            self.timers
-                .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
-        }
         if self.ts_enabled
             && let Some((val, _)) = seg.options.timestamps
             && seg.seq.before_eq(rcv_nxt)
@@ -252,17 +253,22 @@ impl Connection {
                 self.want_writable = false;
                 self.push_event(Event::Writable);
             }
-        } else if ack == snd_una
-            && seg.payload.is_empty()
-            && !seg.fin()
-            && wnd == self.snd.snd_wnd
+        }
+        // RFC 2018: SACK blocks update the scoreboard. An ACK that SACKs new data counts as
+        // a duplicate even when it carries data (with data flowing both ways, the RFC 5681
+        // definition alone would never see one).
+        let sack_progress = self.sack_enabled && self.snd.on_sack(seg.options.sack.as_slice());
+        if ack == snd_una
             && self.snd.outstanding() > 0
+            && (sack_progress || (seg.payload.is_empty() && !seg.fin() && wnd == self.snd.snd_wnd))
         {
             // RFC 5681 §2 duplicate ACK.
             self.stats.dup_acks += 1;
-            let action = self
-                .cc
-                .on_dup_ack(snd_una, self.snd.snd_max, self.snd.outstanding());
+            let action = self.cc.on_dup_ack(
+                self.snd.snd_max,
+                self.snd.outstanding(),
+                self.snd.sacked_bytes(),
+            );
             if action == DupAckAction::FastRetransmit {
                 debug!("{} fast retransmit at {}", self.tuple, snd_una);
                 self.fast_retransmit = true;

@@ -8,15 +8,30 @@
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
 //! | `rtt.rs` | RFC 6298 RTO with Karn |
-//! | `timers.rs` | [`TimerKind`] and the deadline table |
+//! | `timers.rs` | [`TimerKind`], the deadline table and what each timer does |
 //! | `congestion.rs` | RFC 5681 + RFC 6582 NewReno |
 //! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
-//! | `connection.rs` | the public API and timers; `input.rs` segment arrival; `output.rs` segments out |
+//! | `config.rs` | [`Config`], [`Event`], [`CloseReason`], [`Stats`] and other API types |
+//! | `connection.rs` | the public API; `input.rs` segment arrival; `output.rs` segments out |
 //!
-//! The stack owns listeners and demultiplexing: a SYN for a listening port becomes
-//! [`Connection::accept`]; a segment matching nothing is answered with [`reset_for`].
+//! # What the stack does around it
+//! - Demultiplexing and listeners live in the stack. A segment for a listening port with SYN
+//!   set and ACK/RST clear becomes [`Connection::accept`] (ISS from [`IsnGenerator`]); a
+//!   listener answers a segment with ACK by [`reset_for`] and ignores a RST
+//!   (RFC 9293 §3.10.7.2).
+//! - A segment matching no connection (or one already `Closed`) is answered with
+//!   [`reset_for`] (RFC 9293 §3.10.7.1), ports swapped.
+//! - A SYN for a 4-tuple in TIME-WAIT: if [`Connection::time_wait_accepts_syn`], drop the
+//!   old connection and treat the SYN as new; otherwise pass it to `handle_segment`.
+//! - ICMP errors quoting one of our segments go to [`Connection::handle_icmp_error`];
+//!   a fragmentation-needed with a next-hop MTU also to [`Connection::handle_path_mtu`].
+//! - `Config::mss` should be the local MTU − 40 (MUST-67).
+//!
+//! Logging: `trace!` prints every segment in RFC notation (`<` in, `>` out), `debug!` the
+//! protocol decisions, `info!` open and close; every line starts with the 4-tuple.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod congestion;
 pub mod connection;
 mod input;

@@ -13,6 +13,7 @@ impl Connection {
     /// The next segment to send, if any. Call until it returns `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
         let Some(seg) = self.next_segment(now) else {
+            self.force_send = false;
             self.arm_idle_timers(now);
             return None;
         };
@@ -138,7 +139,7 @@ impl Connection {
     /// New data or a go-back-N retransmission from SND.NXT, within min(SND.WND, cwnd).
     fn build_data(&mut self, now: Instant) -> Option<Segment> {
         let seq = self.snd.snd_nxt;
-        let mss = self.snd.mss as usize;
+        let mss = self.payload_limit() as usize;
         let avail = self.snd.available_from(seq) as usize;
         let usable = self.snd.usable_window(self.cc.cwnd()) as usize;
         let retransmission = seq.before(self.snd.snd_max);
@@ -193,7 +194,11 @@ impl Connection {
     /// RFC 5681 §3.2 fast retransmit / RFC 6582 partial ACK: resend at SND.UNA.
     fn build_retransmit_una(&mut self, now: Instant) -> Option<Segment> {
         let seq = self.snd.snd_una;
-        let len = (self.snd.available_from(seq).min(self.snd.mss)).min(self.snd.outstanding());
+        let mut len =
+            (self.snd.available_from(seq).min(self.payload_limit())).min(self.snd.outstanding());
+        if let Some(sacked) = self.snd.next_sacked(seq) {
+            len = len.min(sacked - seq); // resend only the hole
+        }
         let len = len as usize;
         let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len as u32);
         if len == 0 && !fin {
@@ -213,6 +218,22 @@ impl Connection {
         self.rtt.on_retransmit();
         self.arm_retransmit(now);
         Some(seg)
+    }
+
+    /// Payload octets that fit in the next segment: the effective send MSS (which already
+    /// accounts for timestamps) less any SACK option it will carry (MUST-16: TCP options
+    /// count against the MSS).
+    fn payload_limit(&self) -> u32 {
+        if !self.sack_enabled || self.rcv.reassembly.is_empty() {
+            return self.snd.mss;
+        }
+        let opts = Options {
+            sack: self.rcv.reassembly.sack_blocks(),
+            timestamps: self.ts_enabled.then_some((0, 0)),
+            ..Options::default()
+        };
+        let extra = opts.wire_len() as u32 - if self.ts_enabled { 12 } else { 0 };
+        self.snd.mss.saturating_sub(extra).max(1)
     }
 
     /// RFC 9293 §3.8.5: URG and SEG.UP while urgent data is unacknowledged (MUST-62).

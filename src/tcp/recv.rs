@@ -148,9 +148,11 @@ impl RecvSpace {
     /// Copy buffered data to the user.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.buf.len());
-        for (dst, src) in out.iter_mut().zip(self.buf.drain(..n)) {
-            *dst = src;
-        }
+        let (a, b) = self.buf.as_slices();
+        let first = n.min(a.len());
+        out[..first].copy_from_slice(&a[..first]);
+        out[first..n].copy_from_slice(&b[..n - first]);
+        self.buf.drain(..n);
         self.read_seq += n as u32;
         n
     }

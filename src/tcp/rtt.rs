@@ -59,6 +59,14 @@ impl RttEstimator {
         self.backoff
     }
 
+    /// RFC 6298 (5.7): after a retransmitted SYN and no measurement, start data with an RTO
+    /// of at least 3 s.
+    pub fn on_syn_lost(&mut self) {
+        if self.srtt.is_none() {
+            self.base_rto = self.base_rto.max(Duration::from_secs(3)).min(self.max);
+        }
+    }
+
     /// RFC 6298 (5.5): double the RTO after a timeout.
     pub fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1).min(32);

@@ -546,13 +546,24 @@ mod tests {
     }
 
     #[test]
+    fn must_5_options_received_in_any_segment() {
+        // timestamps and a SACK block on a plain ACK
+        let opts = [
+            1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+        ];
+        let s = with_options(&opts, false).unwrap();
+        assert_eq!(s.options.timestamps, Some((5, 6)));
+        assert_eq!(s.options.sack.as_slice(), &[(SeqNum(1), SeqNum(2))]);
+    }
+
+    #[test]
     fn must_65_mss_ignored_outside_syn() {
         let s = with_options(&[2, 4, 5, 0xb4], false).unwrap();
         assert_eq!(s.options.mss, None);
     }
 
     #[test]
-    fn must_7_illegal_option_length_is_a_drop() {
+    fn must_7_must_68_illegal_option_length_is_a_drop() {
         for opts in [&[30u8, 0][..], &[30, 1], &[2, 8, 0, 0], &[1, 1, 1, 30]] {
             let e = with_options(opts, true).unwrap_err();
             assert_eq!(e.reason(), "tcp-bad-option");

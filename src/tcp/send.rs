@@ -57,7 +57,12 @@ pub struct SendSpace {
     buf_seq: SeqNum,
     capacity: usize,
     fin_queued: bool,
+    /// RFC 2018 scoreboard: disjoint ranges above SND.UNA the peer reported in SACK blocks.
+    sacked: Vec<(SeqNum, SeqNum)>,
 }
+
+/// Scoreboard ranges kept at most.
+const MAX_SACKED: usize = 16;
 
 impl SendSpace {
     pub fn new(iss: SeqNum, capacity: usize, mss: u32) -> SendSpace {
@@ -77,6 +82,7 @@ impl SendSpace {
             buf_seq: iss + 1,
             capacity,
             fin_queued: false,
+            sacked: Vec::new(),
         }
     }
 
@@ -188,6 +194,12 @@ impl SendSpace {
         if self.snd_up.is_some_and(|up| ack.after_eq(up)) {
             self.snd_up = None;
         }
+        self.sacked.retain(|&(_, b)| b.after(ack));
+        if let Some(first) = self.sacked.first_mut()
+            && first.0.before(ack)
+        {
+            first.0 = ack;
+        }
         if ack.after(self.buf_seq) {
             let n = ((ack - self.buf_seq) as usize).min(self.buf.len());
             self.buf.drain(..n);
@@ -196,6 +208,57 @@ impl SendSpace {
         } else {
             0
         }
+    }
+
+    /// RFC 2018 §4: merge SACK blocks into the scoreboard (only blocks inside
+    /// (SND.UNA, SND.MAX] count). Returns whether any octet was newly SACKed.
+    pub fn on_sack(&mut self, blocks: &[(SeqNum, SeqNum)]) -> bool {
+        let mut progress = false;
+        for &(l, r) in blocks {
+            let l = l.max(self.snd_una);
+            if !r.after(l) || r.after(self.snd_max) {
+                continue;
+            }
+            let covered = self
+                .sacked
+                .iter()
+                .any(|&(a, b)| a.before_eq(l) && b.after_eq(r));
+            if covered {
+                continue;
+            }
+            progress = true;
+            let (mut nl, mut nr) = (l, r);
+            self.sacked.retain(|&(a, b)| {
+                let overlaps = a.before_eq(nr) && b.after_eq(nl);
+                if overlaps {
+                    nl = nl.min(a);
+                    nr = nr.max(b);
+                }
+                !overlaps
+            });
+            if self.sacked.len() < MAX_SACKED {
+                let at = self.sacked.iter().position(|&(a, _)| a.after(nl));
+                self.sacked
+                    .insert(at.unwrap_or(self.sacked.len()), (nl, nr));
+            }
+        }
+        progress
+    }
+
+    /// RFC 2018 §8: forget SACK information after a retransmission timeout.
+    pub fn clear_sack(&mut self) {
+        self.sacked.clear();
+    }
+
+    /// The start of the first SACKed range after `seq`, if any (where a retransmission
+    /// starting at `seq` should stop).
+    pub fn next_sacked(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.sacked.iter().map(|&(a, _)| a).find(|a| a.after(seq))
+    }
+
+    /// Octets SACKed above SND.UNA.
+    pub fn sacked_bytes(&self) -> u32 {
+        self.sacked.iter().map(|&(a, b)| b - a).sum()
     }
 
     /// Record that the sequence space up to `end` has been sent.
@@ -216,6 +279,7 @@ impl SendSpace {
 
     /// Drop everything (reset).
     pub fn clear(&mut self) {
+        self.sacked.clear();
         self.buf.clear();
         self.buf_seq = self.snd_una + 1;
     }
@@ -246,5 +310,23 @@ mod tests {
         s.on_ack(iss + 10);
         assert!(s.fin_acked());
         assert_eq!(s.buffered(), 0);
+    }
+
+    #[test]
+    fn scoreboard_merges_and_prunes() {
+        let iss = SeqNum(u32::MAX - 2);
+        let mut s = SendSpace::new(iss, 100, 10);
+        s.write(&[0; 100]);
+        s.on_sent(iss + 101);
+        s.on_ack(iss + 1);
+        assert!(s.on_sack(&[(iss + 21, iss + 31)]));
+        assert!(!s.on_sack(&[(iss + 21, iss + 31)]));
+        assert!(s.on_sack(&[(iss + 51, iss + 61), (iss + 31, iss + 41)]));
+        assert!(!s.on_sack(&[(iss + 90, iss + 200)])); // beyond SND.MAX: ignored
+        assert_eq!(s.sacked_bytes(), 30);
+        assert_eq!(s.next_sacked(iss + 1), Some(iss + 21));
+        s.on_ack(iss + 35);
+        assert_eq!(s.sacked_bytes(), 16);
+        assert_eq!(s.next_sacked(iss + 35), Some(iss + 51));
     }
 }

@@ -3,6 +3,11 @@
 //! A timer that fires is cleared before its handler runs; a handler that finds nothing to do
 //! is a no-op, so `handle_timeout` may be called early or twice.
 
+use log::debug;
+
+use super::connection::{CloseReason, Connection, Event};
+use super::segment::Segment;
+use super::state::State;
 use crate::time::Instant;
 
 /// Every timer a connection can run.
@@ -79,6 +84,150 @@ impl Timers {
             .find(|k| self.deadlines[*k as usize].is_some_and(|at| at <= now))?;
         self.deadlines[kind as usize] = None;
         Some(kind)
+    }
+}
+
+impl Connection {
+    /// Timer expiries; see `timers.rs`. Each handler re-checks its condition, so an early
+    /// or repeated call does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(kind) = self.timers.take_expired(now) {
+            match kind {
+                TimerKind::Retransmit => self.on_retransmit_timeout(now),
+                TimerKind::Persist => self.on_persist_timeout(now),
+                TimerKind::DelayedAck => {
+                    if self.unacked_bytes > 0 {
+                        self.ack_pending = true;
+                    }
+                }
+                TimerKind::Keepalive => self.on_keepalive_timeout(now),
+                TimerKind::TimeWait => {
+                    if self.state == State::TimeWait {
+                        self.enter_closed(CloseReason::Normal);
+                    }
+                }
+                TimerKind::FinWait2 => {
+                    if self.state != State::FinWait2 {
+                    } else if self.rcv.buffered() > 0 {
+                        // Our own unread data may be what holds the peer's FIN back
+                        // (a zero window): that is not a dead peer.
+                        self.timers
+                            .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
+                    } else {
+                        self.enter_closed(CloseReason::FinWait2Timeout);
+                    }
+                }
+            }
+        }
+    }
+
+    /// RFC 6298 §5 (5.4)-(5.6) and RFC 9293 §3.8.3 (R1/R2).
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        let syn_out = matches!(self.state, State::SynSent | State::SynReceived);
+        if self.state == State::Closed || (self.snd.outstanding() == 0 && !syn_out) {
+            return;
+        }
+        let mut start = *self.retx_start.get_or_insert(now);
+        if self.snd.snd_wnd == 0 && self.state.is_synchronized() {
+            // MUST-37: a zero window answered by the peer is not a dead peer.
+            start = start.max(self.last_recv_at);
+        }
+        if now - start >= self.r2() {
+            debug!(
+                "{} R2 reached after {:?}: giving up",
+                self.tuple,
+                now - start
+            );
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.stats.rtos += 1;
+        self.retx_count += 1;
+        debug!(
+            "{} RTO fired ({:?}, retransmission {})",
+            self.tuple,
+            self.rtt.rto(),
+            self.retx_count
+        );
+        if self.retx_count == self.config.r1 {
+            debug!("{} R1 reached: negative advice to IP", self.tuple);
+            self.events.push_back(Event::RetransmitThreshold);
+        }
+        self.cc.on_timeout(self.snd.outstanding());
+        self.snd.clear_sack(); // RFC 2018 §8: the receiver may have reneged
+        self.rtt.back_off();
+        self.rtt.on_retransmit();
+        self.fast_retransmit = false;
+        // Go back to SND.UNA and send again from there (SYN and FIN included).
+        self.snd.snd_nxt = self.snd.snd_una;
+        if self.snd.snd_wnd == 0 && self.state.is_synchronized() {
+            // The window shrank to zero under data in flight (MUST-34): probe it.
+            self.control.push_back(Segment {
+                seq: self.snd.snd_una - 1,
+                ..Segment::default()
+            });
+        }
+        if syn_out {
+            self.syn_pending = true;
+        }
+        self.arm_retransmit(now);
+    }
+
+    /// RFC 9293 §3.8.6.1: zero-window probe (MUST-35, MUST-36), or the SWS override
+    /// timeout of §3.8.6.2.1 when the window is open but too small to use.
+    fn on_persist_timeout(&mut self, now: Instant) {
+        if !self.state.is_synchronized() || !self.snd.has_unsent() || self.snd.outstanding() > 0 {
+            return;
+        }
+        // MUST-37: keep probing while the peer answers; give up only on R2 of silence.
+        if now - self.last_recv_at >= self.r2() {
+            debug!(
+                "{} zero-window probes unanswered for R2: giving up",
+                self.tuple
+            );
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        if self.snd.snd_wnd == 0 {
+            // A segment just below the window elicits an ACK carrying the current window.
+            debug!("{} zero-window probe", self.tuple);
+            let probe = Segment {
+                seq: self.snd.snd_una - 1,
+                ..Segment::default()
+            };
+            self.control.push_back(probe);
+            self.persist_backoff = (self.persist_backoff + 1).min(16);
+        } else {
+            self.force_send = true;
+        }
+    }
+
+    /// RFC 9293 §3.8.4: keepalive (MUST-26, MUST-29).
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(k) = self.config.keepalive else {
+            return;
+        };
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        if self.snd.outstanding() > 0 || self.snd.has_unsent() {
+            self.timers.set(TimerKind::Keepalive, now + k.idle);
+            return;
+        }
+        if self.keepalive_probes >= k.count {
+            debug!("{} {} keepalive probes unanswered", self.tuple, k.count);
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.keepalive_probes += 1;
+        debug!("{} keepalive probe {}", self.tuple, self.keepalive_probes);
+        // SEG.SEQ = SND.NXT − 1 with no data: the peer must answer with an ACK.
+        let probe = Segment {
+            seq: self.snd.snd_nxt - 1,
+            ..Segment::default()
+        };
+        self.control.push_back(probe);
+        self.timers.set(TimerKind::Keepalive, now + k.interval);
     }
 }
 

@@ -194,9 +194,16 @@ impl Harness {
 
     /// A client that completed the three-way handshake (ESTABLISHED, nothing pending).
     pub fn established_client(config: Config) -> Harness {
+        Harness::established_client_opts(config, "")
+    }
+
+    /// Like `established_client`, the peer's SYN-ACK also carrying `opts` (notation).
+    pub fn established_client_opts(config: Config, opts: &str) -> Harness {
         let mut h = Harness::client(config);
         h.expect_sent("<SEQ=ISS><CTL=SYN>");
-        h.receive("<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1000>");
+        h.receive(&format!(
+            "<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1000>{opts}"
+        ));
         h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
         assert_eq!(h.conn.state(), State::Established);
         h.events.clear();
@@ -350,6 +357,8 @@ pub struct Faults {
     /// Probability that a packet gets extra delay (and so is reordered).
     pub reorder: f64,
     pub delay: Duration,
+    /// Link rate in octets per second (0: infinite); packets queue behind each other.
+    pub bandwidth: u64,
 }
 
 impl Faults {
@@ -360,6 +369,7 @@ impl Faults {
             corrupt: 0.0,
             reorder: 0.0,
             delay: Duration::from_millis(10),
+            bandwidth: 12_500_000, // 100 Mbit/s
         }
     }
 }
@@ -383,6 +393,8 @@ pub struct Pair {
     rng: fastrand::Rng,
     wire: Vec<Packet>,
     order: u64,
+    /// When each direction's link finishes sending what is queued (to B, to A).
+    busy_until: [Instant; 2],
     pub dropped_bad: u64,
     pub events_a: Vec<Event>,
     pub events_b: Vec<Event>,
@@ -411,6 +423,7 @@ impl Pair {
             rng: fastrand::Rng::with_seed(seed),
             wire: Vec::new(),
             order: 0,
+            busy_until: [now; 2],
             dropped_bad: 0,
             events_a: Vec::new(),
             events_b: Vec::new(),
@@ -446,6 +459,7 @@ impl Pair {
             rng: fastrand::Rng::with_seed(0),
             wire: Vec::new(),
             order: 0,
+            busy_until: [now; 2],
             dropped_bad: 0,
             events_a: Vec::new(),
             events_b: Vec::new(),
@@ -461,6 +475,12 @@ impl Pair {
         let mut bytes = vec![0u8; seg.wire_len()];
         seg.emit(*src.ip(), *dst.ip(), src.port(), dst.port(), &mut bytes);
         let f = self.faults;
+        let link = &mut self.busy_until[usize::from(!to_b)];
+        match (bytes.len() as u64 * 1_000_000).checked_div(f.bandwidth) {
+            Some(us) => *link = (*link).max(self.now) + Duration::from_micros(us),
+            None => *link = self.now,
+        }
+        let departed = *link;
         if self.rng.f64() < f.loss {
             return;
         }
@@ -471,7 +491,7 @@ impl Pair {
                 let i = self.rng.usize(..b.len());
                 b[i] ^= 1 << self.rng.u8(..8);
             }
-            let mut at = self.now + f.delay;
+            let mut at = departed + f.delay;
             if self.rng.f64() < f.reorder {
                 at += Duration::from_micros(self.rng.u64(..(3 * f.delay.as_micros() as u64)));
             }
@@ -504,14 +524,24 @@ impl Pair {
     /// Advance to the next event (delivery or timer) and process it. Returns false when
     /// nothing at all is pending.
     pub fn step(&mut self) -> bool {
+        self.step_until(None)
+    }
+
+    /// `step`, but never beyond `limit`: with nothing due before it, time moves to `limit`.
+    pub fn step_until(&mut self, limit: Option<Instant>) -> bool {
         self.flush();
         let next_pkt = self.wire.iter().map(|p| p.at).min();
         let next = Instant::min_opt(
             next_pkt,
             Instant::min_opt(self.a.poll_timeout(), self.b.poll_timeout()),
         );
-        let Some(next) = next else {
-            return false;
+        let next = match (next, limit) {
+            (Some(n), Some(l)) => n.min(l),
+            (None, Some(l)) => l,
+            (n, None) => match n {
+                Some(n) => n,
+                None => return false,
+            },
         };
         self.now = self.now.max(next);
         // Deliver everything due, in arrival order; all of a batch before any reply (MUST-59).
@@ -546,6 +576,16 @@ impl Pair {
         true
     }
 
+    /// Let time pass with nothing on the wire until `t` (an application's own timer).
+    pub fn idle_until(&mut self, t: Instant) {
+        if self.wire.is_empty() {
+            self.now = self.now.max(t);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            self.flush();
+        }
+    }
+
     /// Step until `done` or until `limit` of simulated time passed; returns whether done.
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
         let end = self.now + limit;
@@ -562,7 +602,11 @@ impl Pair {
 
 /// Reach `state` the way a real connection would.
 pub fn in_state(state: State) -> Harness {
-    let cfg = plain_config();
+    in_state_with(state, plain_config(), "")
+}
+
+/// `in_state` with a config of our own and options (notation) on the peer's SYN/SYN-ACK.
+pub fn in_state_with(state: State, cfg: Config, opts: &str) -> Harness {
     let mut h = match state {
         State::SynSent => {
             let mut h = Harness::client(cfg);
@@ -570,48 +614,48 @@ pub fn in_state(state: State) -> Harness {
             h
         }
         State::SynReceived => {
-            let mut h = Harness::server(cfg);
+            let mut h = Harness::server_from(&format!("<SEQ=IRS><CTL=SYN><MSS=1000>{opts}"), cfg);
             h.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK>");
             h
         }
-        State::Established => Harness::established_client(cfg),
+        State::Established => Harness::established_client_opts(cfg, opts),
         State::FinWait1 => {
-            let mut h = in_state(State::Established);
+            let mut h = in_state_with(State::Established, cfg, opts);
             h.close();
             h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=FIN,ACK>");
             h
         }
         State::FinWait2 => {
-            let mut h = in_state(State::FinWait1);
+            let mut h = in_state_with(State::FinWait1, cfg, opts);
             h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=ACK>");
             h
         }
         State::CloseWait => {
-            let mut h = in_state(State::Established);
+            let mut h = in_state_with(State::Established, cfg, opts);
             h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=FIN,ACK>");
             h.expect_sent("<SEQ=ISS+1><ACK=IRS+2><CTL=ACK>");
             h
         }
         State::Closing => {
-            let mut h = in_state(State::FinWait1);
+            let mut h = in_state_with(State::FinWait1, cfg, opts);
             h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=FIN,ACK>");
             h.expect_sent("<SEQ=ISS+2><ACK=IRS+2><CTL=ACK>");
             h
         }
         State::LastAck => {
-            let mut h = in_state(State::CloseWait);
+            let mut h = in_state_with(State::CloseWait, cfg, opts);
             h.close();
             h.expect_sent("<SEQ=ISS+1><ACK=IRS+2><CTL=FIN,ACK>");
             h
         }
         State::TimeWait => {
-            let mut h = in_state(State::FinWait2);
+            let mut h = in_state_with(State::FinWait2, cfg, opts);
             h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=FIN,ACK>");
             h.expect_sent("<SEQ=ISS+2><ACK=IRS+2><CTL=ACK>");
             h
         }
         State::Closed => {
-            let mut h = in_state(State::Established);
+            let mut h = in_state_with(State::Established, cfg, opts);
             h.conn.abort();
             h.drain();
             h.expect_sent("<CTL=RST>");

@@ -1,0 +1,166 @@
+//! The control socket: `tunstack ss` asks a running daemon for its connection table.
+//!
+//! The daemon listens on the abstract Unix socket `@tunstack/<dev>`. Abstract sockets belong
+//! to the network namespace, so `ip netns exec NS tunstack ss` reaches the daemon of that
+//! namespace, and two daemons in two namespaces never collide. A client sends one line (the
+//! command) and reads the answer until the daemon closes the connection.
+//!
+//! This is runtime-level code (it does I/O); it plugs into the loop as an [`App`] whose
+//! descriptor wakes the loop.
+
+use crate::app::App;
+use crate::stack::{Owner, Stack, TcpEvent};
+use crate::time::{Duration, Instant};
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+
+/// The abstract socket name for a device.
+pub fn socket_name(dev: &str) -> String {
+    format!("tunstack/{dev}")
+}
+
+/// Serves `ss` requests from inside the loop.
+pub struct ControlServer {
+    listener: UnixListener,
+}
+
+impl ControlServer {
+    pub fn bind(dev: &str) -> io::Result<ControlServer> {
+        let addr = SocketAddr::from_abstract_name(socket_name(dev).as_bytes())?;
+        let listener = UnixListener::bind_addr(&addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(ControlServer { listener })
+    }
+
+    fn serve(&mut self, now: Instant, stack: &Stack, mut stream: UnixStream) -> io::Result<()> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+        stream.set_write_timeout(Some(Duration::from_millis(500)))?;
+        let mut line = String::new();
+        BufReader::new(stream.try_clone()?)
+            .take(256)
+            .read_line(&mut line)?;
+        let answer = match line.trim() {
+            "ss" | "" => connection_table(now, stack),
+            "stats" => format!("{}\n", stack.counters()),
+            other => format!("unknown command {other:?} (known: ss, stats)\n"),
+        };
+        stream.write_all(answer.as_bytes())
+    }
+}
+
+impl App for ControlServer {
+    fn start(&mut self, _now: Instant, _stack: &mut Stack, _owner: Owner) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn on_event(&mut self, _now: Instant, _stack: &mut Stack, _event: TcpEvent) {}
+
+    fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if let Err(e) = self.serve(now, stack, stream) {
+                log::debug!("control: {e}");
+            }
+        }
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(self.listener.as_raw_fd())
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+/// The table `tunstack ss` prints, in the manner of `ss -tni`.
+pub fn connection_table(_now: Instant, stack: &Stack) -> String {
+    let tcp = stack.tcp();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>8} {:>8}  {:<22} {:<22}",
+        "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"
+    );
+    for l in tcp.listeners() {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>8}  {:<22} {:<22}",
+            "LISTEN",
+            l.accept_queue,
+            l.backlog,
+            format!("{}:{}", stack.config().addr, l.port),
+            "*:*"
+        );
+        let _ = writeln!(
+            out,
+            "\t syn_recv:{} accept_queue:{}/{}",
+            l.syn_received, l.accept_queue, l.backlog
+        );
+    }
+    let mut conns: Vec<_> = tcp.connections().collect();
+    conns.sort_by_key(|(_, c)| (c.tuple().local.port(), c.tuple().remote));
+    for (_, c) in conns {
+        let s = c.stats();
+        let t = c.tuple();
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>8}  {:<22} {:<22}",
+            c.state().to_string(),
+            s.recv_queue,
+            s.send_queue,
+            t.local.to_string(),
+            t.remote.to_string()
+        );
+        let rtt = s.srtt.map_or("-".to_string(), |srtt| {
+            format!("{}/{}", ms(srtt), ms(s.rttvar))
+        });
+        let _ = writeln!(
+            out,
+            "\t snd_una:{} snd_nxt:{} rcv_nxt:{} snd_wnd:{} rcv_wnd:{} rtt:{} rto:{} \
+             cwnd:{} ssthresh:{} segs_in:{} segs_out:{} bytes_in:{} bytes_out:{} retrans:{} \
+             rtos:{} fast_retrans:{} dup_acks:{} challenge_acks:{}",
+            s.snd_una.0,
+            s.snd_nxt.0,
+            s.rcv_nxt.0,
+            s.snd_wnd,
+            s.rcv_wnd,
+            rtt,
+            ms(s.rto),
+            s.cwnd,
+            s.ssthresh,
+            s.segments_in,
+            s.segments_out,
+            s.bytes_in,
+            s.bytes_out,
+            s.retransmits,
+            s.rtos,
+            s.fast_retransmits,
+            s.dup_acks,
+            s.challenge_acks
+        );
+    }
+    out
+}
+
+/// The client side: sends `command` to the daemon on `dev` and returns its answer.
+pub fn request(dev: &str, command: &str) -> io::Result<String> {
+    let addr = SocketAddr::from_abstract_name(socket_name(dev).as_bytes())?;
+    let mut stream = UnixStream::connect_addr(&addr).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "no tunstack daemon for {dev} in this network namespace ({e}); start one, or \
+                 pass --dev, or run this inside the daemon's namespace (ip netns exec NS ...)"
+            ),
+        )
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(format!("{command}\n").as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
