@@ -1,5 +1,7 @@
-//! The classic small TCP services: echo (port 7, RFC 862), discard (9, RFC 863) and chargen
-//! (19, RFC 864), each a few lines of sans-IO code over the stack's sockets.
+//! The classic small TCP services: echo (port 7, RFC 862), discard (9, RFC 863), quote of
+//! the day (17, RFC 865) and chargen (19, RFC 864), each a few lines of sans-IO code over the
+//! stack's sockets. QOTD is the one where the server closes first, so it is how a client
+//! sees our side go through FIN-WAIT and TIME-WAIT.
 
 use super::App;
 use crate::stack::{Owner, SocketHandle, Stack, TcpEvent};
@@ -13,6 +15,7 @@ use std::io;
 pub enum Service {
     Echo,
     Discard,
+    Qotd,
     Chargen,
 }
 
@@ -21,6 +24,7 @@ impl Service {
         match self {
             Service::Echo => 7,
             Service::Discard => 9,
+            Service::Qotd => 17,
             Service::Chargen => 19,
         }
     }
@@ -29,11 +33,17 @@ impl Service {
         match self {
             Service::Echo => "echo",
             Service::Discard => "discard",
+            Service::Qotd => "qotd",
             Service::Chargen => "chargen",
         }
     }
 
-    pub const ALL: [Service; 3] = [Service::Echo, Service::Discard, Service::Chargen];
+    pub const ALL: [Service; 4] = [
+        Service::Echo,
+        Service::Discard,
+        Service::Qotd,
+        Service::Chargen,
+    ];
 
     pub fn from_name(name: &str) -> Option<Service> {
         Service::ALL.into_iter().find(|s| s.name() == name)
@@ -49,6 +59,10 @@ pub fn chargen_line(n: u64, out: &mut Vec<u8>) {
 }
 
 const LINE: usize = 74;
+
+/// RFC 865 asks for a short message of printable ASCII, under 512 characters.
+pub const QUOTE: &[u8] =
+    b"\"A TCP stack is judged by its tests.\" -- RFC 9293, between the lines\r\n";
 
 struct Conn {
     service: Service,
@@ -114,6 +128,21 @@ impl Services {
                     Err(_) => break,
                 }
             },
+            Service::Qotd => {
+                if !c.closing {
+                    // The quote fits any send buffer; then we close first (RFC 865).
+                    if let Ok(n) = tcp.send(h, QUOTE) {
+                        moved += n as u64;
+                    }
+                    c.closing = true;
+                    let _ = tcp.close(h);
+                }
+                while let Ok(n) = tcp.recv(h, &mut self.scratch) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
             Service::Discard | Service::Chargen => loop {
                 match tcp.recv(h, &mut self.scratch) {
                     Ok(0) => {

@@ -58,11 +58,12 @@ struct Cli {
     #[arg(long, value_name = "SPEC")]
     faults: Option<FaultSpec>,
 
-    /// Services to run, comma-separated: echo (7), discard (9), chargen (19).
+    /// Services to run, comma-separated: echo (7), discard (9), qotd (17), chargen (19);
+    /// an empty list runs none.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "echo,discard,chargen",
+        default_value = "echo,discard,qotd,chargen",
         value_name = "LIST"
     )]
     services: Vec<String>,
@@ -198,7 +199,9 @@ fn services(cli: &Cli) -> Result<Vec<(Service, ServiceConfig)>> {
         .filter(|s| !s.is_empty())
     {
         let service = Service::from_name(name).with_context(|| {
-            format!("--services: unknown service {name:?} (available: echo, discard, chargen)")
+            format!(
+                "--services: unknown service {name:?} (available: echo, discard, qotd, chargen)"
+            )
         })?;
         if !out.iter().any(|(s, _)| *s == service) {
             out.push((service, ServiceConfig::default()));
