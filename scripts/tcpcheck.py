@@ -7,6 +7,10 @@
     scripts/tcpcheck.py chargen --bytes N            N bytes of RFC 864 lines, verified
     scripts/tcpcheck.py qotd                         the quote; the server closes first
     scripts/tcpcheck.py hold --seconds S             an idle echo connection held open
+    scripts/tcpcheck.py serve --bytes N [--close-first]
+                        a kernel-side server on 198.18.0.1:5000 for our active open: sends N
+                        random bytes while reading; closes after the client's FIN, or with
+                        --close-first as soon as N bytes went each way
 
 Each prints one "... ok ..." line or exits non-zero with what went wrong. Run it inside the
 daemon's namespace (scripts/netns.sh); it only talks to 198.18.0.2.
@@ -171,9 +175,61 @@ def cmd_hold(a):
     print(f"hold ok alive after {a.seconds} s" if ok else "hold: no echo after idle")
 
 
+def cmd_serve(a):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("198.18.0.1", 5000))
+    srv.listen(1)
+    srv.settimeout(a.timeout)
+    conn, peer = srv.accept()
+    conn.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    sent_hash, recv_hash = hashlib.sha256(), hashlib.sha256()
+    sent = received = 0
+    eof = closed = False
+    rng = random.Random(a.seed)
+    block = b""
+    deadline = time.monotonic() + a.timeout
+    while not (eof and sent == a.bytes) and not (a.close_first and closed):
+        if time.monotonic() > deadline:
+            fail(f"serve: timed out: sent {sent}, received {received}")
+        for _, ev in sel.select(1):
+            if ev & selectors.EVENT_WRITE and sent < a.bytes:
+                if not block:
+                    block = rng.randbytes(min(65536, a.bytes - sent))
+                n = conn.send(block)
+                sent_hash.update(block[:n])
+                sent += n
+                block = block[n:]
+                if sent == a.bytes:
+                    sel.modify(conn, selectors.EVENT_READ)
+            if ev & selectors.EVENT_READ:
+                chunk = conn.recv(262144)
+                if not chunk:
+                    eof = True
+                    sel.modify(conn, selectors.EVENT_WRITE) if sent < a.bytes else sel.unregister(conn)
+                else:
+                    recv_hash.update(chunk)
+                    received += len(chunk)
+        if a.close_first and sent == a.bytes and received == a.bytes and not closed:
+            conn.shutdown(socket.SHUT_WR)  # our FIN goes first
+            closed = True
+    if a.close_first:
+        conn.setblocking(True)
+        conn.settimeout(a.timeout)
+        while conn.recv(65536):
+            pass
+    conn.close()
+    print(f"serve ok peer {peer[0]}:{peer[1]}")
+    print(f"serve sent {sent} bytes sha256={sent_hash.hexdigest()}")
+    print(f"serve received {received} bytes sha256={recv_hash.hexdigest()}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["echo", "echo-many", "discard", "chargen", "qotd", "hold"])
+    ap.add_argument("command", choices=["echo", "echo-many", "discard", "chargen", "qotd", "hold", "serve"])
+    ap.add_argument("--close-first", action="store_true")
     ap.add_argument("--bytes", type=int, default=1 << 20)
     ap.add_argument("--conns", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=5)
@@ -181,7 +237,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     a = ap.parse_args()
     {"echo": cmd_echo, "echo-many": cmd_echo_many, "discard": cmd_discard, "chargen": cmd_chargen,
-     "qotd": cmd_qotd, "hold": cmd_hold}[a.command](a)
+     "qotd": cmd_qotd, "hold": cmd_hold, "serve": cmd_serve}[a.command](a)
 
 
 if __name__ == "__main__":

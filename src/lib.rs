@@ -18,6 +18,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod control;
 pub mod link;
