@@ -1,0 +1,513 @@
+//! TCP in the stack (issue 4 in memory): demux, listeners and their queues, active opens,
+//! IP options, ICMP errors to connections, and the RFC 9293 MUSTs that belong to the stack
+//! rather than the connection. Two of our stacks talk through the simulator (tests/sim).
+
+mod sim;
+
+use etherparse::IpNumber;
+use sim::{A, B, Sim};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use tunstack::link::{DirectionFaults, FaultSpec};
+use tunstack::stack::{SocketHandle, StackConfig, TcpError, TcpEvent};
+use tunstack::tcp::{CloseReason, Event, Segment, State};
+use tunstack::time::Duration;
+use tunstack::wire::ipv4::{self, Ipv4Out};
+use tunstack::wire::{DropReason, internet_checksum};
+
+fn accepted(sim: &mut Sim, port: u16) -> SocketHandle {
+    sim.b
+        .stack
+        .tcp_mut()
+        .accept(port)
+        .expect("a connection to accept")
+}
+
+/// A connected pair: A (client) → B:port (server). Returns (client, server) handles.
+fn connected(sim: &mut Sim, port: u16) -> (SocketHandle, SocketHandle) {
+    if sim.b.stack.tcp().listeners().iter().all(|l| l.port != port) {
+        sim.b.stack.tcp_mut().listen(port, 16, None, 0).unwrap();
+    }
+    let now = sim.now;
+    let c = sim
+        .a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(B, port), None, 0)
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.b.events
+            .iter()
+            .any(|e| e.event == TcpEvent::Incoming { port })
+    }));
+    let s = accepted(sim, port);
+    (c, s)
+}
+
+fn transfer(
+    sim: &mut Sim,
+    c: SocketHandle,
+    s: SocketHandle,
+    len: usize,
+    limit: Duration,
+) -> (Vec<u8>, Vec<u8>) {
+    let a_data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    let b_data: Vec<u8> = (0..len).map(|i| (i * 17 % 253) as u8).collect();
+    let (mut a_sent, mut b_sent) = (0, 0);
+    let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let ok = sim.run_until(limit, |sim| {
+        if a_sent < len {
+            a_sent += sim
+                .a
+                .stack
+                .tcp_mut()
+                .send(c, &a_data[a_sent..])
+                .unwrap_or(0);
+            if a_sent == len {
+                sim.a.stack.tcp_mut().close(c).unwrap();
+            }
+        }
+        if b_sent < len {
+            b_sent += sim
+                .b
+                .stack
+                .tcp_mut()
+                .send(s, &b_data[b_sent..])
+                .unwrap_or(0);
+            if b_sent == len {
+                sim.b.stack.tcp_mut().close(s).unwrap();
+            }
+        }
+        while let Ok(n) = sim.a.stack.tcp_mut().recv(c, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            a_got.extend_from_slice(&buf[..n]);
+        }
+        while let Ok(n) = sim.b.stack.tcp_mut().recv(s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            b_got.extend_from_slice(&buf[..n]);
+        }
+        sim.settle();
+        a_got.len() == len
+            && b_got.len() == len
+            && sim
+                .a
+                .stack
+                .tcp()
+                .connection(c)
+                .is_none_or(|x| x.state() == State::TimeWait)
+            && sim.b.stack.tcp().connection(s).is_none()
+    });
+    assert!(
+        ok,
+        "transfer did not finish: a got {} b got {}",
+        a_got.len(),
+        b_got.len()
+    );
+    assert!(a_got == b_data, "A received B's bytes exactly");
+    assert!(b_got == a_data, "B received A's bytes exactly");
+    (a_got, b_got)
+}
+
+#[test]
+fn demux_delivers_each_connection_its_own_bytes_and_closes_cleanly() {
+    let mut sim = Sim::clean();
+    let pairs: Vec<_> = (0..20).map(|_| connected(&mut sim, 7)).collect();
+    assert_eq!(sim.b.stack.tcp().len(), 20);
+    for (i, &(c, _)) in pairs.iter().enumerate() {
+        sim.a
+            .stack
+            .tcp_mut()
+            .send(c, format!("conn {i}").as_bytes())
+            .unwrap();
+    }
+    sim.advance(Duration::from_millis(100));
+    let mut buf = [0u8; 64];
+    for (i, &(_, s)) in pairs.iter().enumerate() {
+        let n = sim.b.stack.tcp_mut().recv(s, &mut buf).unwrap();
+        assert_eq!(&buf[..n], format!("conn {i}").as_bytes());
+    }
+    // A closes first; B closes once A's FIN has arrived (not simultaneously, which would put
+    // both sides in TIME-WAIT).
+    for &(c, _) in &pairs {
+        sim.a.stack.tcp_mut().close(c).unwrap();
+    }
+    sim.advance(Duration::from_millis(10));
+    for &(_, s) in &pairs {
+        assert_eq!(
+            sim.b.stack.tcp().connection(s).unwrap().state(),
+            State::CloseWait
+        );
+        sim.b.stack.tcp_mut().close(s).unwrap();
+    }
+    // MUST-13: the active closers linger 2×MSL (60 s by default), then everything is gone.
+    sim.advance(Duration::from_secs(59));
+    assert_eq!(sim.a.stack.tcp().len(), 20, "TIME-WAIT");
+    assert_eq!(sim.b.stack.tcp().len(), 0);
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.a.stack.tcp().len(), 0);
+    assert_eq!(sim.a.stack.tcp().counters().closed.get("normal"), Some(&20));
+}
+
+#[test]
+fn must_41_42_listen_on_a_port_with_an_opening_connection() {
+    let mut sim = Sim::clean();
+    sim.a.stack.tcp_mut().listen(9, 4, None, 0).unwrap();
+    let now = sim.now;
+    // B's active open from an ephemeral port, still in SYN-SENT...
+    let c = sim
+        .b
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(A, 9), None, 0)
+        .unwrap();
+    let port = sim
+        .b
+        .stack
+        .tcp()
+        .connection(c)
+        .unwrap()
+        .tuple()
+        .local
+        .port();
+    assert_eq!(
+        sim.b.stack.tcp().connection(c).unwrap().state(),
+        State::SynSent
+    );
+    // ...and a LISTEN on that same port (MUST-42) that leaves it alone (MUST-41).
+    sim.b.stack.tcp_mut().listen(port, 4, None, 0).unwrap();
+    assert_eq!(
+        sim.b.stack.tcp_mut().listen(port, 4, None, 0),
+        Err(TcpError::PortInUse(port))
+    );
+    sim.advance(Duration::from_millis(10));
+    assert_eq!(
+        sim.b.stack.tcp().connection(c).unwrap().state(),
+        State::Established
+    );
+    // A connects to the listener: a second connection on the port, demuxed by 4-tuple.
+    let now = sim.now;
+    let c2 = sim
+        .a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(B, port), None, 0)
+        .unwrap();
+    sim.advance(Duration::from_millis(10));
+    let s2 = sim
+        .b
+        .stack
+        .tcp_mut()
+        .accept(port)
+        .expect("accepted on the shared port");
+    assert_eq!(
+        sim.a.stack.tcp().connection(c2).unwrap().state(),
+        State::Established
+    );
+    assert_ne!(s2, c);
+    assert_eq!(sim.b.stack.tcp().len(), 2);
+}
+
+#[test]
+fn must_44_45_46_active_open_uses_our_address_and_refuses_broadcast() {
+    let mut sim = Sim::clean();
+    let now = sim.now;
+    for bad in [
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::UNSPECIFIED,
+    ] {
+        assert_eq!(
+            sim.a
+                .stack
+                .tcp_mut()
+                .connect(now, SocketAddrV4::new(bad, 80), None, 0),
+            Err(TcpError::InvalidRemote(bad)),
+            "MUST-46"
+        );
+    }
+    sim.b.stack.tcp_mut().listen(80, 4, None, 0).unwrap();
+    sim.a.record = true;
+    let c = sim
+        .a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(B, 80), None, 0)
+        .unwrap();
+    let tuple = sim.a.stack.tcp().connection(c).unwrap().tuple();
+    assert_eq!(*tuple.local.ip(), A, "MUST-44: the IP layer's address");
+    assert!(
+        (49152..=65535).contains(&tuple.local.port()),
+        "ephemeral port"
+    );
+    sim.advance(Duration::from_millis(10));
+    sim.a.stack.tcp_mut().send(c, b"x").unwrap();
+    sim.advance(Duration::from_millis(10));
+    assert!(sim.a.sent.len() >= 2);
+    for p in &sim.a.sent {
+        assert_eq!(
+            ipv4::parse(p).unwrap().src(),
+            A,
+            "MUST-45: every segment from it"
+        );
+    }
+}
+
+#[test]
+fn must_48_49_ttl_and_diffserv_per_connection() {
+    let mut sim = Sim::new(
+        StackConfig {
+            ttl: 33,
+            ..sim::config(A)
+        },
+        sim::config(B),
+        FaultSpec::default(),
+    );
+    let (c, _) = connected(&mut sim, 7);
+    sim.a.stack.tcp_mut().set_ip_options(c, 7, 46).unwrap();
+    sim.a.record = true;
+    sim.a.stack.tcp_mut().send(c, b"marked").unwrap();
+    sim.advance(Duration::from_millis(10));
+    let p = sim.a.sent.last().unwrap();
+    assert_eq!(p[8], 7, "TTL");
+    assert_eq!(p[1] >> 2, 46, "DSCP EF");
+    // The default TTL comes from the stack's configuration.
+    let now = sim.now;
+    sim.a.sent.clear();
+    sim.a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(B, 7), None, 0)
+        .unwrap();
+    sim.settle();
+    assert_eq!(sim.a.sent[0][8], 33);
+}
+
+/// A raw TCP segment from `src` to `dst` (any addresses), checksummed.
+fn raw_syn(src: Ipv4Addr, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
+    let seg = Segment {
+        seq: tunstack::tcp::SeqNum(1000),
+        ctl: tunstack::tcp::Ctl::SYN,
+        wnd: 1000,
+        ..Segment::default()
+    };
+    let mut tcp = vec![0u8; seg.wire_len()];
+    seg.emit(src, dst, 4321, dport, &mut tcp);
+    let out = Ipv4Out {
+        src,
+        dst,
+        protocol: IpNumber::TCP,
+        ttl: 64,
+        dscp: 0,
+        ident: 1,
+        dont_fragment: false,
+    };
+    let mut p = vec![0u8; 20 + tcp.len()];
+    out.emit_header(tcp.len(), &mut p);
+    p[20..].copy_from_slice(&tcp);
+    p
+}
+
+#[test]
+fn must_57_63_syns_to_broadcast_or_from_invalid_sources_are_ignored() {
+    let mut sim = Sim::clean();
+    sim.b.stack.tcp_mut().listen(80, 4, None, 0).unwrap();
+    sim.b.record = true;
+    let now = sim.now;
+    for (src, dst) in [
+        (A, Ipv4Addr::BROADCAST),
+        (A, Ipv4Addr::new(198, 18, 0, 255)),
+        (A, Ipv4Addr::new(224, 0, 0, 9)),
+        (Ipv4Addr::new(224, 0, 0, 9), B),
+        (Ipv4Addr::BROADCAST, B),
+    ] {
+        sim.b.stack.handle_packet(now, &raw_syn(src, dst, 80));
+    }
+    sim.settle();
+    assert!(sim.b.sent.is_empty(), "no SYN-ACK, no RST");
+    assert_eq!(sim.b.stack.tcp().len(), 0);
+    let d = &sim.b.stack.counters().drops;
+    assert_eq!(d.get(DropReason::Ipv4NotForUs), 3, "MUST-57");
+    assert_eq!(d.get(DropReason::Ipv4BadSource), 2, "MUST-63");
+}
+
+#[test]
+fn must_67_mss_follows_the_mtu_and_strays_get_resets() {
+    let mut sim = Sim::new(
+        sim::config(A),
+        StackConfig {
+            mtu: 9000,
+            ..sim::config(B)
+        },
+        FaultSpec::default(),
+    );
+    sim.b.stack.tcp_mut().listen(80, 4, None, 0).unwrap();
+    sim.b.record = true;
+    let now = sim.now;
+    sim.b.stack.handle_packet(now, &raw_syn(A, B, 80));
+    sim.b.stack.handle_packet(now, &raw_syn(A, B, 81)); // no listener
+    sim.settle();
+    let replies: Vec<Segment> = sim
+        .b
+        .sent
+        .iter()
+        .map(|p| {
+            let ip = ipv4::parse(p).unwrap();
+            Segment::parse(ip.src(), ip.dst(), ip.payload()).unwrap().2
+        })
+        .collect();
+    assert_eq!(replies.len(), 2);
+    let syn_ack = replies
+        .iter()
+        .find(|r| r.syn())
+        .expect("a SYN-ACK for port 80");
+    assert!(syn_ack.has_ack());
+    assert_eq!(syn_ack.options.mss, Some(8960), "MUST-67: MTU 9000 - 40");
+    let rst = replies.iter().find(|r| r.rst()).expect("a RST for port 81");
+    assert!(
+        rst.has_ack(),
+        "RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
+    );
+    assert_eq!(rst.ack.0, 1001);
+    assert_eq!(sim.b.stack.tcp().counters().resets_sent_for_strays, 1);
+}
+
+#[test]
+fn backlog_bounds_the_syn_and_accept_queues() {
+    let mut sim = Sim::clean();
+    sim.b.stack.tcp_mut().listen(80, 2, None, 0).unwrap();
+    let now = sim.now;
+    for _ in 0..3 {
+        sim.a
+            .stack
+            .tcp_mut()
+            .connect(now, SocketAddrV4::new(B, 80), None, 0)
+            .unwrap();
+    }
+    sim.advance(Duration::from_millis(50));
+    let info = &sim.b.stack.tcp().listeners()[0];
+    assert_eq!((info.syn_received, info.accept_queue), (0, 2));
+    assert_eq!(sim.b.stack.tcp().counters().syn_backlog_drops, 1);
+    assert_eq!(
+        sim.b.stack.counters().drops.get(DropReason::TcpQueueFull),
+        1
+    );
+    // Accepting makes room; the third client's retransmitted SYN (after 1 s) gets in.
+    accepted(&mut sim, 80);
+    accepted(&mut sim, 80);
+    sim.advance(Duration::from_millis(1100));
+    assert!(sim.b.stack.tcp_mut().accept(80).is_some());
+}
+
+#[test]
+fn must_54_56_icmp_errors_reach_the_connection_without_aborting_it() {
+    let mut sim = Sim::clean();
+    let (_, s) = connected(&mut sim, 7);
+    sim.b.record = true;
+    sim.b.stack.tcp_mut().send(s, b"hello").unwrap();
+    sim.settle();
+    let quoted = sim.b.sent.last().unwrap().clone();
+    // Host unreachable (code 1), a soft error: reported, connection kept (MUST-56).
+    let mut icmp = vec![3, 1, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&quoted[..28]);
+    let sum = internet_checksum(&[&icmp]);
+    icmp[2..4].copy_from_slice(&sum);
+    let out = Ipv4Out {
+        src: A,
+        dst: B,
+        protocol: IpNumber::ICMP,
+        ttl: 64,
+        dscp: 0,
+        ident: 9,
+        dont_fragment: false,
+    };
+    let mut p = vec![0u8; 20 + icmp.len()];
+    out.emit_header(icmp.len(), &mut p);
+    p[20..].copy_from_slice(&icmp);
+    let now = sim.now;
+    sim.b.stack.handle_packet(now, &p);
+    sim.settle();
+    let soft = sim.b.events.iter().any(|e| matches!(e.event, TcpEvent::Connection { handle, event: Event::SoftError(_) } if handle == s));
+    assert!(
+        soft,
+        "MUST-54/47: the soft error reaches its connection: {:?}",
+        sim.b.events
+    );
+    assert_eq!(
+        sim.b.stack.tcp().connection(s).unwrap().state(),
+        State::Established,
+        "MUST-56"
+    );
+    // Source quench is silently discarded (MUST-55).
+    icmp[0] = 4;
+    icmp[1] = 0;
+    icmp[2..4].copy_from_slice(&[0, 0]);
+    let sum = internet_checksum(&[&icmp]);
+    icmp[2..4].copy_from_slice(&sum);
+    p[20..].copy_from_slice(&icmp);
+    let before = sim.b.events.len();
+    sim.b.stack.handle_packet(now, &p);
+    sim.settle();
+    assert_eq!(sim.b.events.len(), before);
+}
+
+#[test]
+fn reset_by_peer_is_told_apart_from_a_normal_close() {
+    // MUST-12 through the stack's events.
+    let mut sim = Sim::clean();
+    let (c1, s1) = connected(&mut sim, 7);
+    let (c2, s2) = connected(&mut sim, 7);
+    sim.a.stack.tcp_mut().close(c1).unwrap();
+    sim.a.stack.tcp_mut().abort(c2).unwrap();
+    sim.advance(Duration::from_millis(10));
+    let ev = |h| {
+        sim.b.events.iter().filter_map(move |e| match e.event {
+            TcpEvent::Connection { handle, event } if handle == h => Some(event),
+            _ => None,
+        })
+    };
+    assert!(ev(s1).any(|e| e == Event::PeerClosed));
+    assert!(ev(s2).any(|e| e == Event::Closed(CloseReason::Reset)));
+}
+
+/// Two stacks through Memory + Faults: 10% loss, reordering, duplication and corruption
+/// each way; 1 MiB each way arrives byte-exact and both sides close.
+#[test]
+fn transfer_through_faults_is_byte_exact() {
+    let faults = DirectionFaults {
+        loss: 0.1,
+        duplicate: 0.02,
+        reorder: 0.05,
+        corrupt: 0.01,
+        delay: Duration::from_millis(5),
+        jitter: Duration::from_millis(1),
+        reorder_delay: Duration::from_millis(3),
+    };
+    for seed in [1, 2, 3] {
+        let mut sim = Sim::new(
+            sim::config(A),
+            sim::config(B),
+            FaultSpec::symmetric(faults.clone(), seed),
+        );
+        let (c, s) = connected(&mut sim, 9);
+        transfer(&mut sim, c, s, 1 << 20, Duration::from_secs(600));
+        let (rx, tx) = sim.a.link.stats();
+        assert!(
+            rx.dropped > 0 && tx.corrupted > 0 && rx.reordered > 0,
+            "{rx} / {tx}"
+        );
+        assert!(
+            sim.b.stack.counters().drops.get(DropReason::TcpBadChecksum)
+                + sim
+                    .b
+                    .stack
+                    .counters()
+                    .drops
+                    .get(DropReason::Ipv4BadChecksum)
+                > 0
+        );
+    }
+}
