@@ -511,3 +511,32 @@ fn transfer_through_faults_is_byte_exact() {
         );
     }
 }
+
+/// MUST-50: IP options TCP does not understand are ignored: a SYN in a datagram carrying
+/// options (here NOP, NOP, a record-route-shaped option and EOL) still opens a connection.
+#[test]
+fn must_50_ip_options_are_ignored() {
+    let mut sim = Sim::clean();
+    sim.b.stack.tcp_mut().listen(80, 4, None, 0).unwrap();
+    let plain = raw_syn(A, B, 80);
+    let options = [1u8, 1, 7, 7, 4, 0, 0, 0, 0, 0, 0, 0];
+    let mut p = Vec::new();
+    p.push(0x45 + (options.len() / 4) as u8);
+    p.extend_from_slice(&plain[1..20]);
+    p.extend_from_slice(&options);
+    p.extend_from_slice(&plain[20..]);
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p[10..12].copy_from_slice(&[0, 0]);
+    let sum = internet_checksum(&[&p[..32]]);
+    p[10..12].copy_from_slice(&sum);
+    let now = sim.now;
+    sim.b.stack.handle_packet(now, &p);
+    assert_eq!(sim.b.stack.counters().drops.total(), 0);
+    assert_eq!(sim.b.stack.tcp().listeners()[0].syn_received, 1);
+    let mut out = vec![0u8; 1500];
+    let n = sim.b.stack.poll_transmit(now, &mut out).expect("a reply");
+    let ip = ipv4::parse(&out[..n]).unwrap();
+    let (_, _, reply) = Segment::parse(ip.src(), ip.dst(), ip.payload()).unwrap();
+    assert!(reply.syn() && reply.has_ack(), "SYN-ACK despite the IP options");
+}
