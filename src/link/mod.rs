@@ -48,6 +48,19 @@ pub trait Link {
     }
 }
 
+/// Copies a whole packet into a receive buffer; a buffer too small for it is a caller bug
+/// reported as `InvalidInput` (links never truncate).
+pub(crate) fn deliver(packet: &[u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
+    let Some(dst) = buf.get_mut(..packet.len()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "receive buffer smaller than packet",
+        ));
+    };
+    dst.copy_from_slice(packet);
+    Ok(Some(packet.len()))
+}
+
 impl<L: Link + ?Sized> Link for Box<L> {
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(now, buf)
