@@ -194,17 +194,19 @@ fn live_tcp_survives_five_percent_loss() {
         set -e
         iptables -A INPUT -i tun0 -m statistic --mode random --probability 0.05 -j DROP
         iptables -A OUTPUT -o tun0 -m statistic --mode random --probability 0.05 -j DROP
-        python3 scripts/tcpcheck.py echo --bytes 1048576 --timeout 120
-        python3 scripts/tcpcheck.py chargen --bytes 2000000 --timeout 120
-        python3 scripts/tcpcheck.py discard --bytes 4000000 --timeout 120
+        python3 scripts/tcpcheck.py echo --bytes 1048576 --timeout 300
+        python3 scripts/tcpcheck.py echo-many --conns 200 --bytes 10000 --timeout 300
+        python3 scripts/tcpcheck.py chargen --bytes 2000000 --timeout 300
+        python3 scripts/tcpcheck.py discard --bytes 1073741824 --timeout 300
         iptables -L -v -n | grep -c statistic
     "#;
     let s = live::session("loss", "", script);
     s.assert_ok();
     for line in [
         "echo ok 1048576 bytes",
+        "echo-many ok 200 connections",
         "chargen ok 2000000 bytes",
-        "discard ok 4000000 bytes",
+        "discard ok 1073741824 bytes",
     ] {
         assert!(s.stdout.contains(line), "missing {line:?}:\n{}", s.stdout);
     }

@@ -314,3 +314,62 @@ fn must_18_rto_three_seconds_after_lost_syn() {
     assert_eq!(h.advance_to_next_timer(), Some(Duration::from_secs(3)));
     h.expect_sent("<SEQ=ISS+1><DATA=1>");
 }
+
+/// RFC 8985 §7: when the tail of a flight is lost, a loss probe goes out after
+/// PTO = max(2·SRTT, 10 ms), long before the 200 ms RTO. Its ACK SACKs the probe beyond the
+/// hole, which is then repaired at once (§7.4), without a retransmission timeout.
+#[test]
+fn tail_loss_probe_reveals_the_hole_without_an_rto() {
+    let config = Config {
+        sack: true,
+        ..plain_config()
+    };
+    let mut h = Harness::established_client_opts(config, "<SACKOK>");
+    h.send(&[7u8; 3000]);
+    h.expect_sent("<SEQ=ISS+1><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1001><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+2001><DATA=1000>");
+    // The first segment arrives; the other two (the tail) are lost: no duplicate ACKs.
+    h.advance(ms(1));
+    h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK><WND=8192>");
+    h.expect_nothing_sent();
+    h.send(&[8u8; 1000]); // more data waits, cwnd permitting
+    h.take_sent();
+    h.advance(ms(9));
+    h.expect_nothing_sent();
+    // PTO = max(2 × SRTT (1 ms), 10 ms) after the last ACK: one probe.
+    h.advance(ms(1));
+    let probe = h.take_sent();
+    assert_eq!(probe.len(), 1, "one loss probe: {probe:?}");
+    assert_eq!(h.conn.stats().loss_probes, 1);
+    assert_eq!(h.conn.stats().rtos, 0);
+    // The peer SACKs the probe; the hole at ISS+1001 is retransmitted at once.
+    let p = &probe[0];
+    let (l, r) = (p.seq.0, p.seq.0.wrapping_add(p.payload.len() as u32));
+    h.receive(&format!(
+        "<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK><WND=8192><SACK={l}-{r}>"
+    ));
+    h.expect_sent("<SEQ=ISS+1001><DATA=1000>");
+    assert_eq!(h.conn.stats().rtos, 0, "repaired without a timeout");
+}
+
+/// A loss probe is not sent while the RTO is backed off (RTO recovery), nor twice for the
+/// same tail.
+#[test]
+fn one_loss_probe_per_tail_and_none_in_rto_recovery() {
+    let mut h = Harness::established_client(plain_config());
+    h.send(&[1u8; 2000]);
+    h.take_sent();
+    h.advance(ms(10));
+    assert_eq!(h.take_sent().len(), 1, "the probe");
+    h.advance(ms(190));
+    assert_eq!(
+        h.take_sent().len(),
+        1,
+        "then the RTO retransmission at 200 ms"
+    );
+    assert_eq!(h.conn.stats().rtos, 1);
+    h.advance(ms(399));
+    h.expect_nothing_sent();
+    assert_eq!(h.conn.stats().loss_probes, 1);
+}

@@ -202,6 +202,8 @@ pub struct Stats {
     pub fast_retransmits: u64,
     pub dup_acks: u64,
     pub challenge_acks: u64,
+    /// RFC 8985 tail loss probes sent.
+    pub loss_probes: u64,
     pub srtt: Option<Duration>,
     pub rttvar: Duration,
     pub rto: Duration,

@@ -124,6 +124,17 @@ impl Congestion {
         DupAckAction::Nothing
     }
 
+    /// Enter fast recovery on other evidence of loss than three duplicates (a loss probe's
+    /// ACK, RFC 8985 §7.4): the same reduction as RFC 5681 §3.2 (2), without inflation.
+    pub fn enter_recovery(&mut self, snd_max: SeqNum, flight: u32) {
+        if self.recover.is_some() {
+            return;
+        }
+        self.ssthresh = (flight / 2).max(2 * self.smss);
+        self.cwnd = self.ssthresh;
+        self.recover = Some(snd_max);
+    }
+
     /// RFC 5681 §3.1 (4): retransmission timeout.
     pub fn on_timeout(&mut self, flight: u32) {
         self.ssthresh = (flight / 2).max(2 * self.smss);

@@ -72,6 +72,10 @@ pub struct Connection {
     pub(super) fast_retransmit: bool,
     /// Persist timer fired with an open window: send one segment ignoring Nagle/SWS.
     pub(super) force_send: bool,
+    /// RFC 8985 TLPRxtOut: a loss probe is out for the current tail.
+    pub(super) tlp_out: bool,
+    /// The next segment is a loss probe.
+    pub(super) loss_probe: bool,
     pub(super) persist_backoff: u32,
     /// The user closed while in SYN-RECEIVED; the FIN is queued once ESTABLISHED.
     pub(super) close_deferred: bool,
@@ -111,6 +115,8 @@ impl Connection {
             rcv_mss: smss,
             fast_retransmit: false,
             force_send: false,
+            tlp_out: false,
+            loss_probe: false,
             persist_backoff: 0,
             close_deferred: false,
             ws_enabled: false,
@@ -507,6 +513,32 @@ impl Connection {
         let start = *self.retx_start.get_or_insert(now);
         let at = (now + self.rtt.rto()).min(start + self.r2());
         self.timers.set(TimerKind::Retransmit, at);
+        // The probe is re-armed once the burst that follows is out (`poll_transmit`).
+        self.timers.stop(TimerKind::LossProbe);
+    }
+
+    /// RFC 8985 §7.2, after a burst: PTO = 2·SRTT (at least 10 ms, as Linux), plus the
+    /// peer's worst-case delayed ACK when a single segment is in flight; only when it beats
+    /// the RTO, and one probe per tail.
+    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
+        let Some(rto_at) = self.timers.get(TimerKind::Retransmit) else { return };
+        // Not during RTO recovery (backed off until new data is acknowledged).
+        if !self.state.is_synchronized()
+            || self.tlp_out
+            || self.snd.outstanding() == 0
+            || self.rtt.backoffs() > 0
+            || self.timers.is_running(TimerKind::LossProbe)
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let mut pto = (srtt * 2).max(Duration::from_millis(10));
+        if self.snd.outstanding() <= self.snd.mss {
+            pto += Duration::from_millis(200); // RFC 8985 WCDelAckT
+        }
+        if now + pto < rto_at {
+            self.timers.set(TimerKind::LossProbe, now + pto);
+        }
     }
 
     /// RFC 5961 §7: challenge ACKs are rate limited per connection.

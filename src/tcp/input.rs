@@ -241,8 +241,10 @@ impl Connection {
                 self.stats.fast_retransmits += 1;
             }
             self.retx_count = 0;
+            self.tlp_out = false;
             if outstanding == 0 {
                 self.timers.stop(TimerKind::Retransmit);
+                self.timers.stop(TimerKind::LossProbe);
                 self.retx_start = None;
             } else {
                 // RFC 6298 (5.3): restart the timer on new data acknowledged.
@@ -271,6 +273,13 @@ impl Connection {
             );
             if action == DupAckAction::FastRetransmit {
                 debug!("{} fast retransmit at {}", self.tuple, snd_una);
+                self.fast_retransmit = true;
+                self.stats.fast_retransmits += 1;
+            } else if self.tlp_out && sack_progress && !self.cc.in_recovery() {
+                // RFC 8985 §7.4: the loss probe's ACK SACKs data beyond a hole that is
+                // still there: the hole is lost. Recover now rather than at the RTO.
+                debug!("{} loss probe revealed a hole at {}", self.tuple, snd_una);
+                self.cc.enter_recovery(self.snd.snd_max, self.snd.outstanding());
                 self.fast_retransmit = true;
                 self.stats.fast_retransmits += 1;
             }

@@ -15,6 +15,7 @@ impl Connection {
         let Some(seg) = self.next_segment(now) else {
             self.force_send = false;
             self.arm_idle_timers(now);
+            self.arm_loss_probe(now);
             return None;
         };
         trace!("{} > {seg}", self.tuple);
@@ -38,6 +39,12 @@ impl Connection {
                 (self.syn_pending || self.ack_pending).then(|| self.build_syn(now, true))
             }
             _ => {
+                if self.loss_probe {
+                    self.loss_probe = false;
+                    if let Some(seg) = self.build_probe(now) {
+                        return Some(seg);
+                    }
+                }
                 if self.fast_retransmit {
                     self.fast_retransmit = false;
                     if let Some(seg) = self.build_retransmit_una(now) {
@@ -188,6 +195,55 @@ impl Connection {
         if !self.timers.is_running(TimerKind::Retransmit) {
             self.arm_retransmit(now);
         }
+        Some(seg)
+    }
+
+    /// RFC 8985 §7.3: the loss probe is one new segment when the peer's window has room
+    /// (whatever cwnd says), otherwise the last segment sent, again.
+    fn build_probe(&mut self, now: Instant) -> Option<Segment> {
+        let room = self.snd.snd_wnd.saturating_sub(self.snd.in_flight());
+        let unsent = self.snd.snd_nxt == self.snd.snd_max && self.snd.available_from(self.snd.snd_nxt) > 0;
+        if unsent && room > 0 {
+            let seq = self.snd.snd_nxt;
+            let len = (self.snd.available_from(seq).min(self.payload_limit()).min(room)) as usize;
+            let mut seg = Segment {
+                seq,
+                payload: self.snd.read(seq, len),
+                ..Segment::default()
+            };
+            if seq + len as u32 == self.snd.data_end() {
+                seg.ctl = Ctl::PSH;
+            }
+            self.fill_ack(&mut seg, now);
+            self.set_urgent(&mut seg);
+            self.rtt.on_send(now, seq + len as u32);
+            self.snd.on_sent(seq + len as u32);
+            return Some(seg);
+        }
+        // The last segment again: data up to SND.MAX, with the FIN if it was sent.
+        let fin_sent = self.snd.fin_sent();
+        let data_end = if fin_sent { self.snd.snd_max - 1 } else { self.snd.snd_max };
+        let seq = if data_end - self.snd.snd_una > self.payload_limit() {
+            data_end - self.payload_limit()
+        } else {
+            self.snd.snd_una
+        };
+        let len = self.snd.available_from(seq).min(data_end - seq) as usize;
+        if len == 0 && !fin_sent {
+            return None;
+        }
+        let mut seg = Segment {
+            seq,
+            payload: self.snd.read(seq, len),
+            ..Segment::default()
+        };
+        if fin_sent {
+            seg.ctl = Ctl::FIN;
+        }
+        self.fill_ack(&mut seg, now);
+        self.set_urgent(&mut seg);
+        self.stats.retransmits += 1;
+        self.rtt.on_retransmit();
         Some(seg)
     }
 

@@ -25,23 +25,28 @@ pub enum TimerKind {
     TimeWait,
     /// FIN-WAIT-2 timeout for a connection the user has closed.
     FinWait2,
+    /// RFC 8985 §7 tail loss probe: well before the RTO, one segment that makes the peer
+    /// reveal a lost tail (or a lost retransmission) with SACK, so fast recovery repairs it
+    /// instead of a retransmission timeout.
+    LossProbe,
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 6] = [
+    pub const ALL: [TimerKind; 7] = [
         TimerKind::Retransmit,
         TimerKind::Persist,
         TimerKind::DelayedAck,
         TimerKind::Keepalive,
         TimerKind::TimeWait,
         TimerKind::FinWait2,
+        TimerKind::LossProbe,
     ];
 }
 
 /// A table of deadlines indexed by [`TimerKind`].
 #[derive(Clone, Debug, Default)]
 pub struct Timers {
-    deadlines: [Option<Instant>; 6],
+    deadlines: [Option<Instant>; 7],
 }
 
 impl Timers {
@@ -94,6 +99,7 @@ impl Connection {
         while let Some(kind) = self.timers.take_expired(now) {
             match kind {
                 TimerKind::Retransmit => self.on_retransmit_timeout(now),
+                TimerKind::LossProbe => self.on_loss_probe_timeout(now),
                 TimerKind::Persist => self.on_persist_timeout(now),
                 TimerKind::DelayedAck => {
                     if self.unacked_bytes > 0 {
@@ -171,6 +177,26 @@ impl Connection {
             self.syn_pending = true;
         }
         self.arm_retransmit(now);
+    }
+
+    /// RFC 8985 §7.3: the probe timeout fired with data outstanding and no ACK progress
+    /// since: send one probe segment (see `output.rs`), at most one per tail, and let the
+    /// RTO run on. In fast recovery the probe resends the hole at SND.UNA instead: its
+    /// retransmission was lost, which RACK (RFC 8985 §6) would detect after about the
+    /// same time.
+    fn on_loss_probe_timeout(&mut self, _now: Instant) {
+        if !self.state.is_synchronized() || self.snd.outstanding() == 0 || self.tlp_out {
+            return;
+        }
+        self.tlp_out = true;
+        self.stats.loss_probes += 1;
+        if self.cc.in_recovery() {
+            debug!("{} loss probe: retransmission at {} presumed lost", self.tuple, self.snd.snd_una);
+            self.fast_retransmit = true;
+        } else {
+            debug!("{} tail loss probe", self.tuple);
+            self.loss_probe = true;
+        }
     }
 
     /// RFC 9293 §3.8.6.1: zero-window probe (MUST-35, MUST-36), or the SWS override

@@ -39,11 +39,10 @@ pub fn config(addr: Ipv4Addr) -> StackConfig {
 }
 
 impl Sim {
-    /// Two hosts; `faults` applies to what each host receives and sends.
+    /// Two hosts; `faults` sits on A's end of the wire: `rx` is the B → A direction, `tx` the
+/// A → B direction (B's end is clean, so each direction sees its faults once).
     pub fn new(a: StackConfig, b: StackConfig, faults: FaultSpec) -> Sim {
         let (la, lb) = Memory::pair();
-        let mut fb = faults.clone();
-        fb.seed = faults.seed.wrapping_add(1);
         let host = |config, link| Host {
             stack: Stack::new(config),
             link,
@@ -53,7 +52,7 @@ impl Sim {
         };
         Sim {
             a: host(a, Faults::new(la, faults)),
-            b: host(b, Faults::new(lb, fb)),
+            b: host(b, Faults::new(lb, FaultSpec::default())),
             now: Instant::from_secs(1),
             buf: vec![0; 65_535],
         }
