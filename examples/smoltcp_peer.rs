@@ -1,30 +1,69 @@
-//! The smoltcp baseline: smoltcp's own `Interface` on the same TUN setup as tunstack, so the
-//! benchmarks compare the two stacks on one machine in one run. It answers ping (smoltcp's
-//! interface replies to echo requests itself). Later benchmarks extend it with the same
-//! services as tunstack (discard, chargen, echo, a minimal HTTP responder).
+//! The smoltcp baseline: smoltcp's own `Interface` and TCP sockets on the same TUN setup as
+//! tunstack, so the benchmarks compare the two stacks on one machine in one run. It answers
+//! ping (smoltcp's interface replies to echo requests itself) and serves the same small
+//! services as tunstack: echo (7), discard (9) and chargen (19), several sockets per port.
 //!
 //! The device must exist and be configured beforehand (`scripts/netns.sh -p` does that):
 //!
-//!     smoltcp_peer [--dev tun0] [--addr 198.18.0.2]
+//!     smoltcp_peer [--dev tun0] [--addr 198.18.0.2] [--buffer BYTES] [--sockets N]
 //!
 //! smoltcp is a dev-dependency of tunstack: it is our sparring partner, never our engine.
 
-use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Medium, TunTapInterface, wait as phy_wait};
+use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[derive(Clone, Copy, PartialEq)]
+enum Service {
+    Echo,
+    Discard,
+    Chargen,
+}
+
+impl Service {
+    fn port(self) -> u16 {
+        match self {
+            Service::Echo => 7,
+            Service::Discard => 9,
+            Service::Chargen => 19,
+        }
+    }
+}
+
+/// RFC 864 line `n` (72 printable characters and CR LF), as tunstack sends them.
+fn chargen_byte(pos: u64) -> u8 {
+    let (line, col) = (pos / 74, pos % 74);
+    match col {
+        72 => b'\r',
+        73 => b'\n',
+        _ => b' ' + ((line % 95 + col) % 95) as u8,
+    }
+}
+
+struct Slot {
+    handle: SocketHandle,
+    service: Service,
+    /// Chargen: the next byte of the pattern.
+    pos: u64,
+}
+
 fn main() {
     let mut dev = "tun0".to_string();
     let mut addr = "198.18.0.2".to_string();
+    let mut buffer = 4 << 20;
+    let mut per_port = 4;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dev" => dev = args.next().expect("--dev NAME"),
             "--addr" => addr = args.next().expect("--addr IP"),
+            "--buffer" => buffer = args.next().expect("--buffer BYTES").parse().expect("bytes"),
+            "--sockets" => per_port = args.next().expect("--sockets N").parse().expect("count"),
             other => panic!("smoltcp_peer: unknown argument {other:?}"),
         }
     }
@@ -46,16 +85,67 @@ fn main() {
             .expect("one address fits");
     });
     let mut sockets = SocketSet::new(vec![]);
+    let mut slots = Vec::new();
+    for service in [Service::Echo, Service::Discard, Service::Chargen] {
+        for _ in 0..per_port {
+            let mut s = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; buffer]),
+                tcp::SocketBuffer::new(vec![0; buffer]),
+            );
+            s.set_congestion_control(tcp::CongestionControl::Reno);
+            s.listen(service.port()).expect("listen");
+            slots.push(Slot { handle: sockets.add(s), service, pos: 0 });
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).expect("signal handler");
     }
-    eprintln!("smoltcp_peer answering at {addr} on {dev}");
+    eprintln!("smoltcp_peer answering at {addr} on {dev} (echo 7, discard 9, chargen 19)");
+    let mut scratch = vec![0u8; 256 * 1024];
     while !stop.load(Ordering::Relaxed) {
         let t = now();
         iface.poll(t, &mut device, &mut sockets);
-        let delay = iface.poll_delay(t, &sockets);
+        for slot in &mut slots {
+            let s = sockets.get_mut::<tcp::Socket>(slot.handle);
+            if !s.is_open() {
+                slot.pos = 0;
+                let _ = s.listen(slot.service.port());
+                continue;
+            }
+            match slot.service {
+                Service::Discard => while s.recv(|b| (b.len(), b.len())).unwrap_or(0) > 0 {},
+                Service::Echo => {
+                    while s.can_recv() && s.can_send() {
+                        let room = (s.send_capacity() - s.send_queue()).min(scratch.len());
+                        let n = s.recv_slice(&mut scratch[..room]).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        let _ = s.send_slice(&scratch[..n]);
+                    }
+                }
+                Service::Chargen => {
+                    while s.recv(|b| (b.len(), b.len())).unwrap_or(0) > 0 {}
+                    if s.can_send() {
+                        let pos = &mut slot.pos;
+                        let _ = s.send(|b| {
+                            for (i, x) in b.iter_mut().enumerate() {
+                                *x = chargen_byte(*pos + i as u64);
+                            }
+                            *pos += b.len() as u64;
+                            (b.len(), ())
+                        });
+                    }
+                }
+            }
+            if !s.may_recv() && s.may_send() && (slot.service != Service::Echo || s.send_queue() == 0) {
+                s.close();
+            }
+        }
+        iface.poll(now(), &mut device, &mut sockets);
+        let delay = iface.poll_delay(now(), &sockets);
         // An interrupted wait (a signal) simply loops back to the stop check.
         let _ = phy_wait(fd, delay);
     }

@@ -511,7 +511,9 @@ impl Write for TcpStream {
 
 impl Drop for TcpStream {
     fn drop(&mut self) {
-        let _ = self.with_conn(|c| c.close());
+        // Graceful: our FIN follows whatever is still queued; nobody reads any more.
+        let now = self.shared.lock().now();
+        let _ = self.with_conn(|c| c.release(now));
         self.shared
             .closed
             .lock()

@@ -244,7 +244,18 @@ fn fin_wait_2_timeout() {
     h.close();
     h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=ACK>");
     h.expect_state(State::FinWait2);
-    h.advance(Duration::from_secs(60));
+    // A half-close: the user may still read, so an idle peer is waited for...
+    h.advance(Duration::from_secs(120));
+    h.expect_state(State::FinWait2);
+    // ...until the user lets go of the connection; then 60 s without input end it.
+    let now = h.now;
+    h.conn.release(now);
+    h.advance(Duration::from_secs(59));
+    h.expect_state(State::FinWait2);
+    h.receive("<SEQ=IRS+1><ACK=ISS+2><CTL=ACK>"); // the peer is alive: the timer restarts
+    h.advance(Duration::from_secs(59));
+    h.expect_state(State::FinWait2);
+    h.advance(Duration::from_secs(1));
     h.expect_state(State::Closed);
     h.expect_event(Event::Closed(CloseReason::FinWait2Timeout));
 }

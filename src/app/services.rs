@@ -101,7 +101,7 @@ impl Services {
     }
 
     /// Moves as many bytes as the connection allows right now.
-    fn pump(&mut self, stack: &mut Stack, h: SocketHandle) {
+    fn pump(&mut self, now: Instant, stack: &mut Stack, h: SocketHandle) {
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
@@ -135,7 +135,7 @@ impl Services {
                         moved += n as u64;
                     }
                     c.closing = true;
-                    let _ = tcp.close(h);
+                    let _ = tcp.release(now, h);
                 }
                 while let Ok(n) = tcp.recv(h, &mut self.scratch) {
                     if n == 0 {
@@ -179,7 +179,7 @@ impl Services {
         // Close our side once the peer has closed and nothing is left to echo.
         if c.peer_closed && (c.service != Service::Echo || c.pending.is_empty()) && !c.closing {
             c.closing = true;
-            let _ = tcp.close(h);
+            let _ = tcp.release(now, h);
         }
     }
 }
@@ -197,7 +197,7 @@ impl App for Services {
         Ok(())
     }
 
-    fn on_event(&mut self, _now: Instant, stack: &mut Stack, event: TcpEvent) {
+    fn on_event(&mut self, now: Instant, stack: &mut Stack, event: TcpEvent) {
         match event {
             TcpEvent::Incoming { port } => {
                 let Some(&(service, _)) = self.enabled.iter().find(|(s, _)| s.port() == port)
@@ -216,7 +216,7 @@ impl App for Services {
                             closing: false,
                         },
                     );
-                    self.pump(stack, h);
+                    self.pump(now, stack, h);
                 }
             }
             TcpEvent::Connection { handle, event } => match event {
@@ -224,7 +224,7 @@ impl App for Services {
                     self.conns.remove(&handle);
                 }
                 Event::Readable | Event::Writable | Event::PeerClosed | Event::Connected => {
-                    self.pump(stack, handle)
+                    self.pump(now, stack, handle)
                 }
                 _ => {}
             },

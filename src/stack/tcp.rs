@@ -430,6 +430,13 @@ impl TcpLayer {
         Ok(())
     }
 
+    /// The application is done with `h` (it will neither send nor read): close it and let
+    /// FIN-WAIT-2 time out. See `Connection::release`.
+    pub fn release(&mut self, now: Instant, h: SocketHandle) -> Result<(), TcpError> {
+        self.connection_mut(h)?.release(now);
+        Ok(())
+    }
+
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), TcpError> {
         self.connection_mut(h)?.abort();
         Ok(())

@@ -79,6 +79,9 @@ pub struct Connection {
     pub(super) persist_backoff: u32,
     /// The user closed while in SYN-RECEIVED; the FIN is queued once ESTABLISHED.
     pub(super) close_deferred: bool,
+    /// The user let go of the connection (`release`): nobody will read any more, so
+    /// FIN-WAIT-2 is bounded by `Config::fin_wait_2_timeout`.
+    pub(super) released: bool,
     pub(super) ws_enabled: bool,
     pub(super) sack_enabled: bool,
     pub(super) ts_enabled: bool,
@@ -119,6 +122,7 @@ impl Connection {
             loss_probe: false,
             persist_backoff: 0,
             close_deferred: false,
+            released: false,
             ws_enabled: false,
             sack_enabled: false,
             ts_enabled: false,
@@ -266,6 +270,20 @@ impl Connection {
                 self.set_state(State::LastAck);
             }
             _ => {}
+        }
+    }
+
+    /// The user is done with the connection (a dropped socket): CLOSE if not yet closed,
+    /// and since nobody will read any more, FIN-WAIT-2 now ends after
+    /// `Config::fin_wait_2_timeout` without input (as Linux does for orphaned sockets). A
+    /// plain `close` is a half-close: the user may go on reading for as long as the peer
+    /// sends (RFC 9293 §3.10.4), so no timeout cuts it short.
+    pub fn release(&mut self, now: Instant) {
+        self.close();
+        self.released = true;
+        if self.state == State::FinWait2 && !self.timers.is_running(TimerKind::FinWait2) {
+            self.timers
+                .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
         }
     }
 

@@ -77,7 +77,7 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4: SYN-RECEIVED and the synchronized states.
     fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment) {
-        if self.state == State::FinWait2 {
+        if self.state == State::FinWait2 && self.released {
             // Any segment, even an unacceptable probe, shows the peer is alive.
             self.timers
                 .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
@@ -202,8 +202,10 @@ impl Connection {
         match self.state {
             State::FinWait1 if self.snd.fin_acked() => {
                 self.set_state(State::FinWait2);
-                self.timers
-                    .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
+                if self.released {
+                    self.timers
+                        .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
+                }
             }
             State::Closing if self.snd.fin_acked() => self.enter_time_wait(now),
             State::LastAck if self.snd.fin_acked() => {
