@@ -94,7 +94,11 @@ fn main() {
             );
             s.set_congestion_control(tcp::CongestionControl::Reno);
             s.listen(service.port()).expect("listen");
-            slots.push(Slot { handle: sockets.add(s), service, pos: 0 });
+            slots.push(Slot {
+                handle: sockets.add(s),
+                service,
+                pos: 0,
+            });
         }
     }
 
@@ -140,7 +144,10 @@ fn main() {
                     }
                 }
             }
-            if !s.may_recv() && s.may_send() && (slot.service != Service::Echo || s.send_queue() == 0) {
+            if !s.may_recv()
+                && s.may_send()
+                && (slot.service != Service::Echo || s.send_queue() == 0)
+            {
                 s.close();
             }
         }

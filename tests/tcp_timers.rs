@@ -294,7 +294,8 @@ fn must_26_no_keepalive_while_data_outstanding() {
     h.expect_event(Event::Closed(CloseReason::TimedOut));
 }
 
-/// FIN-WAIT-2 does not time out while our own unread data holds the peer back.
+/// FIN-WAIT-2 does not time out while the user may still read (our own unread data holding
+/// the peer back, here); once the user releases the connection, 60 s of silence end it.
 #[test]
 fn fin_wait_2_waits_for_our_reader() {
     let mut h = Harness::established_client(plain_config());
@@ -305,6 +306,8 @@ fn fin_wait_2_waits_for_our_reader() {
     h.advance(Duration::from_secs(120));
     h.expect_state(State::FinWait2);
     assert_eq!(h.read_all().len(), 1000);
+    let now = h.now;
+    h.conn.release(now);
     h.advance(Duration::from_secs(60));
     h.expect_state(State::Closed);
     h.expect_event(Event::Closed(CloseReason::FinWait2Timeout));

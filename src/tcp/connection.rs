@@ -539,7 +539,9 @@ impl Connection {
     /// peer's worst-case delayed ACK when a single segment is in flight; only when it beats
     /// the RTO, and one probe per tail.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
-        let Some(rto_at) = self.timers.get(TimerKind::Retransmit) else { return };
+        let Some(rto_at) = self.timers.get(TimerKind::Retransmit) else {
+            return;
+        };
         // Not during RTO recovery (backed off until new data is acknowledged).
         if !self.state.is_synchronized()
             || self.tlp_out

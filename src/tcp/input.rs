@@ -281,7 +281,8 @@ impl Connection {
                 // RFC 8985 §7.4: the loss probe's ACK SACKs data beyond a hole that is
                 // still there: the hole is lost. Recover now rather than at the RTO.
                 debug!("{} loss probe revealed a hole at {}", self.tuple, snd_una);
-                self.cc.enter_recovery(self.snd.snd_max, self.snd.outstanding());
+                self.cc
+                    .enter_recovery(self.snd.snd_max, self.snd.outstanding());
                 self.fast_retransmit = true;
                 self.stats.fast_retransmits += 1;
             }

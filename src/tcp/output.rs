@@ -202,10 +202,15 @@ impl Connection {
     /// (whatever cwnd says), otherwise the last segment sent, again.
     fn build_probe(&mut self, now: Instant) -> Option<Segment> {
         let room = self.snd.snd_wnd.saturating_sub(self.snd.in_flight());
-        let unsent = self.snd.snd_nxt == self.snd.snd_max && self.snd.available_from(self.snd.snd_nxt) > 0;
+        let unsent =
+            self.snd.snd_nxt == self.snd.snd_max && self.snd.available_from(self.snd.snd_nxt) > 0;
         if unsent && room > 0 {
             let seq = self.snd.snd_nxt;
-            let len = (self.snd.available_from(seq).min(self.payload_limit()).min(room)) as usize;
+            let len = (self
+                .snd
+                .available_from(seq)
+                .min(self.payload_limit())
+                .min(room)) as usize;
             let mut seg = Segment {
                 seq,
                 payload: self.snd.read(seq, len),
@@ -222,7 +227,11 @@ impl Connection {
         }
         // The last segment again: data up to SND.MAX, with the FIN if it was sent.
         let fin_sent = self.snd.fin_sent();
-        let data_end = if fin_sent { self.snd.snd_max - 1 } else { self.snd.snd_max };
+        let data_end = if fin_sent {
+            self.snd.snd_max - 1
+        } else {
+            self.snd.snd_max
+        };
         let seq = if data_end - self.snd.snd_una > self.payload_limit() {
             data_end - self.payload_limit()
         } else {

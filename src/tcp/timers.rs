@@ -113,13 +113,9 @@ impl Connection {
                     }
                 }
                 TimerKind::FinWait2 => {
-                    if self.state != State::FinWait2 {
-                    } else if self.rcv.buffered() > 0 {
-                        // Our own unread data may be what holds the peer's FIN back
-                        // (a zero window): that is not a dead peer.
-                        self.timers
-                            .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
-                    } else {
+                    // Armed only once the user released the connection: nobody reads any
+                    // more, so silence from the peer for the whole timeout ends it.
+                    if self.state == State::FinWait2 {
                         self.enter_closed(CloseReason::FinWait2Timeout);
                     }
                 }
@@ -191,7 +187,10 @@ impl Connection {
         self.tlp_out = true;
         self.stats.loss_probes += 1;
         if self.cc.in_recovery() {
-            debug!("{} loss probe: retransmission at {} presumed lost", self.tuple, self.snd.snd_una);
+            debug!(
+                "{} loss probe: retransmission at {} presumed lost",
+                self.tuple, self.snd.snd_una
+            );
             self.fast_retransmit = true;
         } else {
             debug!("{} tail loss probe", self.tuple);
