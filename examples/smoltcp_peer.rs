@@ -109,8 +109,7 @@ fn main() {
     eprintln!("smoltcp_peer answering at {addr} on {dev} (echo 7, discard 9, chargen 19)");
     let mut scratch = vec![0u8; 256 * 1024];
     while !stop.load(Ordering::Relaxed) {
-        let t = now();
-        iface.poll(t, &mut device, &mut sockets);
+        let changed = iface.poll(now(), &mut device, &mut sockets);
         for slot in &mut slots {
             let s = sockets.get_mut::<tcp::Socket>(slot.handle);
             if !s.is_open() {
@@ -150,6 +149,11 @@ fn main() {
             {
                 s.close();
             }
+        }
+        // Sockets changed: serve them again before sleeping (what the services queued is
+        // sent by the next poll at the top of the loop).
+        if changed == smoltcp::iface::PollResult::SocketStateChanged {
+            continue;
         }
         iface.poll(now(), &mut device, &mut sockets);
         let delay = iface.poll_delay(now(), &sockets);
