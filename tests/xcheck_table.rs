@@ -136,8 +136,7 @@ fn table() -> Result<String, String> {
          the wire; a failing test leaves a capture in `target/xcheck/<test>.pcap`. The differential\n\
          tests (`tests/xcheck/script.rs`) craft raw IPv4+TCP packets for either implementation in\n\
          the same state and compare the replies in RFC notation, sequence numbers relative to each\n\
-         side's ISS. smoltcp runs without congestion control: the dev-dependency is built without\n\
-         the `socket-tcp-reno`/`socket-tcp-cubic` features.\n",
+         side's ISS. smoltcp runs with its Reno congestion control (`socket-tcp-reno`).\n",
     );
     for (suite, title) in SUITES {
         let rows: Vec<&Row> = all.iter().filter(|r| r.suite == suite).collect();
