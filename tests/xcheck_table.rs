@@ -210,3 +210,35 @@ fn docs_xcheck_md_matches_the_tests() {
         );
     }
 }
+
+/// README.md carries the same table, between `<!-- xcheck:begin -->` and
+/// `<!-- xcheck:end -->`, with its headings one level down.
+#[test]
+fn readme_carries_the_xcheck_table() {
+    let table = table().unwrap_or_else(|e| panic!("{e}"));
+    let body = table
+        .split_once("\n## ")
+        .map(|(_, rest)| format!("### {rest}"))
+        .unwrap_or_default()
+        .replace("\n## ", "\n### ");
+    let block = format!("<!-- xcheck:begin -->\n{body}<!-- xcheck:end -->");
+    let path = root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = (
+        readme
+            .find("<!-- xcheck:begin -->")
+            .expect("README.md has an xcheck:begin marker"),
+        readme
+            .find("<!-- xcheck:end -->")
+            .expect("README.md has an xcheck:end marker"),
+    );
+    let current = &readme[start..end + "<!-- xcheck:end -->".len()];
+    if std::env::var_os("XCHECK_BLESS").is_some() {
+        std::fs::write(&path, readme.replace(current, &block)).unwrap();
+        return;
+    }
+    assert!(
+        current == block,
+        "README.md's cross-check table is stale; run XCHECK_BLESS=1 cargo test --test xcheck_table"
+    );
+}
