@@ -88,9 +88,9 @@ fn live_startup_errors_name_the_fix() {
     // As an unprivileged user, in a namespace with tun0 held by a running daemon.
     let script = format!(
         r#"
-        setpriv --reuid 65534 --regid 65534 --clear-groups {bin} --dev tunx 2>&1 || true
+        setpriv --reuid 65534 --regid 65534 --clear-groups {bin} --dev tunx --services echo 2>&1 || true
         echo ---
-        {bin} 2>&1 || true
+        {bin} --services echo 2>&1 || true
         "#
     );
     let s = live::session("errors", "", &script);

@@ -538,5 +538,8 @@ fn must_50_ip_options_are_ignored() {
     let n = sim.b.stack.poll_transmit(now, &mut out).expect("a reply");
     let ip = ipv4::parse(&out[..n]).unwrap();
     let (_, _, reply) = Segment::parse(ip.src(), ip.dst(), ip.payload()).unwrap();
-    assert!(reply.syn() && reply.has_ack(), "SYN-ACK despite the IP options");
+    assert!(
+        reply.syn() && reply.has_ack(),
+        "SYN-ACK despite the IP options"
+    );
 }

@@ -43,7 +43,7 @@ proptest! {
             reorder_delay: Duration::from_millis(2),
             ..wire()
         };
-        let mut setup = Setup::faulty(faults, seed);
+        let setup = Setup::faulty(faults, seed);
         let mut x = Xcheck::new(setup);
         let c = x.connect(role(ours_client), 80);
         let mut t = Transfer::new(pattern(to_smol, seed), pattern(to_ours, !seed));

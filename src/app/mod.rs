@@ -4,6 +4,7 @@
 //! The runtime gives each app an [`Owner`] tag; listeners and connections the app opens carry
 //! it, so events reach the app that owns them.
 
+pub mod http;
 pub mod services;
 
 use crate::stack::{Owner, Stack, TcpEvent};

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tunstack::app::http::{HttpConfig, HttpServer, tls};
 use tunstack::app::services::{Service, ServiceConfig, Services};
 use tunstack::control::ControlServer;
 use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
@@ -58,18 +59,46 @@ struct Cli {
     #[arg(long, value_name = "SPEC")]
     faults: Option<FaultSpec>,
 
-    /// Services to run, comma-separated: echo (7), discard (9), qotd (17), chargen (19);
-    /// an empty list runs none.
+    /// Services to run, comma-separated: echo (7), discard (9), qotd (17), chargen (19),
+    /// http (80), https (443); an empty list runs none.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "echo,discard,qotd,chargen",
+        default_value = "echo,discard,qotd,chargen,http,https",
         value_name = "LIST"
     )]
     services: Vec<String>,
 
+    /// Serve the files under DIR over HTTP and HTTPS (without it, a built-in page).
+    #[arg(long, value_name = "DIR")]
+    www: Option<PathBuf>,
+
+    /// `Cache-Control: max-age` of HTTP responses, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    http_max_age: u64,
+
+    /// HTTPS certificate chain (PEM). Without it a self-signed certificate for --addr is
+    /// generated at start and written to --tls-cert-out.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// HTTPS private key (PEM: PKCS#8, PKCS#1 or SEC1), with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Where the generated self-signed certificate is written, for clients to trust
+    /// (`curl --cacert FILE https://198.18.0.2/`).
+    #[arg(long, default_value = "tunstack.pem", value_name = "FILE")]
+    tls_cert_out: PathBuf,
+
+    /// Append TLS secrets to FILE in SSLKEYLOGFILE format, so Wireshark can decrypt a
+    /// capture (`-o tls.keylog_file:FILE`).
+    #[arg(long, value_name = "FILE")]
+    tls_keylog: Option<PathBuf>,
+
     /// TCP keepalive for one service's connections: SERVICE=IDLE,INTERVAL,COUNT, e.g.
-    /// `echo=2s,1s,3` (repeatable; off by default, as RFC 9293 requires).
+    /// `echo=2s,1s,3` or `http=60s,10s,3` (repeatable; off by default, as RFC 9293
+    /// requires). Not HTTP keep-alive, which is connection reuse and always on.
     #[arg(long, value_name = "SPEC")]
     keepalive: Vec<String>,
 
@@ -104,6 +133,8 @@ const EXAMPLES: &str = "Examples:
   ping 198.18.0.2
   sudo tunstack --pcap run.pcap -v       # capture everything; open run.pcap in Wireshark
   sudo tunstack --faults loss=0.05,seed=1
+  sudo tunstack --www ./site             # then: curl -v http://198.18.0.2/
+  curl --cacert tunstack.pem https://198.18.0.2/   # the self-signed certificate written at start
   ip tuntap add tun9 mode tun user $USER; ip addr add 198.18.0.1/24 dev tun9; ip link set tun9 up
   tunstack --dev tun9 --no-configure     # no root needed";
 
@@ -167,21 +198,19 @@ fn parse_duration_inner(s: &str) -> Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-/// `echo=2s,1s,3` → (echo, keepalive).
-fn parse_keepalive(spec: &str) -> Result<(Service, Keepalive)> {
+/// `echo=2s,1s,3` → ("echo", keepalive).
+fn parse_keepalive(spec: &str) -> Result<(&str, Keepalive)> {
     let usage = || {
         format!("--keepalive {spec:?}: expected SERVICE=IDLE,INTERVAL,COUNT such as echo=2s,1s,3")
     };
     let (name, values) = spec.split_once('=').with_context(usage)?;
-    let service = Service::from_name(name)
-        .with_context(|| format!("--keepalive: unknown service {name:?}"))?;
     let parts: Vec<&str> = values.split(',').collect();
     let [idle, interval, count] = parts[..] else {
         bail!(usage())
     };
     let count: u32 = count.parse().ok().filter(|&c| c > 0).with_context(usage)?;
     Ok((
-        service,
+        name,
         Keepalive {
             idle: parse_duration(idle)?,
             interval: parse_duration(interval)?,
@@ -190,25 +219,62 @@ fn parse_keepalive(spec: &str) -> Result<(Service, Keepalive)> {
     ))
 }
 
-fn services(cli: &Cli) -> Result<Vec<(Service, ServiceConfig)>> {
+/// The services asked for: the small ones, and whether http and https are on.
+struct Enabled {
+    small: Vec<(Service, ServiceConfig)>,
+    http: bool,
+    https: bool,
+    /// TCP keepalive (not HTTP keep-alive) for the HTTP and HTTPS connections.
+    http_keepalive: Option<Keepalive>,
+    https_keepalive: Option<Keepalive>,
+}
+
+fn services(cli: &Cli) -> Result<Enabled> {
     let mut out: Vec<(Service, ServiceConfig)> = Vec::new();
+    let (mut http, mut https) = (false, false);
     for name in cli
         .services
         .iter()
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
     {
+        match name {
+            "http" => {
+                http = true;
+                continue;
+            }
+            "https" => {
+                https = true;
+                continue;
+            }
+            _ => {}
+        }
         let service = Service::from_name(name).with_context(|| {
             format!(
-                "--services: unknown service {name:?} (available: echo, discard, qotd, chargen)"
+                "--services: unknown service {name:?} (available: echo, discard, qotd, chargen, http, https)"
             )
         })?;
         if !out.iter().any(|(s, _)| *s == service) {
             out.push((service, ServiceConfig::default()));
         }
     }
+    let (mut http_keepalive, mut https_keepalive) = (None, None);
     for spec in &cli.keepalive {
-        let (service, keepalive) = parse_keepalive(spec)?;
+        let (name, keepalive) = parse_keepalive(spec)?;
+        let web = match name {
+            "http" => Some((http, &mut http_keepalive)),
+            "https" => Some((https, &mut https_keepalive)),
+            _ => None,
+        };
+        if let Some((on, slot)) = web {
+            if !on {
+                bail!("--keepalive {spec:?}: service {name} is not enabled");
+            }
+            *slot = Some(keepalive);
+            continue;
+        }
+        let service = Service::from_name(name)
+            .with_context(|| format!("--keepalive: unknown service {name:?}"))?;
         let entry = out
             .iter_mut()
             .find(|(s, _)| *s == service)
@@ -220,7 +286,64 @@ fn services(cli: &Cli) -> Result<Vec<(Service, ServiceConfig)>> {
             })?;
         entry.1.keepalive = Some(keepalive);
     }
-    Ok(out)
+    Ok(Enabled {
+        small: out,
+        http,
+        https,
+        http_keepalive,
+        https_keepalive,
+    })
+}
+
+/// The HTTPS server's TLS configuration: the given certificate and key, or a self-signed
+/// certificate for `--addr` written to `--tls-cert-out`.
+fn tls_config(cli: &Cli) -> Result<tls::TlsSetup> {
+    let identity = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => tls::load_identity(cert, key)?,
+        _ => {
+            let (identity, pem) = tls::self_signed(cli.addr)?;
+            tls::write_cert(&cli.tls_cert_out, &pem)?;
+            let path = cli
+                .tls_cert_out
+                .canonicalize()
+                .unwrap_or_else(|_| cli.tls_cert_out.clone());
+            log::info!(
+                "https: self-signed certificate for {} written to {} (curl --cacert {} https://{}/)",
+                cli.addr,
+                path.display(),
+                path.display(),
+                cli.addr
+            );
+            identity
+        }
+    };
+    let keylog = match &cli.tls_keylog {
+        Some(path) => {
+            log::info!(
+                "https: writing TLS secrets to {} (SSLKEYLOGFILE format)",
+                path.display()
+            );
+            Some(Arc::new(tls::KeyLogFile::open(path)?) as Arc<dyn rustls::KeyLog>)
+        }
+        None => None,
+    };
+    Ok(tls::server_config(identity, keylog)?)
+}
+
+/// Checks --www before anything else starts.
+fn check_www(cli: &Cli) -> Result<()> {
+    if let Some(dir) = &cli.www {
+        let meta = std::fs::metadata(dir).map_err(|e| {
+            anyhow::anyhow!("--www {}: {e}: give an existing directory", dir.display())
+        })?;
+        if !meta.is_dir() {
+            bail!(
+                "--www {} is not a directory: give the directory to serve",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(verbose: u8) {
@@ -247,7 +370,16 @@ fn run(cli: Cli) -> Result<()> {
         );
     }
 
-    let services = services(&cli)?;
+    let enabled = services(&cli)?;
+    let services = enabled.small;
+    if enabled.http || enabled.https {
+        check_www(&cli)?;
+    }
+    let tls = if enabled.https {
+        Some(tls_config(&cli)?)
+    } else {
+        None
+    };
     let tun = Tun::open(&cli.dev)?;
     let mtu = if cli.no_configure {
         match cli.mtu {
@@ -309,6 +441,39 @@ fn run(cli: Cli) -> Result<()> {
             .collect();
         log::info!("services: {}", names.join(", "));
         runtime.add_app(clock(), Box::new(Services::new(services)))?;
+    }
+
+    let http = HttpConfig {
+        www: cli.www.clone(),
+        max_age: cli.http_max_age,
+        unix_epoch_us: wall_start.as_micros() as u64,
+        ..HttpConfig::default()
+    };
+    let with_keepalive = |keepalive: Option<Keepalive>| {
+        keepalive.map(|k| tunstack::tcp::Config {
+            keepalive: Some(k),
+            ..runtime.stack.tcp().config().clone()
+        })
+    };
+    let http_tcp = with_keepalive(enabled.http_keepalive);
+    let https_tcp = with_keepalive(enabled.https_keepalive);
+    if enabled.http {
+        let server = HttpServer::new(HttpConfig {
+            tcp: http_tcp,
+            ..http.clone()
+        })
+        .with_context(|| format!("starting the HTTP server on {}", cli.addr))?;
+        runtime.add_app(clock(), Box::new(server))?;
+    }
+    if let Some(tls) = tls {
+        let server = HttpServer::new(HttpConfig {
+            port: 443,
+            tls: Some(tls),
+            tcp: https_tcp,
+            ..http
+        })
+        .with_context(|| format!("starting the HTTPS server on {}", cli.addr))?;
+        runtime.add_app(clock(), Box::new(server))?;
     }
 
     match ControlServer::bind(&dev) {

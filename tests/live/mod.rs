@@ -94,6 +94,14 @@ pub fn session(name: &str, daemon_args: &str, script: &str) -> Session {
 /// Like [`session`], with extra `scripts/netns.sh` flags (e.g. `-p -m 9000`).
 pub fn session_with(name: &str, netns_flags: &[&str], daemon_args: &str, script: &str) -> Session {
     let ns = format!("ts-{}-{}", std::process::id(), name);
+    // The generated HTTPS certificate goes under target/, not into the repository.
+    let daemon_args = if daemon_args.contains("--tls-cert") {
+        daemon_args.to_string()
+    } else {
+        let pem = artefact(&format!("{name}.pem"));
+        format!("{daemon_args} --tls-cert-out {}", pem.display())
+    };
+    let daemon_args = daemon_args.as_str();
     let output = Command::new(repo().join("scripts/netns.sh"))
         .current_dir(repo())
         .args(netns_flags)

@@ -40,7 +40,7 @@ pub fn config(addr: Ipv4Addr) -> StackConfig {
 
 impl Sim {
     /// Two hosts; `faults` sits on A's end of the wire: `rx` is the B → A direction, `tx` the
-/// A → B direction (B's end is clean, so each direction sees its faults once).
+    /// A → B direction (B's end is clean, so each direction sees its faults once).
     pub fn new(a: StackConfig, b: StackConfig, faults: FaultSpec) -> Sim {
         let (la, lb) = Memory::pair();
         let host = |config, link| Host {
