@@ -85,6 +85,31 @@ impl fmt::Display for Instant {
     }
 }
 
+/// Parses a duration as people write it on a command line: a number and a unit, `us` (or
+/// `µs`), `ms`, `s`, `m` or `h`: `500us`, `10ms`, `1.5s`, `2h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("duration {s:?} needs a unit (e.g. 10ms, 2s, 1h)"))?;
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (e.g. 10ms, 2s, 1h)"))?;
+    let seconds = match unit {
+        "us" | "µs" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "bad unit in duration {s:?} (use us, ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {s:?} is out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +127,17 @@ mod tests {
             Some(Instant::ZERO)
         );
         assert_eq!(t.to_string(), "0.005000s");
+    }
+
+    #[test]
+    fn durations_parse_with_their_units() {
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("5parsecs").unwrap_err().contains("bad unit"));
+        assert!(parse_duration("x1s").is_err());
     }
 }

@@ -178,24 +178,7 @@ fn check_addresses(addr: Ipv4Addr, kernel: Ipv4Addr, prefix: u8) -> Result<()> {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    parse_duration_inner(s)
-}
-
-fn parse_duration_inner(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let v: f64 = num
-        .parse()
-        .with_context(|| format!("bad duration {s:?} (e.g. 2s, 500ms, 1h)"))?;
-    let secs = match unit {
-        "ms" => v / 1e3,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => bail!("bad duration unit in {s:?} (use ms, s, m or h)"),
-    };
-    Ok(std::time::Duration::from_secs_f64(secs))
+    tunstack::time::parse_duration(s).map_err(anyhow::Error::msg)
 }
 
 /// `echo=2s,1s,3` → ("echo", keepalive).

@@ -10,7 +10,7 @@
 //! (`rx` = towards the stack, `tx` = from the stack).
 
 use super::Link;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, parse_duration};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -67,22 +67,6 @@ impl FaultSpec {
             seed,
         }
     }
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (digits, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "ms"), |i| s.split_at(i));
-    let value: f64 = digits
-        .parse()
-        .map_err(|_| format!("bad duration {s:?} (e.g. 10ms, 1.5s, 200us)"))?;
-    let secs = match unit {
-        "s" => value,
-        "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        _ => return Err(format!("bad duration unit in {s:?} (use s, ms or us)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn parse_probability(key: &str, s: &str) -> Result<f64, String> {
