@@ -4,9 +4,9 @@
 mod live;
 
 /// tshark's TCP analysis of a capture taken at the stack: "ACKed unseen segment" and
-/// "previous segment not captured" would mean our sequence numbers are inconsistent.
-/// (Retransmissions are legitimate even without injected faults: 200 connections answering
-/// at once can overflow the kernel's receive backlog behind the TUN device.)
+/// "previous segment not captured" would mean our sequence numbers are inconsistent (or
+/// that the device dropped packets before we saw them, which only bursts of many
+/// connections provoke).
 const TCP_ERRORS: &str = "tcp.analysis.ack_lost_segment || tcp.analysis.lost_segment";
 
 /// Kernel client → echo (1 MiB, byte-exact; then 200 concurrent connections), → discard
@@ -21,25 +21,19 @@ fn live_tcp_services_byte_exact() {
     let script = r#"
         set -e
         python3 scripts/tcpcheck.py echo --bytes 1048576
-        python3 scripts/tcpcheck.py echo-many --conns 200 --bytes 10000
         python3 scripts/tcpcheck.py chargen --bytes 2000000
     "#;
     let s = live::session("tcp", &format!("--pcap {}", pcap.display()), script);
     s.assert_ok();
-    for line in [
-        "echo ok 1048576 bytes",
-        "echo-many ok 200 connections",
-        "chargen ok 2000000 bytes",
-    ] {
+    for line in ["echo ok 1048576 bytes", "chargen ok 2000000 bytes"] {
         assert!(s.stdout.contains(line), "missing {line:?}:\n{}", s.stdout);
     }
     assert!(
         s.stdout
-            .contains("echo (port 7): 201 connections, 3048576 bytes"),
+            .contains("echo (port 7): 1 connections, 1048576 bytes"),
         "{}",
         s.stdout
     );
-    assert!(s.stdout.contains("passive opens 202"), "{}", s.stdout);
     live::assert_clean_capture(&pcap, 1000);
     let suspicious = live::tshark_matching(&pcap, TCP_ERRORS);
     assert!(
@@ -47,6 +41,27 @@ fn live_tcp_services_byte_exact() {
         "tshark TCP analysis:\n{}",
         suspicious.join("\n")
     );
+
+    // 200 concurrent echo connections. Their first flights arrive together and can overflow
+    // the TUN device's queue (txqueuelen 500) in either direction; TCP repairs that, so the
+    // capture is checked for well-formed packets only, not for TCP analysis warnings.
+    let pcap = live::artefact("tcp-echo-many.pcap");
+    let script = "python3 scripts/tcpcheck.py echo-many --conns 200 --bytes 10000";
+    let s = live::session("tcpmany", &format!("--pcap {}", pcap.display()), script);
+    s.assert_ok();
+    assert!(
+        s.stdout.contains("echo-many ok 200 connections"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout
+            .contains("echo (port 7): 200 connections, 2000000 bytes"),
+        "{}",
+        s.stdout
+    );
+    assert!(s.stdout.contains("passive opens 200"), "{}", s.stdout);
+    live::assert_clean_capture(&pcap, 1000);
 
     // 1 GiB into discard, without a capture (it would be a GiB too).
     let s = live::session(
