@@ -1,11 +1,21 @@
 //! The smoltcp baseline: smoltcp's own `Interface` and TCP sockets on the same TUN setup as
 //! tunstack, so the benchmarks compare the two stacks on one machine in one run. It answers
 //! ping (smoltcp's interface replies to echo requests itself) and serves the same small
-//! services as tunstack: echo (7), discard (9) and chargen (19), several sockets per port.
+//! services as tunstack: echo (7), discard (9) and chargen (19), several sockets per port,
+//! and a minimal keep-alive HTTP/1.1 responder on port 80: every complete request head (up to
+//! `\r\n\r\n`; pipelined heads are answered in order) gets the same fixed 200 response whose
+//! body is tunstack's built-in page (src/app/http/page.html), with Content-Length; the
+//! connection stays open unless the request says `Connection: close`. No request bodies.
 //!
 //! The device must exist and be configured beforehand (`scripts/netns.sh -p` does that):
 //!
 //!     smoltcp_peer [--dev tun0] [--addr 198.18.0.2] [--buffer BYTES] [--sockets N]
+//!                  [--http-sockets N] [--idle N]
+//!
+//! `--http-sockets` (default 128) is the pool listening on port 80 (16 KiB buffers each);
+//! `--idle N` adds N more echo sockets on port 7 with 4 KiB buffers each, for the benchmarks
+//! that hold thousands of idle connections (smoltcp has no accept queue: one socket per
+//! connection, allocated up front).
 //!
 //! smoltcp is a dev-dependency of tunstack: it is our sparring partner, never our engine.
 
@@ -23,6 +33,27 @@ enum Service {
     Echo,
     Discard,
     Chargen,
+    Http,
+}
+
+/// The body of every HTTP response: tunstack's built-in page, so both serve the same bytes.
+const PAGE: &[u8] = include_bytes!("../src/app/http/page.html");
+
+/// The fixed response: status line, Content-Length and the page.
+fn http_response() -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+        PAGE.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(PAGE);
+    r
+}
+
+/// Whether a request head asks to close the connection (case-insensitive, minimal).
+fn wants_close(head: &[u8]) -> bool {
+    let lower = head.to_ascii_lowercase();
+    lower.windows(17).any(|w| w == b"connection: close")
 }
 
 impl Service {
@@ -31,6 +62,7 @@ impl Service {
             Service::Echo => 7,
             Service::Discard => 9,
             Service::Chargen => 19,
+            Service::Http => 80,
         }
     }
 }
@@ -50,6 +82,10 @@ struct Slot {
     service: Service,
     /// Chargen: the next byte of the pattern.
     pos: u64,
+    /// HTTP: request bytes received but not yet answered (an incomplete head).
+    head: Vec<u8>,
+    /// HTTP: a `Connection: close` request was answered; close once it is queued.
+    closing: bool,
 }
 
 fn main() {
@@ -57,6 +93,8 @@ fn main() {
     let mut addr = "198.18.0.2".to_string();
     let mut buffer = 4 << 20;
     let mut per_port = 4;
+    let mut http_sockets = 128;
+    let mut idle = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -64,6 +102,14 @@ fn main() {
             "--addr" => addr = args.next().expect("--addr IP"),
             "--buffer" => buffer = args.next().expect("--buffer BYTES").parse().expect("bytes"),
             "--sockets" => per_port = args.next().expect("--sockets N").parse().expect("count"),
+            "--http-sockets" => {
+                http_sockets = args
+                    .next()
+                    .expect("--http-sockets N")
+                    .parse()
+                    .expect("count")
+            }
+            "--idle" => idle = args.next().expect("--idle N").parse().expect("count"),
             other => panic!("smoltcp_peer: unknown argument {other:?}"),
         }
     }
@@ -86,8 +132,15 @@ fn main() {
     });
     let mut sockets = SocketSet::new(vec![]);
     let mut slots = Vec::new();
-    for service in [Service::Echo, Service::Discard, Service::Chargen] {
-        for _ in 0..per_port {
+    let pools = [
+        (Service::Echo, per_port, buffer),
+        (Service::Discard, per_port, buffer),
+        (Service::Chargen, per_port, buffer),
+        (Service::Http, http_sockets, 16 << 10),
+        (Service::Echo, idle, 4 << 10),
+    ];
+    for (service, count, buffer) in pools {
+        for _ in 0..count {
             let mut s = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; buffer]),
                 tcp::SocketBuffer::new(vec![0; buffer]),
@@ -98,6 +151,8 @@ fn main() {
                 handle: sockets.add(s),
                 service,
                 pos: 0,
+                head: Vec::new(),
+                closing: false,
             });
         }
     }
@@ -106,14 +161,17 @@ fn main() {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).expect("signal handler");
     }
-    eprintln!("smoltcp_peer answering at {addr} on {dev} (echo 7, discard 9, chargen 19)");
+    eprintln!("smoltcp_peer answering at {addr} on {dev} (echo 7, discard 9, chargen 19, http 80)");
     let mut scratch = vec![0u8; 256 * 1024];
+    let response = http_response();
     while !stop.load(Ordering::Relaxed) {
         let changed = iface.poll(now(), &mut device, &mut sockets);
         for slot in &mut slots {
             let s = sockets.get_mut::<tcp::Socket>(slot.handle);
             if !s.is_open() {
                 slot.pos = 0;
+                slot.head.clear();
+                slot.closing = false;
                 let _ = s.listen(slot.service.port());
                 continue;
             }
@@ -128,6 +186,9 @@ fn main() {
                         }
                         let _ = s.send_slice(&scratch[..n]);
                     }
+                }
+                Service::Http => {
+                    serve_http(s, &mut slot.head, &mut slot.closing, &response);
                 }
                 Service::Chargen => {
                     while s.recv(|b| (b.len(), b.len())).unwrap_or(0) > 0 {}
@@ -161,4 +222,43 @@ fn main() {
         let _ = phy_wait(fd, delay);
     }
     eprintln!("smoltcp_peer: stopped");
+}
+
+/// One round of the HTTP responder on one socket: take what arrived, answer every complete
+/// head whose response fits in the send buffer, close after a `Connection: close` request.
+fn serve_http(s: &mut tcp::Socket, head: &mut Vec<u8>, closing: &mut bool, response: &[u8]) {
+    if *closing {
+        while s.recv(|b| (b.len(), b.len())).unwrap_or(0) > 0 {}
+        return;
+    }
+    while s.can_recv() && head.len() < 64 << 10 {
+        let got = s
+            .recv(|b| {
+                head.extend_from_slice(b);
+                (b.len(), b.len())
+            })
+            .unwrap_or(0);
+        if got == 0 {
+            break;
+        }
+    }
+    loop {
+        let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+            if head.len() >= 64 << 10 {
+                s.abort(); // a head this long is not a request we answer
+            }
+            return;
+        };
+        if s.send_capacity() - s.send_queue() < response.len() {
+            return; // answered when the peer has taken some of the earlier ones
+        }
+        let _ = s.send_slice(response);
+        let close = wants_close(&head[..end]);
+        head.drain(..end + 4);
+        if close {
+            *closing = true;
+            s.close();
+            return;
+        }
+    }
 }

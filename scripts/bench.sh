@@ -2,13 +2,28 @@
 # Benchmarks tunstack against the smoltcp baseline (examples/smoltcp_peer.rs) on the same
 # TUN setup, in the same run, each in a fresh network namespace (scripts/netns.sh).
 #
-#   scripts/bench.sh [-r REPETITIONS] [-c PINGS] [-b BYTES]
+#   scripts/bench.sh [-r REPETITIONS] [-c PINGS] [-b BYTES] [-t WRK_SECS] [-k IDLE_CONNS]
+#                    [-s SCALE_WRK_SECS]
 #
 # Prints one table: per row, the median of REPETITIONS runs with min–max for each stack, and
-# ours/smoltcp. Rows so far: ping RTT; bulk kernel → stack (discard) and stack → kernel
-# (chargen) at MTU 1500, 9000 and 65000. (HTTP, connection-rate, scale and memory rows come
-# with the performance issue.) Needs root for the namespaces; every packet stays in
-# 198.18.0.0/24.
+# ours/smoltcp; then the device limits. Rows:
+#   ping RTT; bulk kernel → stack (discard) and stack → kernel (chargen) at MTU 1500, 9000
+#   and 65000 (BYTES each, default 1 GB);
+#   HTTP keep-alive requests/s: wrk -t2 -c10 and -c50 for WRK_SECS (default 5) against
+#     http://198.18.0.2/. What is compared: tunstack's full HTTP server (src/app/http/) with
+#     its built-in page (1143-byte body, ~1.4 KB response with Date, ETag, Cache-Control...)
+#     vs smoltcp_peer's minimal responder returning the same page with a 3-line head (~1.2 KB);
+#   new connections/s: wrk -c50 with `Connection: close` (the server closes each connection);
+#   scale: the -c10 keep-alive rate (wrk for SCALE_WRK_SECS, default 3) with IDLE_CONNS (default 10000) idle connections to echo
+#     (port 7) held open beside it (scripts/hold_conns.py), as a fraction of the rate without
+#     them, measured in the same namespace one after the other;
+#   memory: daemon VmRSS growth per idle established connection while those IDLE_CONNS are
+#     opened (smoltcp_peer gets IDLE_CONNS extra echo sockets with 4+4 KiB buffers allocated
+#     at start, so its growth excludes them: its per-connection cost is paid up front);
+#   in memory, no TUN: CPU s/GiB moved one way between two of our Stacks vs two smoltcp
+#     Interfaces over an in-memory link (examples/mem_bulk.rs, one thread, getrusage);
+#   device limits: packets/s a bare loop reads from / writes to tun0 (examples/tun_limits.rs).
+# Needs root for the namespaces; every packet stays in 198.18.0.0/24.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,12 +31,19 @@ root=$(dirname "$here")
 reps=5
 pings=500
 bytes=1000000000
+bulk_limit=60
+wrk_secs=5
+idle=10000
+scale_secs=3
 
-while getopts "r:c:b:h" opt; do
+while getopts "r:c:b:t:k:s:h" opt; do
   case "$opt" in
     r) reps=$OPTARG ;;
     c) pings=$OPTARG ;;
     b) bytes=$OPTARG ;;
+    t) wrk_secs=$OPTARG ;;
+    k) idle=$OPTARG ;;
+    s) scale_secs=$OPTARG ;;
     h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
   esac
@@ -33,9 +55,20 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "building release binaries..." >&2
-(cd "$root" && cargo build --release --quiet --bin tunstack --example smoltcp_peer)
+(cd "$root" && cargo build --release --quiet --bin tunstack --example smoltcp_peer \
+  --example mem_bulk --example tun_limits)
 ours="$root/target/release/tunstack"
 smol="$root/target/release/examples/smoltcp_peer"
+mem_bulk="$root/target/release/examples/mem_bulk"
+tun_limits="$root/target/release/examples/tun_limits"
+
+# Diagnostics of the runs (wrk socket errors, refused connections, scale details), printed
+# after the table.
+notes=$(mktemp)
+trap 'rm -f "$notes"' EXIT
+
+# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # median and range of numbers on stdin -> "median min max"
 stats() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan nan nan"; exit }
@@ -58,10 +91,78 @@ bulk_rep() {
     cmd="nc 198.18.0.2 19 | head -c $bytes > /dev/null"
   fi
   case "$2" in *-p*) ;; *) daemon_args="--mtu $4" ;; esac
+  # Bounded: a transfer that has not finished after $bulk_limit s counts as stalled (n/a).
   # shellcheck disable=SC2086
   "$here/netns.sh" -q $2 -m "$4" -d "$daemon_args" -b "$1" -- bash -c \
-    "s=\$(date +%s.%N); $cmd; e=\$(date +%s.%N); echo \"elapsed \$s \$e\"" \
-    | awk -v b="$bytes" '/^elapsed/ { printf "%.3f\n", b * 8 / ($3 - $2) / 1e9 }'
+    "s=\$(date +%s.%N); timeout $bulk_limit bash -c '$cmd' && e=\$(date +%s.%N) \
+       && echo \"elapsed \$s \$e\" || echo stalled" \
+    | awk -v b="$bytes" -v tag="$(basename "$1") $3 MTU $4" -v limit="$bulk_limit" -v notes="$notes" '
+        /^elapsed/ { printf "%.3f\n", b * 8 / ($3 - $2) / 1e9 }
+        /^stalled/ { print "n/a"; print "  " tag ": transfer stalled, not done after " limit " s (run left out)" >> notes }'
+}
+
+# One repetition of an HTTP row: wrk's requests/s. $1 = binary, $2 = netns.sh flags,
+# $3.. = wrk arguments. wrk's socket errors go to stderr (they are not hidden).
+http_rep() {
+  local bin=$1 flags=$2
+  shift 2
+  # shellcheck disable=SC2086
+  "$here/netns.sh" -q $flags -b "$bin" -- bash -c 'timeout $(($1 + 30)) \
+      wrk -t2 -d"$1s" "${@:2}" http://198.18.0.2/
+    # tunstack logs each connection its HTTP server turns away (max_connections reached).
+    refused=$(grep -c "refusing one" "$DAEMON_LOG" || true)
+    [ "${refused:-0}" = 0 ] || echo "refused $refused"' _ "$wrk_secs" "$@" \
+    | awk -v tag="$(basename "$bin") wrk -d${wrk_secs}s $*" -v notes="$notes" '
+           /Socket errors/ { sub(/^ */, ""); print "  " tag ": " $0 >> notes }
+           /^refused/ { print "  " tag ": the HTTP server refused " $2 " connections (max_connections reached)" >> notes }
+           /Requests\/sec/ { print $2 }'
+}
+
+# One repetition of the scale and memory rows, in one namespace: the -c10 keep-alive rate,
+# then $idle connections opened to echo (daemon RSS read before and after), then the rate
+# again beside them. Prints "rate_ratio rss_growth_per_conn whole_rss_per_conn loaded_rate"
+# ("n/a" each when not all of them opened). smoltcp_peer runs with its pool of $idle extra
+# sockets from the start, so its "without" rate already pays for polling that pool.
+scale_rep() { # $1 = binary, $2 = netns.sh flags
+  local daemon_args=""
+  case "$2" in *-p*) daemon_args="--idle $idle" ;; esac
+  # shellcheck disable=SC2016,SC2086
+  "$here/netns.sh" -q $2 -d "$daemon_args" -b "$1" -- \
+    env H="$here" N="$idle" W="$scale_secs" B="$1" NOTES="$notes" bash -c '
+    rss() { awk "/^VmRSS/ { print \$2 * 1024 }" /proc/$DAEMON_PID/status; }
+    rate() { timeout $((W + 30)) wrk -t2 -c10 -d${W}s http://198.18.0.2/ | awk "/Requests\\/sec/ { print \$2 }"; }
+    timeout 20 wrk -t2 -c10 -d1s http://198.18.0.2/ >/dev/null  # warm-up
+    base=$(rate)
+    r0=$(rss)
+    ready=$(mktemp)
+    python3 "$H/hold_conns.py" "$N" 7 --hold $((W + 120)) --ready "$ready" >/dev/null &
+    holder=$!
+    for _ in $(seq 1 900); do [ -s "$ready" ] && break; sleep 0.1; done
+    sleep 0.5
+    r1=$(rss)
+    opened=$(awk "{ print \$2 }" "$ready")
+    loaded=$(rate)
+    kill -TERM "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+    rm -f "$ready"
+    echo "  $(basename "$B") scale: ${base} req/s, ${opened:-0} idle opened, then ${loaded} req/s; VmRSS ${r0} -> ${r1} bytes" >>"$NOTES"
+    if [ "${opened:-0}" != "$N" ]; then echo "n/a n/a n/a n/a"; exit 0; fi
+    awk -v a="$loaded" -v b="$base" -v r0="$r0" -v r1="$r1" -v n="$N" \
+      "BEGIN { printf \"%.3f %.0f %.0f %.2f\\n\", a / b, (r1 - r0) / n, r1 / n, a }"' \
+    _
+}
+
+# Formats one figure: whole numbers from 1000 up, else two decimals.
+fmt3() { awk -v m="$1" -v lo="$2" -v hi="$3" 'function f(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.2f", x) }
+  BEGIN { if (m == "nan") print "n/a"; else printf "%s (%s–%s)", f(m), f(lo), f(hi) }'; }
+
+# Prints one row from two lists of per-run figures ("n/a" runs are left out).
+print_row() { # $1 = label, $2 = ours runs, $3 = smoltcp runs, $4 = "higher"/"lower", $5 = note
+  local om omin omax sm smin smax ratio
+  read -r om omin omax < <(tr ' ' '\n' <<<"$2" | grep -E '^[0-9.eE+-]+$' | stats)
+  read -r sm smin smax < <(tr ' ' '\n' <<<"$3" | grep -E '^[0-9.eE+-]+$' | stats)
+  ratio=$(awk -v a="$om" -v b="$sm" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2f", a / b }')
+  printf '%-40s %26s   %26s   %6s  (%s is better)%s\n' \
+    "$1" "$(fmt3 "$om" "$omin" "$omax")" "$(fmt3 "$sm" "$smin" "$smax")" "$ratio" "$4" "${5:+ $5}"
 }
 
 row() { # $1 = label, $2 = function, $3 = "higher" or "lower" is better, $4.. = extra args
@@ -71,19 +172,64 @@ row() { # $1 = label, $2 = function, $3 = "higher" or "lower" is better, $4.. = 
     ours_runs+="$($fn "$ours" "" "$@") "
     smol_runs+="$($fn "$smol" "-p" "$@") "
   done
-  read -r om omin omax < <(tr ' ' '\n' <<<"$ours_runs" | grep . | stats)
-  read -r sm smin smax < <(tr ' ' '\n' <<<"$smol_runs" | grep . | stats)
-  ratio=$(awk -v a="$om" -v b="$sm" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }')
-  printf '%-34s %9.2f (%.2f–%.2f)   %9.2f (%.2f–%.2f)   %6s  (%s is better)\n' \
-    "$label" "$om" "$omin" "$omax" "$sm" "$smin" "$smax" "$ratio" "$better"
+  print_row "$label" "$ours_runs" "$smol_runs" "$better"
 }
 
 echo
-echo "tunstack vs smoltcp over TUN — $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r)"
+echo "tunstack vs smoltcp over TUN — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r)"
 echo "each row: median of $reps runs (min–max)"
-printf '%-34s %25s   %25s   %6s\n' "benchmark" "tunstack" "smoltcp" "ratio"
-row "ping RTT, µs (median)" ping_rep lower
-for mtu in 1500 9000 65000; do
-  row "kernel → stack, Gbit/s, MTU $mtu" bulk_rep higher rx "$mtu"
-  row "stack → kernel, Gbit/s, MTU $mtu" bulk_rep higher tx "$mtu"
-done
+printf '%-40s %26s   %26s   %6s\n' "benchmark" "tunstack" "smoltcp" "ratio"
+if want ping; then row "ping RTT, µs (median)" ping_rep lower; fi
+if want bulk; then
+  for mtu in 1500 9000 65000; do
+    row "kernel → stack, Gbit/s, MTU $mtu" bulk_rep higher rx "$mtu"
+    row "stack → kernel, Gbit/s, MTU $mtu" bulk_rep higher tx "$mtu"
+  done
+fi
+if want http; then
+  row "HTTP keep-alive, req/s, wrk -c10" http_rep higher -c10
+  row "HTTP keep-alive, req/s, wrk -c50" http_rep higher -c50
+  row "HTTP new conns/s, wrk -c50, close" http_rep higher -c50 -H "Connection: close"
+fi
+if want scale; then
+  scale_ours="" scale_smol="" mem_ours="" mem_smol="" tot_ours="" tot_smol=""
+  load_ours="" load_smol=""
+  for _ in $(seq 1 "$reps"); do
+    read -r a b c d < <(scale_rep "$ours" "")
+    scale_ours+="$a " mem_ours+="$b " tot_ours+="$c " load_ours+="$d "
+    read -r a b c d < <(scale_rep "$smol" "-p")
+    scale_smol+="$a " mem_smol+="$b " tot_smol+="$c " load_smol+="$d "
+  done
+  print_row "keep-alive c10 beside $idle idle, req/s" "$load_ours" "$load_smol" higher
+  print_row "keep-alive c10, $idle idle / none" "$scale_ours" "$scale_smol" higher \
+    "[smoltcp: both with its $idle-socket pool]"
+  print_row "RSS growth per idle conn, bytes ($idle)" "$mem_ours" "$mem_smol" lower \
+    "[smoltcp: pool allocated at start]"
+  print_row "whole RSS / $idle idle conns, bytes" "$tot_ours" "$tot_smol" lower
+fi
+if want mem; then
+  mb_ours="" mb_smol=""
+  for _ in $(seq 1 "$reps"); do
+    out=$(timeout 300 "$mem_bulk" --bytes $((1 << 30)) || true)
+    mb_ours+="$(awk '$1 == "ours" { print $2 }' <<<"$out") "
+    mb_smol+="$(awk '$1 == "smoltcp" { print $2 }' <<<"$out") "
+  done
+  print_row "in memory, no TUN: CPU s/GiB, MTU 1500" "$mb_ours" "$mb_smol" lower
+fi
+if want limits; then
+  # shellcheck disable=SC2016
+  read_out=$("$here/netns.sh" -q -b "$ours" -- timeout 30 "$tun_limits" --read --secs 2 || true)
+  write_out=$("$here/netns.sh" -q -b "$ours" -- timeout 30 "$tun_limits" --write --secs 2 || true)
+  echo
+  echo "device limits (bare loop on its own TUN device, 92-byte IPv4/UDP packets, one run):"
+  awk '$1 == "read" { gsub(/[()]/, ""); printf "  read from TUN:  %9.0f packets/s (the kernel flood sent %.0f/s; if equal, the sender was the limit)\n", $2, $4 }' <<<"$read_out"
+  awk '$1 == "write" { printf "  write to TUN:   %9.0f packets/s\n", $2 }' <<<"$write_out"
+  [ -n "$read_out" ] || echo "  read from TUN: n/a (tun_limits --read failed)"
+  [ -n "$write_out" ] || echo "  write to TUN: n/a (tun_limits --write failed)"
+  echo "  (for scale: 1 Gbit/s of 1500-byte packets is 83,333 packets/s)"
+fi
+if [ -s "$notes" ]; then
+  echo
+  echo "notes from the runs:"
+  cat "$notes"
+fi

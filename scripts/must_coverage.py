@@ -31,6 +31,10 @@ def tests_by_must():
         for i, (pos, name) in enumerate(starts):
             end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
             body = text[pos:end]
+            # The region runs to the next `fn`; the next item's attributes and doc comment
+            # belong to it, not to this function.
+            cut = min((i for i in (body.find("\n///"), body.find("\n#[")) if i >= 0), default=len(body))
+            body = body[:cut]
             ids = set()
             tokens = name.split("_")
             for i, tok in enumerate(tokens):

@@ -35,7 +35,7 @@ impl ControlServer {
         Ok(ControlServer { listener })
     }
 
-    fn serve(&mut self, now: Instant, stack: &Stack, mut stream: UnixStream) -> io::Result<()> {
+    fn serve(&mut self, stack: &Stack, mut stream: UnixStream) -> io::Result<()> {
         stream.set_nonblocking(false)?;
         stream.set_read_timeout(Some(Duration::from_millis(200)))?;
         stream.set_write_timeout(Some(Duration::from_millis(500)))?;
@@ -44,7 +44,7 @@ impl ControlServer {
             .take(256)
             .read_line(&mut line)?;
         let answer = match line.trim() {
-            "ss" | "" => connection_table(now, stack),
+            "ss" | "" => connection_table(stack),
             "stats" => format!("{}\n", stack.counters()),
             other => format!("unknown command {other:?} (known: ss, stats)\n"),
         };
@@ -59,9 +59,9 @@ impl App for ControlServer {
 
     fn on_event(&mut self, _now: Instant, _stack: &mut Stack, _event: TcpEvent) {}
 
-    fn poll(&mut self, now: Instant, stack: &mut Stack) {
+    fn poll(&mut self, _now: Instant, stack: &mut Stack) {
         while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = self.serve(now, stack, stream) {
+            if let Err(e) = self.serve(stack, stream) {
                 log::debug!("control: {e}");
             }
         }
@@ -77,7 +77,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// The table `tunstack ss` prints, in the manner of `ss -tni`.
-pub fn connection_table(_now: Instant, stack: &Stack) -> String {
+pub fn connection_table(stack: &Stack) -> String {
     let tcp = stack.tcp();
     let mut out = String::new();
     let _ = writeln!(

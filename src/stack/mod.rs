@@ -21,7 +21,7 @@ pub use tcp::{
 };
 
 use crate::tcp::IcmpError;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpIn};
 use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
 use crate::wire::{DropCounters, DropReason};
@@ -453,10 +453,5 @@ impl Stack {
                 .drops
                 .add(DropReason::FragmentTimeout, expired as u64);
         }
-    }
-
-    /// How long the link may idle before the stack needs attention, from `now`.
-    pub fn idle_for(&self, now: Instant) -> Option<Duration> {
-        self.poll_timeout().map(|at| at - now)
     }
 }

@@ -98,8 +98,6 @@ struct Conn {
     tls: Option<Box<TlsState>>,
     /// The peer's FIN (or TLS close_notify) arrived.
     peer_eof: bool,
-    /// We called TCP close (FIN queued); from then on input is discarded.
-    fin_sent: bool,
     deadline: Option<Instant>,
 }
 
@@ -221,7 +219,6 @@ impl HttpServer {
                     exchange: Exchange::new(now),
                     tls,
                     peer_eof: false,
-                    fin_sent: false,
                     deadline: None,
                 },
             );
@@ -242,8 +239,8 @@ impl HttpServer {
             let before = c.exchange.tally;
 
             // ---- in ----
-            if c.fin_sent || c.tls.as_ref().is_some_and(|t| t.failed) {
-                // Closing: discard whatever still arrives until the peer's FIN.
+            if c.tls.as_ref().is_some_and(|t| t.failed) {
+                // A failed handshake: discard whatever still arrives until the peer's FIN.
                 while !c.peer_eof {
                     match tcp.recv(h, scratch) {
                         Ok(0) => c.peer_eof = true,
@@ -316,11 +313,11 @@ impl HttpServer {
             let tls_failed = c.tls.as_ref().is_some_and(|t| t.failed);
             // A peer that half-closed gets the answers to what it sent, then our FIN.
             let done = c.exchange.is_closing() || tls_failed || c.peer_eof;
-            if done && !c.fin_sent {
+            if done {
                 // Requests still queued behind a batch are answered first.
                 progress |= c.exchange.process(now, shared);
             }
-            if done && !c.fin_sent && c.exchange.drained() {
+            if done && c.exchange.drained() {
                 if let Some(t) = &mut c.tls
                     && !t.close_notify_sent
                     && !t.failed
@@ -334,10 +331,13 @@ impl HttpServer {
                     .as_ref()
                     .is_none_or(|t| t.tls_out_pos == t.tls_out.len() && !t.conn.wants_write());
                 if tls_flushed {
+                    // Everything is said: TCP takes it from here (our FIN, FIN-WAIT,
+                    // TIME-WAIT) and the server forgets the connection, so closed
+                    // connections never count against `max_connections`.
                     log::debug!("{}: {h} closing", self.name);
-                    let _ = tcp.close(h);
-                    c.fin_sent = true;
-                    progress = true;
+                    let _ = tcp.release(now, h);
+                    self.forget(h);
+                    return;
                 }
             }
             if !progress {
@@ -352,11 +352,7 @@ impl HttpServer {
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
-        let next = if c.fin_sent {
-            None
-        } else {
-            c.exchange.deadline(&self.shared).map(|(at, _)| at)
-        };
+        let next = c.exchange.deadline(&self.shared).map(|(at, _)| at);
         if next != c.deadline {
             if let Some(old) = c.deadline {
                 self.timers.remove(&(old, h));
