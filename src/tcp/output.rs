@@ -5,6 +5,7 @@ use log::trace;
 
 use super::connection::Connection;
 use super::segment::{Ctl, Options, Segment};
+use super::seq::SeqNum;
 use super::state::State;
 use super::timers::TimerKind;
 use crate::time::Instant;
@@ -238,22 +239,7 @@ impl Connection {
             self.snd.snd_una
         };
         let len = self.snd.available_from(seq).min(data_end - seq) as usize;
-        if len == 0 && !fin_sent {
-            return None;
-        }
-        let mut seg = Segment {
-            seq,
-            payload: self.snd.read(seq, len),
-            ..Segment::default()
-        };
-        if fin_sent {
-            seg.ctl = Ctl::FIN;
-        }
-        self.fill_ack(&mut seg, now);
-        self.set_urgent(&mut seg);
-        self.stats.retransmits += 1;
-        self.rtt.on_retransmit();
-        Some(seg)
+        self.resend(now, seq, len, fin_sent)
     }
 
     /// RFC 5681 §3.2 fast retransmit / RFC 6582 partial ACK: resend at SND.UNA.
@@ -266,6 +252,14 @@ impl Connection {
         }
         let len = len as usize;
         let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len as u32);
+        let seg = self.resend(now, seq, len, fin)?;
+        self.arm_retransmit(now);
+        Some(seg)
+    }
+
+    /// A retransmission of `len` octets at `seq`, with the FIN when it ends there (Karn: no
+    /// RTT sample from it).
+    fn resend(&mut self, now: Instant, seq: SeqNum, len: usize, fin: bool) -> Option<Segment> {
         if len == 0 && !fin {
             return None;
         }
@@ -281,7 +275,6 @@ impl Connection {
         self.set_urgent(&mut seg);
         self.stats.retransmits += 1;
         self.rtt.on_retransmit();
-        self.arm_retransmit(now);
         Some(seg)
     }
 
