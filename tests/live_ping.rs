@@ -160,10 +160,11 @@ try:
     print("udp: answered?!")
 except ConnectionRefusedError:
     print("udp: refused")
-r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
-r.sendto(b"experimental", ("198.18.0.2", 0))
+# Listen for ICMP before sending, so the answer cannot arrive first.
 icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 icmp.settimeout(2)
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
+r.sendto(b"experimental", ("198.18.0.2", 0))
 while True:
     pkt = icmp.recv(2000)
     if pkt[20] == 3:
