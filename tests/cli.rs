@@ -54,6 +54,13 @@ fn bad_fault_spec_says_what_is_known() {
 }
 
 #[test]
+fn unknown_congestion_control_names_the_choices() {
+    let (ok, _, err) = tunstack(&["--cc", "bbr"]);
+    assert!(!ok);
+    assert!(err.contains("expected cubic or newreno"), "{err}");
+}
+
+#[test]
 fn help_explains_the_defaults() {
     let (ok, out, _) = tunstack(&["--help"]);
     assert!(ok);
@@ -64,6 +71,9 @@ fn help_explains_the_defaults() {
         "--pcap",
         "--no-configure",
         "--faults",
+        "--cc <ALGORITHM>",
+        "[default: cubic]",
+        "--rcvbuf-max",
         "Examples:",
     ] {
         assert!(out.contains(needle), "--help lacks {needle:?}:\n{out}");

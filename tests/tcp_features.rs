@@ -243,14 +243,15 @@ fn options_negotiated_only_when_offered() {
         "<SEQ=IRS><CTL=SYN><MSS=1460><WS=7><SACKOK><TS=500,0>",
         Config::default(),
     );
-    let synack = s.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK><SACKOK><WS=3>");
+    // The scale suits the 4 MiB auto-tuning may grow the receive buffer to.
+    let synack = s.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK><SACKOK><WS=7>");
     assert_eq!(synack.options.timestamps.unwrap().1, 500);
     s.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=100><TS=501,1>");
     assert_eq!(s.conn.stats().snd_wnd, 100 << 7); // MUST-1: 32-bit unsigned window
     s.send(b"hi");
     let data = s.expect_sent("<SEQ=ISS+1><DATA=2>");
     assert_eq!(data.options.timestamps.unwrap().1, 501);
-    assert_eq!(data.wnd, ((256 * 1024) >> 3) as u16);
+    assert_eq!(data.wnd, ((256 * 1024) >> 7) as u16);
     // Our effective MSS leaves room for the timestamps option.
     s.conn.set_nodelay(true);
     s.receive("<SEQ=IRS+1><ACK=ISS+3><CTL=ACK><WND=1000><TS=502,1>");
@@ -391,4 +392,64 @@ fn must_16_sack_option_counts_against_mss() {
     let first = h.expect_sent("<SEQ=ISS+1><SACK=IRS+11-IRS+21>");
     assert_eq!(first.payload.len(), 1000 - 12);
     assert!(first.wire_len() <= 1000 + 20);
+}
+
+/// RFC 6675 §5: with SACK, one recovery episode repairs every hole of a window, paced by
+/// `cwnd − pipe`, instead of one hole per round trip (RFC 6582). Ten segments of 1000
+/// octets; the 1st, 4th and 7th are lost. NewReno growth keeps the numbers round:
+/// ssthresh = cwnd = FlightSize / 2 = 5000.
+///
+/// ```text
+///   ACK (all ACK=ISS+1)            SACKed above       pipe before   sent
+///   seg 2,3   1001-3001            -                  -             -
+///   seg 5     4001-5001,1001-3001  3 SMSS: recovery   -             ISS+1 (rule 1)
+///   seg 6     4001-6001,...        2 ranges           6000          -
+///   seg 8     7001-8001,...        3 ranges: 3001 lost 4000         ISS+3001 (rule 1)
+///   seg 9     7001-9001,...        6001 not lost      4000          ISS+6001 (rule 3)
+/// ```
+#[test]
+fn rfc6675_sack_recovery_repairs_every_hole_in_one_round_trip() {
+    let cfg = Config {
+        sack: true,
+        nodelay: true,
+        send_buffer: 64 * 1024,
+        congestion: tunstack::tcp::Algorithm::NewReno,
+        ..plain_config()
+    };
+    let mut h = Harness::established_client_opts(cfg, "<SACKOK><WND=60000>");
+    h.send(&[7; 10_000]);
+    for i in 0..10 {
+        h.expect_sent(&format!("<SEQ=ISS+{}><DATA=1000>", 1 + 1000 * i));
+    }
+    h.expect_nothing_sent();
+    let dup = |blocks: &str| format!("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=60000><SACK={blocks}>");
+    h.receive(&dup("ISS+1001-ISS+2001"));
+    h.receive(&dup("ISS+1001-ISS+3001"));
+    h.expect_nothing_sent();
+    h.receive(&dup("ISS+4001-ISS+5001,ISS+1001-ISS+3001"));
+    h.expect_sent("<SEQ=ISS+1><DATA=1000>");
+    assert_eq!(h.conn.stats().cwnd, 5000);
+    h.expect_nothing_sent();
+    h.receive(&dup("ISS+4001-ISS+6001,ISS+1001-ISS+3001"));
+    h.expect_nothing_sent();
+    h.receive(&dup(
+        "ISS+7001-ISS+8001,ISS+4001-ISS+6001,ISS+1001-ISS+3001",
+    ));
+    h.expect_sent("<SEQ=ISS+3001><DATA=1000>");
+    h.expect_nothing_sent();
+    h.receive(&dup(
+        "ISS+7001-ISS+9001,ISS+4001-ISS+6001,ISS+1001-ISS+3001",
+    ));
+    h.expect_sent("<SEQ=ISS+6001><DATA=1000>");
+    h.expect_nothing_sent();
+    // The repairs arrive: partial ACKs, then the full one ends recovery with cwnd = ssthresh.
+    let ack =
+        |n: u32, blocks: &str| format!("<SEQ=IRS+1><ACK=ISS+{n}><CTL=ACK><WND=60000>{blocks}");
+    h.receive(&ack(3001, "<SACK=ISS+7001-ISS+10001,ISS+4001-ISS+6001>"));
+    h.receive(&ack(6001, "<SACK=ISS+7001-ISS+10001>"));
+    h.receive(&ack(10_001, ""));
+    h.expect_nothing_sent();
+    let st = h.conn.stats();
+    assert_eq!((st.cwnd, st.ssthresh, st.rtos), (5000, 5000, 0));
+    assert_eq!(st.retransmits, 3);
 }

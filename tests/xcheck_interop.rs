@@ -591,8 +591,9 @@ fn mss_and_window_scale(role: Role, ours_mtu: usize, smol_mtu: usize) {
     assert!(our_syn.syn() && their_syn.syn());
     assert_eq!(our_syn.options.mss, Some((ours_mtu - 40) as u16));
     assert_eq!(their_syn.options.mss, Some((smol_mtu - 40) as u16));
-    // 256 KiB receive buffers on both sides: shift 3 (65535 << 3 covers 256 KiB).
-    assert_eq!(our_syn.options.window_scale, Some(3));
+    // 256 KiB receive buffers on both sides; ours may auto-tune to 4 MiB: shift 7 for ours
+    // (65535 << 7 covers 4 MiB), 3 for smoltcp's fixed 256 KiB.
+    assert_eq!(our_syn.options.window_scale, Some(7));
     assert_eq!(their_syn.options.window_scale, Some(3));
     // smoltcp offers SACK but no timestamps (no TSval generator), so no TS on the wire.
     assert!(their_syn.options.timestamps.is_none());

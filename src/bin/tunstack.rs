@@ -15,7 +15,7 @@ use tunstack::control::ControlServer;
 use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
 use tunstack::runtime::Runtime;
 use tunstack::stack::{MAX_MTU, MIN_MTU, Stack, StackConfig};
-use tunstack::tcp::Keepalive;
+use tunstack::tcp::{Algorithm, Keepalive};
 use tunstack::time::Instant;
 
 /// A userspace TCP/IP stack behind a Linux TUN device.
@@ -110,6 +110,20 @@ struct Cli {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     msl: std::time::Duration,
 
+    /// Congestion control: `cubic` (RFC 9438) or `newreno` (RFC 5681/6582). Either way loss
+    /// recovery follows RFC 6675 when the peer SACKs.
+    #[arg(long = "cc", default_value = "cubic", value_name = "ALGORITHM", value_parser = parse_cc)]
+    congestion: Algorithm,
+
+    /// Receive buffer a TCP connection starts with (bytes).
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+    rcvbuf: usize,
+
+    /// Receive-buffer auto-tuning grows a connection's buffer up to this while the window
+    /// limits its sender (bytes; at or below --rcvbuf turns auto-tuning off).
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    rcvbuf_max: usize,
+
     /// More logging: -v debug, -vv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -179,6 +193,10 @@ fn check_addresses(addr: Ipv4Addr, kernel: Ipv4Addr, prefix: u8) -> Result<()> {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
     tunstack::time::parse_duration(s).map_err(anyhow::Error::msg)
+}
+
+fn parse_cc(name: &str) -> Result<Algorithm, String> {
+    Algorithm::from_name(name).ok_or_else(|| format!("{name:?}: expected cubic or newreno"))
 }
 
 /// `echo=2s,1s,3` → ("echo", keepalive).
@@ -403,6 +421,9 @@ fn run(cli: Cli) -> Result<()> {
         isn_secret,
         tcp: tunstack::tcp::Config {
             msl: cli.msl,
+            congestion: cli.congestion,
+            recv_buffer: cli.rcvbuf,
+            recv_buffer_max: cli.rcvbuf_max,
             ..tunstack::tcp::Config::default()
         },
         ..StackConfig::default()

@@ -51,7 +51,11 @@ pub struct Config {
     /// The MSS we advertise: local MTU − 40 (MUST-67), also our cap on send MSS (MUST-16).
     pub mss: u16,
     pub send_buffer: usize,
+    /// The receive buffer a connection starts with.
     pub recv_buffer: usize,
+    /// Receive-buffer auto-tuning grows the buffer up to this while the window limits the
+    /// sender (not above `recv_buffer`: no auto-tuning). The window scale is chosen for it.
+    pub recv_buffer_max: usize,
     /// Disable Nagle (MUST-17).
     pub nodelay: bool,
     /// Off by default (MUST-25).
@@ -90,6 +94,7 @@ impl Default for Config {
             mss: 1460,
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
+            recv_buffer_max: 4 * 1024 * 1024,
             nodelay: false,
             keepalive: None,
             msl: Duration::from_secs(30),
@@ -106,8 +111,15 @@ impl Default for Config {
             window_scale: true,
             sack: true,
             timestamps: true,
-            congestion: Algorithm::NewReno,
+            congestion: Algorithm::default(),
         }
+    }
+}
+
+impl Config {
+    /// The largest receive buffer auto-tuning may reach.
+    pub fn recv_buffer_cap(&self) -> usize {
+        self.recv_buffer_max.max(self.recv_buffer)
     }
 }
 

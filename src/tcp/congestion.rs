@@ -1,21 +1,68 @@
-//! Congestion control behind a small enum: RFC 5681 slow start and congestion avoidance
-//! with RFC 6582 NewReno fast recovery (MUST-19). CUBIC will be a second variant.
+//! Congestion control: RFC 5681 slow start and congestion avoidance (MUST-19), with the
+//! window growth of CUBIC (RFC 9438, the default) or NewReno, and two ways through loss:
+//!
+//! - with SACK (RFC 6675 §5): cwnd drops to ssthresh on entry and stays there; what may be
+//!   sent is `cwnd − pipe`, which the sender computes from its scoreboard;
+//! - without SACK (RFC 6582 NewReno fast recovery): cwnd is inflated by one SMSS per
+//!   duplicate ACK and deflated on partial ACKs, each of which resends one segment.
+//!
+//! Time is passed in (`now`, the smoothed RTT): the controller never reads a clock.
 
 use super::seq::SeqNum;
+use crate::time::{Duration, Instant};
 
-/// Which algorithm a connection uses.
+/// Which window growth a connection uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Algorithm {
-    #[default]
+    /// RFC 5681 / RFC 6582: halve on loss, one SMSS per RTT in congestion avoidance.
     NewReno,
+    /// RFC 9438: multiply by 0.7 on loss, grow along a cubic function of the time since.
+    #[default]
+    Cubic,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::NewReno => "newreno",
+            Algorithm::Cubic => "cubic",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        match name {
+            "newreno" | "reno" => Some(Algorithm::NewReno),
+            "cubic" => Some(Algorithm::Cubic),
+            _ => None,
+        }
+    }
 }
 
 /// What the sender should do after a duplicate ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DupAckAction {
     Nothing,
-    /// RFC 5681 §3.2 step 2: retransmit the first unacknowledged segment.
+    /// RFC 5681 §3.2 step 2 / RFC 6675 §5 step 4.3: retransmit the first unacknowledged
+    /// segment.
     FastRetransmit,
+}
+
+/// RFC 9438 §4.6: multiplicative decrease factor.
+const BETA_CUBIC: f64 = 0.7;
+/// RFC 9438 §5: C, in segments per second³.
+const C_CUBIC: f64 = 0.4;
+
+/// RFC 9438 state of the current congestion-avoidance epoch (units: segments, seconds).
+#[derive(Clone, Debug, Default)]
+struct Cubic {
+    /// W_max: the window just before the last reduction.
+    w_max: f64,
+    /// cwnd before the last reduction (cwnd_prior, for the Reno-friendly α).
+    cwnd_prior: f64,
+    /// Start of the epoch (the first ACK in congestion avoidance) and K.
+    epoch: Option<(Instant, f64)>,
+    /// W_est: the Reno-friendly estimate.
+    w_est: f64,
 }
 
 /// The congestion controller's state (RFC 5681 §3.1 variables).
@@ -28,8 +75,12 @@ pub struct Congestion {
     /// Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1 (3)).
     acked_in_ca: u32,
     dup_acks: u32,
-    /// RFC 6582 `recover`: SND.MAX when fast recovery started; `None` outside recovery.
+    /// RFC 6582 `recover` / RFC 6675 RecoveryPoint: SND.MAX when recovery started; `None`
+    /// outside recovery.
     recover: Option<SeqNum>,
+    /// The peer SACKs: recover per RFC 6675 instead of RFC 6582.
+    sack: bool,
+    cubic: Cubic,
 }
 
 impl Congestion {
@@ -43,6 +94,8 @@ impl Congestion {
             acked_in_ca: 0,
             dup_acks: 0,
             recover: None,
+            sack: false,
+            cubic: Cubic::default(),
         }
     }
 
@@ -58,6 +111,18 @@ impl Congestion {
     pub fn in_recovery(&self) -> bool {
         self.recover.is_some()
     }
+    /// In RFC 6675 loss recovery: the sender paces by `cwnd − pipe`.
+    pub fn in_sack_recovery(&self) -> bool {
+        self.sack && self.recover.is_some()
+    }
+    pub fn recovery_point(&self) -> Option<SeqNum> {
+        self.recover
+    }
+
+    /// Whether the peer agreed to SACK (decided by the handshake).
+    pub fn set_sack(&mut self, sack: bool) {
+        self.sack = sack;
+    }
 
     /// The MSS is known only after the handshake; the initial window follows it.
     pub fn set_smss(&mut self, smss: u32) {
@@ -70,16 +135,32 @@ impl Congestion {
         self.smss = smss.max(1);
     }
 
-    /// New data acknowledged: `acked` bytes, `flight` bytes still outstanding afterwards.
-    /// Returns true when a partial ACK in recovery asks for a retransmission (RFC 6582 §3.2 (5)).
-    pub fn on_ack(&mut self, ack: SeqNum, acked: u32, flight: u32) -> bool {
+    /// New data acknowledged: `acked` bytes, `flight` bytes still outstanding afterwards,
+    /// `srtt` the current smoothed RTT. Returns true when a partial ACK in NewReno recovery
+    /// asks for a retransmission (RFC 6582 §3.2 (5)).
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        srtt: Option<Duration>,
+        ack: SeqNum,
+        acked: u32,
+        flight: u32,
+    ) -> bool {
         self.dup_acks = 0;
         if let Some(recover) = self.recover {
             if ack.after_eq(recover) {
-                // RFC 6582 §3.2 (5) full acknowledgment: deflate the window.
+                // RFC 6582 §3.2 (5) full acknowledgment: deflate the window. (With SACK the
+                // window was never inflated: RFC 6675 leaves cwnd at ssthresh.)
                 self.cwnd = self.ssthresh.min(flight.max(self.smss) + self.smss);
+                if self.sack {
+                    self.cwnd = self.ssthresh;
+                }
                 self.recover = None;
+                self.acked_in_ca = 0;
                 return false;
+            }
+            if self.sack {
+                return false; // RFC 6675: pipe, not cwnd, reflects the partial ACK
             }
             // RFC 6582 §3.2 (5) partial acknowledgment: deflate by the amount acked, add one SMSS.
             self.cwnd = self.cwnd.saturating_sub(acked);
@@ -90,17 +171,84 @@ impl Congestion {
             return true;
         }
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 (2): slow start, at most SMSS per ACK.
+            // RFC 5681 §3.1 (2): slow start, at most SMSS per ACK (also CUBIC, RFC 9438 §4.10).
             self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
-        } else {
-            // RFC 5681 §3.1 (3): congestion avoidance by byte counting.
-            self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
-            if self.acked_in_ca >= self.cwnd {
-                self.acked_in_ca -= self.cwnd;
-                self.cwnd = self.cwnd.saturating_add(self.smss);
+            return false;
+        }
+        match self.algorithm {
+            Algorithm::NewReno => {
+                // RFC 5681 §3.1 (3): congestion avoidance by byte counting.
+                self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
+                if self.acked_in_ca >= self.cwnd {
+                    self.acked_in_ca -= self.cwnd;
+                    self.cwnd = self.cwnd.saturating_add(self.smss);
+                }
             }
+            Algorithm::Cubic => self.cubic_on_ack(now, srtt.unwrap_or(Duration::ZERO), acked),
         }
         false
+    }
+
+    /// RFC 9438 §4.2–§4.5: one ACK in congestion avoidance.
+    fn cubic_on_ack(&mut self, now: Instant, srtt: Duration, acked: u32) {
+        let smss = f64::from(self.smss);
+        let cwnd = f64::from(self.cwnd) / smss;
+        let c = &mut self.cubic;
+        let (start, k) = *c.epoch.get_or_insert_with(|| {
+            // RFC 9438 §4.2: a new epoch; K from the distance to W_max (Figure 2).
+            if c.w_max < cwnd {
+                c.w_max = cwnd;
+                c.cwnd_prior = cwnd;
+            }
+            c.w_est = cwnd;
+            (now, ((c.w_max - cwnd) / C_CUBIC).cbrt())
+        });
+        let t = (now - start).as_secs_f64();
+        let rtt = srtt.as_secs_f64();
+        let w_cubic = |t: f64| C_CUBIC * (t - k).powi(3) + c.w_max;
+        // RFC 9438 §4.3: the Reno-friendly estimate, α = 3(1−β)/(1+β) until it reaches
+        // cwnd_prior, then 1.
+        let alpha = if c.w_est >= c.cwnd_prior {
+            1.0
+        } else {
+            3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC)
+        };
+        let segments = f64::from(acked) / smss;
+        c.w_est += alpha * segments / cwnd;
+        let new = if w_cubic(t) < c.w_est {
+            c.w_est // §4.3 Reno-friendly region
+        } else {
+            // §4.4/§4.5: approach W_cubic(t + RTT), at most 1.5 × cwnd ahead.
+            let target = w_cubic(t + rtt).clamp(cwnd, 1.5 * cwnd);
+            cwnd + (target - cwnd) * segments / cwnd
+        };
+        // Carry fractions of a segment in bytes: cwnd is kept in bytes.
+        let bytes = (new * smss).min(f64::from(u32::MAX)) as u32;
+        self.cwnd = bytes.max(self.cwnd);
+    }
+
+    /// ssthresh after a congestion event with `flight` bytes outstanding (RFC 5681 eq. (4)
+    /// for NewReno; RFC 9438 §4.6 for CUBIC, which also records W_max).
+    fn reduce(&mut self, flight: u32) -> u32 {
+        let floor = 2 * self.smss;
+        match self.algorithm {
+            Algorithm::NewReno => (flight / 2).max(floor),
+            Algorithm::Cubic => {
+                let smss = f64::from(self.smss);
+                let cwnd = f64::from(self.cwnd) / smss;
+                let c = &mut self.cubic;
+                // §4.7 fast convergence: release bandwidth to newer flows.
+                c.w_max = if cwnd < c.w_max {
+                    cwnd * (1.0 + BETA_CUBIC) / 2.0
+                } else {
+                    cwnd
+                };
+                c.cwnd_prior = cwnd;
+                c.epoch = None;
+                let ss = (f64::from(self.cwnd.min(flight.max(self.smss))) * BETA_CUBIC) as u32;
+                ss.max(floor)
+            }
+        }
     }
 
     /// A duplicate ACK (RFC 5681 §2 definition, or an ACK that SACKed new data; checked by
@@ -110,34 +258,41 @@ impl Congestion {
     pub fn on_dup_ack(&mut self, snd_max: SeqNum, flight: u32, sacked: u32) -> DupAckAction {
         self.dup_acks += 1;
         if self.recover.is_some() {
-            // RFC 6582 §3.2 (4): inflate for each further duplicate.
-            self.cwnd = self.cwnd.saturating_add(self.smss);
+            if !self.sack {
+                // RFC 6582 §3.2 (4): inflate for each further duplicate.
+                self.cwnd = self.cwnd.saturating_add(self.smss);
+            }
             return DupAckAction::Nothing;
         }
         if self.dup_acks >= 3 || sacked >= 3 * self.smss {
-            // RFC 5681 §3.2 (2) and RFC 6582 §3.2 (2): enter fast recovery.
-            self.ssthresh = (flight / 2).max(2 * self.smss);
-            self.cwnd = self.ssthresh + 3 * self.smss;
+            // RFC 5681 §3.2 (2), RFC 6582 §3.2 (2), RFC 6675 §5 step 4: enter recovery.
+            self.ssthresh = self.reduce(flight);
+            self.cwnd = if self.sack {
+                self.ssthresh
+            } else {
+                self.ssthresh + 3 * self.smss
+            };
             self.recover = Some(snd_max);
             return DupAckAction::FastRetransmit;
         }
         DupAckAction::Nothing
     }
 
-    /// Enter fast recovery on other evidence of loss than three duplicates (a loss probe's
-    /// ACK, RFC 8985 §7.4): the same reduction as RFC 5681 §3.2 (2), without inflation.
+    /// Enter recovery on other evidence of loss than three duplicates (a loss probe's ACK,
+    /// RFC 8985 §7.4): the same reduction as RFC 5681 §3.2 (2), without inflation.
     pub fn enter_recovery(&mut self, snd_max: SeqNum, flight: u32) {
         if self.recover.is_some() {
             return;
         }
-        self.ssthresh = (flight / 2).max(2 * self.smss);
+        self.ssthresh = self.reduce(flight);
         self.cwnd = self.ssthresh;
         self.recover = Some(snd_max);
     }
 
-    /// RFC 5681 §3.1 (4): retransmission timeout.
+    /// RFC 5681 §3.1 (4): retransmission timeout (CUBIC: RFC 9438 §4.8, same ssthresh as
+    /// for a loss, then the loss window).
     pub fn on_timeout(&mut self, flight: u32) {
-        self.ssthresh = (flight / 2).max(2 * self.smss);
+        self.ssthresh = self.reduce(flight);
         self.cwnd = self.smss; // loss window
         self.acked_in_ca = 0;
         self.dup_acks = 0;
@@ -153,20 +308,32 @@ impl Congestion {
 mod tests {
     use super::*;
 
+    const T0: Instant = Instant::ZERO;
+
+    fn ack(c: &mut Congestion, at: Instant, seq: u32, acked: u32, flight: u32) -> bool {
+        c.on_ack(
+            at,
+            Some(Duration::from_millis(10)),
+            SeqNum(seq),
+            acked,
+            flight,
+        )
+    }
+
     #[test]
     fn must_19_slow_start_then_avoidance() {
         let mut c = Congestion::new(Algorithm::NewReno, 1000);
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(SeqNum(1000), 1000, 0);
+        ack(&mut c, T0, 1000, 1000, 0);
         assert_eq!(c.cwnd(), 11_000);
         c.on_timeout(20_000);
         assert_eq!((c.cwnd(), c.ssthresh()), (1000, 10_000));
         for i in 0..9 {
-            c.on_ack(SeqNum(i), 1000, 0);
+            ack(&mut c, T0, i, 1000, 0);
         }
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(SeqNum(10), 5000, 0);
-        c.on_ack(SeqNum(11), 5000, 0);
+        ack(&mut c, T0, 10, 5000, 0);
+        ack(&mut c, T0, 11, 5000, 0);
         assert_eq!(c.cwnd(), 11_000); // one SMSS per cwnd of data acked
     }
 
@@ -189,10 +356,86 @@ mod tests {
         assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::Nothing);
         assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::FastRetransmit);
         assert_eq!((c.cwnd(), c.ssthresh()), (8000, 5000));
-        assert!(c.on_ack(SeqNum(2000), 2000, 8000)); // partial
+        assert!(ack(&mut c, T0, 2000, 2000, 8000)); // partial
         assert!(c.in_recovery());
-        assert!(!c.on_ack(SeqNum(10_000), 8000, 0)); // full
+        assert!(!ack(&mut c, T0, 10_000, 8000, 0)); // full
         assert!(!c.in_recovery());
         assert_eq!(c.cwnd(), 2000);
+    }
+
+    #[test]
+    fn rfc6675_recovery_holds_cwnd_at_ssthresh() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.set_sack(true);
+        let max = SeqNum(10_000);
+        assert_eq!(
+            c.on_dup_ack(max, 10_000, 3000),
+            DupAckAction::FastRetransmit
+        );
+        assert!(c.in_sack_recovery());
+        assert_eq!((c.cwnd(), c.ssthresh()), (5000, 5000)); // no inflation by 3 SMSS
+        c.on_dup_ack(max, 10_000, 4000);
+        assert_eq!(c.cwnd(), 5000); // nor per duplicate
+        assert!(!ack(&mut c, T0, 2000, 2000, 8000)); // partial: pipe does the work
+        assert!(!ack(&mut c, T0, 10_000, 8000, 0));
+        assert!(!c.in_recovery());
+        assert_eq!(c.cwnd(), 5000);
+    }
+
+    /// RFC 9438 Figure 1: after a loss at W_max the window drops to β·W_max, grows in a
+    /// concave curve back to W_max at time K, plateaus, then probes beyond it (convex). With
+    /// a 100 ms RTT and W_max = 1000 segments the cubic curve, not the Reno-friendly
+    /// estimate, decides: K = cbrt(1000 × 0.3 / 0.4) ≈ 9.1 s.
+    #[test]
+    fn cubic_concave_then_convex_around_w_max() {
+        let smss = 1000;
+        let rtt = Duration::from_millis(100);
+        let mut c = Congestion::new(Algorithm::Cubic, smss);
+        while c.cwnd() < 1000 * smss {
+            c.on_ack(T0, Some(rtt), SeqNum(0), smss, 0);
+        }
+        c.enter_recovery(SeqNum(1), 1000 * smss);
+        assert_eq!(c.cwnd(), 700 * smss); // β = 0.7
+        c.on_ack(T0, Some(rtt), SeqNum(1), smss, 700 * smss); // recovery ends
+        assert_eq!(c.cwnd(), 700 * smss);
+        let mut at = T0;
+        let mut samples = Vec::new();
+        for step in 0..200 {
+            if step % 20 == 0 {
+                samples.push(c.cwnd() / smss);
+            }
+            // One window of ACKs per RTT, one ACK per segment.
+            for _ in 0..c.cwnd() / smss {
+                c.on_ack(at, Some(rtt), SeqNum(2), smss, 0);
+            }
+            at += rtt;
+        }
+        // Every 2 s: fast growth first, slow around W_max near K, faster again after.
+        let growth: Vec<u32> = samples.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(samples[0] == 700, "{samples:?}");
+        assert!(
+            growth[0] > 100 && growth[0] > 10 * growth[4],
+            "concave: {samples:?}"
+        );
+        assert!(
+            (995..=1020).contains(&samples[5]),
+            "plateau at W_max: {samples:?}"
+        );
+        assert!(growth[8] > 10 * growth[4], "convex after K: {samples:?}");
+    }
+
+    #[test]
+    fn cubic_timeout_uses_beta_and_loss_window() {
+        let mut c = Congestion::new(Algorithm::Cubic, 1000);
+        c.on_timeout(20_000);
+        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 7000)); // min(cwnd, flight) × 0.7
+    }
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        for a in [Algorithm::NewReno, Algorithm::Cubic] {
+            assert_eq!(Algorithm::from_name(a.name()), Some(a));
+        }
+        assert_eq!(Algorithm::default(), Algorithm::Cubic);
     }
 }

@@ -70,6 +70,8 @@ pub struct Connection {
     /// Largest payload seen from the peer (for "every second full-sized segment").
     pub(super) rcv_mss: u32,
     pub(super) fast_retransmit: bool,
+    /// RFC 6675 HighRxt: one past the highest octet retransmitted in this recovery.
+    pub(super) high_rxt: SeqNum,
     /// Persist timer fired with an open window: send one segment ignoring Nagle/SWS.
     pub(super) force_send: bool,
     /// RFC 8985 TLPRxtOut: a loss probe is out for the current tail.
@@ -103,7 +105,7 @@ impl Connection {
         Connection {
             tuple,
             snd: SendSpace::new(iss, config.send_buffer, smss),
-            rcv: RecvSpace::new(SeqNum(0), config.recv_buffer, 0),
+            rcv: RecvSpace::new(SeqNum(0), config.recv_buffer, config.recv_buffer, 0),
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             cc: Congestion::new(config.congestion, smss),
             state,
@@ -117,6 +119,7 @@ impl Connection {
             unacked_bytes: 0,
             rcv_mss: smss,
             fast_retransmit: false,
+            high_rxt: iss,
             force_send: false,
             tlp_out: false,
             loss_probe: false,
@@ -174,15 +177,21 @@ impl Connection {
         let ws = match o.window_scale {
             Some(peer) if self.config.window_scale => {
                 self.snd.wscale = peer.min(14); // RFC 7323 §2.3: at most 14
-                our_wscale(self.config.recv_buffer)
+                our_wscale(self.config.recv_buffer_cap())
             }
             _ => {
                 self.snd.wscale = 0;
                 0
             }
         };
-        self.rcv = RecvSpace::new(syn.seq, self.config.recv_buffer, ws);
+        self.rcv = RecvSpace::new(
+            syn.seq,
+            self.config.recv_buffer,
+            self.config.recv_buffer_cap(),
+            ws,
+        );
         self.sack_enabled = self.config.sack && o.sack_permitted;
+        self.cc.set_sack(self.sack_enabled);
         self.ts_enabled = self.config.timestamps && o.timestamps.is_some();
         if let Some((val, _)) = o.timestamps {
             self.ts_recent = val;

@@ -238,7 +238,8 @@ impl Connection {
             let freed = self.snd.on_ack(ack);
             self.rtt.on_ack(now, ack);
             let outstanding = self.snd.outstanding();
-            if self.cc.on_ack(ack, acked, outstanding) && outstanding > 0 {
+            let srtt = self.rtt.srtt();
+            if self.cc.on_ack(now, srtt, ack, acked, outstanding) && outstanding > 0 {
                 self.fast_retransmit = true; // RFC 6582 partial ACK
                 self.stats.fast_retransmits += 1;
             }
@@ -275,6 +276,7 @@ impl Connection {
             );
             if action == DupAckAction::FastRetransmit {
                 debug!("{} fast retransmit at {}", self.tuple, snd_una);
+                self.high_rxt = snd_una;
                 self.fast_retransmit = true;
                 self.stats.fast_retransmits += 1;
             } else if self.tlp_out && sack_progress && !self.cc.in_recovery() {
@@ -283,6 +285,7 @@ impl Connection {
                 debug!("{} loss probe revealed a hole at {}", self.tuple, snd_una);
                 self.cc
                     .enter_recovery(self.snd.snd_max, self.snd.outstanding());
+                self.high_rxt = snd_una;
                 self.fast_retransmit = true;
                 self.stats.fast_retransmits += 1;
             }
@@ -344,6 +347,9 @@ impl Connection {
             } else if seq == rcv_nxt {
                 let had_gap = !self.rcv.reassembly.is_empty();
                 self.rcv.push_in_order(data);
+                if let Some(srtt) = self.rtt.srtt() {
+                    self.rcv.autotune(now, srtt);
+                }
                 self.push_event(Event::Readable);
                 self.unacked_bytes += data.len() as u32;
                 if had_gap || self.unacked_bytes >= 2 * self.rcv_mss {

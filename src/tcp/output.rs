@@ -52,6 +52,11 @@ impl Connection {
                         return Some(seg);
                     }
                 }
+                if self.cc.in_sack_recovery()
+                    && let Some(seg) = self.build_sack_retransmit(now)
+                {
+                    return Some(seg);
+                }
                 if let Some(seg) = self.build_data(now) {
                     return Some(seg);
                 }
@@ -111,7 +116,7 @@ impl Connection {
             }
         } else {
             if c.window_scale {
-                options.window_scale = Some(super::connection::our_wscale(c.recv_buffer));
+                options.window_scale = Some(super::connection::our_wscale(c.recv_buffer_cap()));
             }
             options.sack_permitted = c.sack;
             if c.timestamps {
@@ -149,7 +154,7 @@ impl Connection {
         let seq = self.snd.snd_nxt;
         let mss = self.payload_limit() as usize;
         let avail = self.snd.available_from(seq) as usize;
-        let usable = self.snd.usable_window(self.cc.cwnd()) as usize;
+        let usable = self.usable_window() as usize;
         let retransmission = seq.before(self.snd.snd_max);
         let len = avail.min(mss).min(usable);
         let data_end = self.snd.data_end();
@@ -196,6 +201,39 @@ impl Connection {
         if !self.timers.is_running(TimerKind::Retransmit) {
             self.arm_retransmit(now);
         }
+        Some(seg)
+    }
+
+    /// What the windows allow beyond SND.NXT: min(SND.WND, cwnd) less what is in flight, or
+    /// in RFC 6675 recovery less `pipe` for cwnd.
+    fn usable_window(&self) -> u32 {
+        if !self.cc.in_sack_recovery() {
+            return self.snd.usable_window(self.cc.cwnd());
+        }
+        let peer = self.snd.snd_wnd.saturating_sub(self.snd.in_flight());
+        let pipe = self.snd.pipe(self.high_rxt, self.snd.mss);
+        peer.min(self.cc.cwnd().saturating_sub(pipe))
+    }
+
+    /// RFC 6675 §5 (C): while cwnd − pipe ≥ 1 SMSS, NextSeg(): rule 1, a lost hole; rule 2,
+    /// new data (left to `build_data`); rule 3, a hole below the highest SACKed octet when
+    /// there is no new data to send. Each retransmission raises HighRxt.
+    fn build_sack_retransmit(&mut self, now: Instant) -> Option<Segment> {
+        let smss = self.snd.mss;
+        let limit = self.payload_limit();
+        let pipe = self.snd.pipe(self.high_rxt, smss);
+        if self.cc.cwnd().saturating_sub(pipe) < limit {
+            return None;
+        }
+        let new_data = self.snd.available_from(self.snd.snd_nxt) > 0
+            && self.snd.snd_wnd > self.snd.in_flight();
+        let (seq, hole) = self
+            .snd
+            .next_hole(self.high_rxt, smss, true)
+            .or_else(|| (!new_data).then(|| self.snd.next_hole(self.high_rxt, smss, false))?)?;
+        let len = hole.min(limit).min(self.snd.available_from(seq));
+        let seg = self.resend(now, seq, len as usize, false)?;
+        self.high_rxt = seq + len;
         Some(seg)
     }
 
@@ -253,6 +291,7 @@ impl Connection {
         let len = len as usize;
         let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len as u32);
         let seg = self.resend(now, seq, len, fin)?;
+        self.high_rxt = self.high_rxt.max(seq + len as u32 + u32::from(fin));
         self.arm_retransmit(now);
         Some(seg)
     }

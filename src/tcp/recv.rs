@@ -18,11 +18,17 @@
 //! the window but beyond RCV.NXT waits in [`Reassembly`]; in-order data waits in the buffer
 //! for the user. Both together never exceed the buffer capacity, because the edge never
 //! passes `read_seq + capacity`.
+//!
+//! Receive-buffer auto-tuning (the dynamic right-sizing Linux does): the capacity starts at
+//! the configured buffer and, once per round trip, doubles up to a cap when the user read
+//! more than half of it in that round trip, that is when the window and not the reader
+//! limited the sender. It never shrinks; memory is taken only as data actually waits.
 
 use std::collections::VecDeque;
 
 use super::reassembly::Reassembly;
 use super::seq::SeqNum;
+use crate::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub struct RecvSpace {
@@ -44,19 +50,24 @@ pub struct RecvSpace {
     /// Sequence number of the next octet the user will read.
     read_seq: SeqNum,
     capacity: usize,
+    /// Auto-tuning's limit for `capacity`.
+    max_capacity: usize,
+    /// Auto-tuning's round: when it started and `read_seq` then.
+    tune_epoch: Option<(Instant, SeqNum)>,
     /// The largest window we can express (65535 << wscale).
     max_wnd: u32,
 }
 
 impl RecvSpace {
     /// A receive space for a peer whose SYN carried `irs`.
-    pub fn new(irs: SeqNum, capacity: usize, wscale: u8) -> RecvSpace {
-        let max_wnd = (65535u32 << wscale).min(capacity as u32);
+    /// `capacity` grows by auto-tuning up to `max_capacity` (no growth when not larger).
+    pub fn new(irs: SeqNum, capacity: usize, max_capacity: usize, wscale: u8) -> RecvSpace {
+        let max_wnd = 65535u32 << wscale;
         let rcv_nxt = irs + 1;
         RecvSpace {
             irs,
             rcv_nxt,
-            rcv_adv: rcv_nxt + max_wnd,
+            rcv_adv: rcv_nxt + max_wnd.min(capacity as u32),
             wscale,
             rcv_up: None,
             pending_fin: None,
@@ -65,8 +76,33 @@ impl RecvSpace {
             buf: VecDeque::new(),
             read_seq: rcv_nxt,
             capacity,
+            max_capacity: max_capacity.max(capacity),
+            tune_epoch: None,
             max_wnd,
         }
+    }
+
+    /// Auto-tuning, called as data arrives with the current RTT estimate: at the end of each
+    /// round trip, double the capacity (up to the cap) if the user read more than half of it
+    /// during the round. Returns whether it grew.
+    pub fn autotune(&mut self, now: Instant, rtt: Duration) -> bool {
+        if self.capacity >= self.max_capacity {
+            return false;
+        }
+        let Some((start, read_from)) = self.tune_epoch else {
+            self.tune_epoch = Some((now, self.read_seq));
+            return false;
+        };
+        if now - start < rtt {
+            return false;
+        }
+        let copied = (self.read_seq - read_from) as usize;
+        self.tune_epoch = Some((now, self.read_seq));
+        if copied <= self.capacity / 2 {
+            return false;
+        }
+        self.capacity = (2 * copied).max(self.capacity).min(self.max_capacity);
+        true
     }
 
     /// RCV.WND: what remains of the advertised window.
@@ -94,7 +130,7 @@ impl RecvSpace {
     /// The right edge we could advertise now.
     fn potential_edge(&self) -> SeqNum {
         let edge = self.read_seq + self.capacity as u32;
-        let cap = self.rcv_nxt + self.max_wnd;
+        let cap = self.rcv_nxt + self.max_wnd.min(self.capacity as u32);
         edge.min(cap)
     }
 
@@ -121,9 +157,19 @@ impl RecvSpace {
             && edge - self.rcv_adv >= threshold
     }
 
-    /// SEG.WND for an outgoing non-SYN segment (scaled, RFC 7323 §2.3).
-    pub fn wnd_field(&self) -> u16 {
-        (self.rcv_wnd() >> self.wscale).min(65535) as u16
+    /// SEG.WND for an outgoing non-SYN segment (scaled, RFC 7323 §2.3). The window is
+    /// rounded up to the scale's granularity and the edge moved to match, as Linux does: the
+    /// peer's view and ours stay the same, so a window we show as zero is zero (a one-octet
+    /// probe into an invisible remainder would otherwise be taken and reset the peer's probe
+    /// backoff). It can let in up to 2^wscale − 1 octets beyond the buffer's capacity.
+    pub fn wnd_field(&mut self) -> u16 {
+        let unit = 1u32 << self.wscale;
+        let field = self.rcv_wnd().div_ceil(unit).min(65535);
+        let edge = self.rcv_nxt + (field << self.wscale);
+        if edge.after(self.rcv_adv) {
+            self.rcv_adv = edge;
+        }
+        field as u16
     }
 
     /// SEG.WND for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
@@ -179,7 +225,7 @@ mod tests {
     #[test]
     fn must_39_window_grows_in_big_steps_and_never_shrinks() {
         let irs = SeqNum(u32::MAX - 1);
-        let mut r = RecvSpace::new(irs, 4000, 0);
+        let mut r = RecvSpace::new(irs, 4000, 4000, 0);
         assert_eq!(r.rcv_wnd(), 4000);
         assert_eq!(r.push_in_order(&[7; 3000]), 3000);
         assert_eq!(r.rcv_wnd(), 1000);
@@ -195,9 +241,45 @@ mod tests {
     }
 
     #[test]
+    fn autotune_doubles_when_the_window_limits_and_stops_at_the_cap() {
+        let mut r = RecvSpace::new(SeqNum(0), 1000, 4000, 0);
+        let rtt = Duration::from_millis(10);
+        let mut out = [0; 1000];
+        let mut now = Instant::from_secs(1);
+        assert!(!r.autotune(now, rtt)); // the first round starts
+        // A slow reader (300 octets per round) never grows the buffer.
+        for _ in 0..5 {
+            r.push_in_order(&[1; 300]);
+            r.read(&mut out[..300]);
+            r.update_window(100);
+            now += rtt;
+            assert!(!r.autotune(now, rtt));
+        }
+        // A reader that drains the whole window every round doubles it each round.
+        let mut caps = Vec::new();
+        for _ in 0..4 {
+            let w = r.rcv_wnd() as usize;
+            let mut left = w;
+            while left > 0 {
+                let n = left.min(1000);
+                r.push_in_order(&out[..n]);
+                r.read(&mut out[..n]);
+                left -= n;
+            }
+            r.update_window(100);
+            now += rtt;
+            r.autotune(now, rtt);
+            r.update_window(100);
+            caps.push(r.capacity());
+        }
+        assert_eq!(caps, [2000, 4000, 4000, 4000]);
+        assert_eq!(r.rcv_wnd(), 4000);
+    }
+
+    #[test]
     fn reassembly_pulled_in_order() {
         let irs = SeqNum(10);
-        let mut r = RecvSpace::new(irs, 100, 0);
+        let mut r = RecvSpace::new(irs, 100, 100, 0);
         assert!(r.reassembly.insert(irs + 4, b"def"));
         assert_eq!(r.push_in_order(b"abc"), 6);
         let mut out = [0; 10];
