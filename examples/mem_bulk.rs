@@ -116,24 +116,32 @@ fn ours(bytes: u64) -> u64 {
     received
 }
 
-/// One end of the in-memory wire for smoltcp: packets in, packets out.
+/// One end of the in-memory wire for smoltcp: packets in, packets out. Packet buffers are
+/// reused through `spare`, as `link::Memory` does for ours.
 struct Wire {
     rx: Rc<RefCell<VecDeque<Vec<u8>>>>,
     tx: Rc<RefCell<VecDeque<Vec<u8>>>>,
+    spare: Spare,
 }
 
-struct Rx(Vec<u8>);
-struct Tx(Rc<RefCell<VecDeque<Vec<u8>>>>);
+type Spare = Rc<RefCell<Vec<Vec<u8>>>>;
+
+struct Rx(Vec<u8>, Spare);
+struct Tx(Rc<RefCell<VecDeque<Vec<u8>>>>, Spare);
 
 impl RxToken for Rx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        let r = f(&self.0);
+        self.1.borrow_mut().push(self.0);
+        r
     }
 }
 
 impl TxToken for Tx {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = vec![0u8; len];
+        let mut packet = self.1.borrow_mut().pop().unwrap_or_default();
+        packet.clear();
+        packet.resize(len, 0);
         let r = f(&mut packet);
         self.0.borrow_mut().push_back(packet);
         r
@@ -146,11 +154,14 @@ impl Device for Wire {
 
     fn receive(&mut self, _t: SInstant) -> Option<(Rx, Tx)> {
         let p = self.rx.borrow_mut().pop_front()?;
-        Some((Rx(p), Tx(self.tx.clone())))
+        Some((
+            Rx(p, self.spare.clone()),
+            Tx(self.tx.clone(), self.spare.clone()),
+        ))
     }
 
     fn transmit(&mut self, _t: SInstant) -> Option<Tx> {
-        Some(Tx(self.tx.clone()))
+        Some(Tx(self.tx.clone(), self.spare.clone()))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -165,11 +176,17 @@ impl Device for Wire {
 fn smoltcp(bytes: u64) -> u64 {
     let ab: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
     let ba: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
+    let spare = Spare::default();
     let mut wa = Wire {
         rx: ba.clone(),
         tx: ab.clone(),
+        spare: spare.clone(),
     };
-    let mut wb = Wire { rx: ab, tx: ba };
+    let mut wb = Wire {
+        rx: ab,
+        tx: ba,
+        spare,
+    };
     let mut now = SInstant::from_secs(1);
     let iface = |addr: Ipv4Addr, wire: &mut Wire, now| {
         let mut i = Interface::new(IfaceConfig::new(HardwareAddress::Ip), wire, now);

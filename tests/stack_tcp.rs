@@ -288,7 +288,7 @@ fn must_48_49_ttl_and_diffserv_per_connection() {
 
 /// A raw TCP segment from `src` to `dst` (any addresses), checksummed.
 fn raw_syn(src: Ipv4Addr, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    let seg = Segment {
+    let seg: Segment = Segment {
         seq: tunstack::tcp::SeqNum(1000),
         ctl: tunstack::tcp::Ctl::SYN,
         wnd: 1000,

@@ -453,3 +453,39 @@ fn rfc6675_sack_recovery_repairs_every_hole_in_one_round_trip() {
     assert_eq!((st.cwnd, st.ssthresh, st.rtos), (5000, 5000, 0));
     assert_eq!(st.retransmits, 3);
 }
+
+/// RFC 7323 §4.1 RTTM: after a retransmission Karn's rule (MUST-18) forbids timing the
+/// retransmitted segment, but the ACK's TSecr names the transmission it answers, so the
+/// timestamps still give an RTT sample. Without timestamps there is none.
+#[test]
+fn rfc7323_timestamps_measure_rtt_across_a_retransmission() {
+    for timestamps in [true, false] {
+        let cfg = Config {
+            timestamps,
+            ..plain_config()
+        };
+        let opts = if timestamps { "<TS=100,0>" } else { "" };
+        let mut h = Harness::established_client_opts(cfg, opts);
+        let before = h.conn.stats().srtt;
+        h.send(&[1; 100]);
+        h.expect_sent("<SEQ=ISS+1><DATA=100>");
+        h.advance_to_next_timer(); // RTO: the segment again
+        let again = h.expect_sent("<SEQ=ISS+1><DATA=100>");
+        h.advance(Duration::from_millis(80));
+        let ack = match again.options.timestamps {
+            Some((val, _)) => format!("<SEQ=IRS+1><ACK=ISS+101><CTL=ACK><TS=101,{val}>"),
+            None => "<SEQ=IRS+1><ACK=ISS+101><CTL=ACK>".to_string(),
+        };
+        h.receive(&ack);
+        let after = h.conn.stats().srtt;
+        if timestamps {
+            // SRTT ← 7/8 SRTT + 1/8 × 80 ms, from a handshake sample of 0.
+            assert_eq!(after, Some(Duration::from_millis(10)), "{before:?}");
+        } else {
+            assert_eq!(
+                after, before,
+                "Karn: no sample from a retransmitted segment"
+            );
+        }
+    }
+}

@@ -9,7 +9,18 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-type Queue = Arc<Mutex<VecDeque<Vec<u8>>>>;
+/// One direction of the wire: packets in flight, and the buffers of packets already
+/// received, reused for the next ones (no allocation per packet once warm).
+#[derive(Debug, Default)]
+struct Wire {
+    packets: VecDeque<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// Buffers kept for reuse per direction.
+const SPARE: usize = 256;
+
+type Queue = Arc<Mutex<Wire>>;
 
 /// One end of an in-memory wire.
 #[derive(Debug)]
@@ -34,23 +45,29 @@ impl Memory {
 
     /// Packets waiting to be received at this end.
     pub fn pending(&self) -> usize {
-        self.rx.lock().expect("memory link poisoned").len()
+        self.rx.lock().expect("memory link poisoned").packets.len()
     }
 }
 
 impl Link for Memory {
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let Some(packet) = self.rx.lock().expect("memory link poisoned").pop_front() else {
+        let mut wire = self.rx.lock().expect("memory link poisoned");
+        let Some(packet) = wire.packets.pop_front() else {
             return Ok(None);
         };
-        super::deliver(&packet, buf)
+        let got = super::deliver(&packet, buf);
+        if wire.spare.len() < SPARE {
+            wire.spare.push(packet);
+        }
+        got
     }
 
     fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
-        self.tx
-            .lock()
-            .expect("memory link poisoned")
-            .push_back(packet.to_vec());
+        let mut wire = self.tx.lock().expect("memory link poisoned");
+        let mut v = wire.spare.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(packet);
+        wire.packets.push_back(v);
         Ok(())
     }
 }

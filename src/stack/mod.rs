@@ -391,31 +391,32 @@ impl Stack {
                 n
             }
             None => {
-                let (tuple, seg, ttl, dscp) = self.tcp.poll_transmit(now)?;
-                let out = Ipv4Out {
-                    src: *tuple.local.ip(),
-                    dst: *tuple.remote.ip(),
-                    protocol: IpNumber::TCP,
-                    ttl,
-                    dscp,
-                    ident: self.next_ident,
-                    // TCP sizes its segments to the MTU; DF as Linux does (RFC 1191).
-                    dont_fragment: true,
-                };
-                self.next_ident = self.next_ident.wrapping_add(1);
-                let len = seg.wire_len();
-                debug_assert!(
-                    ipv4::HEADER_LEN + len <= self.config.mtu,
-                    "segment over the MTU"
-                );
-                let h = out.emit_header(len, buf);
-                h + seg.emit(
-                    out.src,
-                    out.dst,
-                    tuple.local.port(),
-                    tuple.remote.port(),
-                    &mut buf[h..],
-                )
+                let (next_ident, mtu) = (&mut self.next_ident, self.config.mtu);
+                self.tcp
+                    .poll_transmit_with(now, &mut |tuple, seg, parts, ttl, dscp| {
+                        let out = Ipv4Out {
+                            src: *tuple.local.ip(),
+                            dst: *tuple.remote.ip(),
+                            protocol: IpNumber::TCP,
+                            ttl,
+                            dscp,
+                            ident: *next_ident,
+                            // TCP sizes its segments to the MTU; DF as Linux does (RFC 1191).
+                            dont_fragment: true,
+                        };
+                        *next_ident = next_ident.wrapping_add(1);
+                        let len = seg.wire_len() + parts[0].len() + parts[1].len();
+                        debug_assert!(ipv4::HEADER_LEN + len <= mtu, "segment over the MTU");
+                        let h = out.emit_header(len, buf);
+                        h + seg.emit_parts(
+                            out.src,
+                            out.dst,
+                            tuple.local.port(),
+                            tuple.remote.port(),
+                            parts,
+                            &mut buf[h..],
+                        )
+                    })?
             }
         };
         self.counters.tx_packets += 1;

@@ -14,7 +14,7 @@
 
 use crate::tcp::{
     self, CloseReason, Connection, ConnectionError, Event, FourTuple, IcmpError, IsnGenerator,
-    Segment, SegmentError, State, Stats, reset_for,
+    Segment, SegmentError, SegmentRef, State, Stats, reset_for,
 };
 use crate::time::Instant;
 use crate::wire::DropReason;
@@ -495,7 +495,7 @@ impl TcpLayer {
         dst: Ipv4Addr,
         tcp: &[u8],
     ) -> Result<(), DropReason> {
-        let (sport, dport, seg) = Segment::parse(src, dst, tcp).map_err(|e| match e {
+        let (sport, dport, seg) = SegmentRef::parse_ref(src, dst, tcp).map_err(|e| match e {
             SegmentError::Malformed => DropReason::TcpMalformed,
             SegmentError::BadChecksum => DropReason::TcpBadChecksum,
             SegmentError::BadOption => DropReason::TcpBadOption,
@@ -616,20 +616,34 @@ impl TcpLayer {
 
     // ---- output --------------------------------------------------------------------------
 
-    /// The next segment to send, with its 4-tuple and IP options (ttl, dscp). Connections
-    /// are drained one by one; when one has nothing more to send, its events are queued,
-    /// its timer updated, and it is removed if CLOSED.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<(FourTuple, Segment, u8, u8)> {
+    /// The next segment to send, handed to `emit` with its 4-tuple, its payload in place (see
+    /// [`Connection::poll_transmit_with`]) and IP options (ttl, dscp). Connections are
+    /// drained one by one; when one has nothing more to send, its events are queued, its
+    /// timer updated, and it is removed if CLOSED.
+    pub fn poll_transmit_with<R>(
+        &mut self,
+        now: Instant,
+        emit: &mut impl FnMut(FourTuple, &Segment, [&[u8]; 2], u8, u8) -> R,
+    ) -> Option<R> {
         if let Some((tuple, seg)) = self.control.pop_front() {
-            return Some((tuple, seg, self.ttl, self.dscp));
+            let payload = [&seg.payload[..], &[][..]];
+            let header = Segment {
+                payload: bytes::Bytes::new(),
+                ..seg.clone()
+            };
+            return Some(emit(tuple, &header, payload, self.ttl, self.dscp));
         }
         while let Some(&h) = self.active.last() {
             let Some(slot) = self.slot_mut(h) else {
                 self.active.pop();
                 continue;
             };
-            if let Some(seg) = slot.conn.poll_transmit(now) {
-                return Some((slot.conn.tuple(), seg, slot.ttl, slot.dscp));
+            let (tuple, ttl, dscp) = (slot.conn.tuple(), slot.ttl, slot.dscp);
+            let sent = slot
+                .conn
+                .poll_transmit_with(now, &mut |seg, parts| emit(tuple, seg, parts, ttl, dscp));
+            if sent.is_some() {
+                return sent;
             }
             self.active.pop();
             self.settle(h);

@@ -157,7 +157,7 @@ impl Connection {
         now: Instant,
         tuple: FourTuple,
         iss: SeqNum,
-        syn: &Segment,
+        syn: &Segment<impl AsRef<[u8]>>,
         config: Config,
     ) -> Connection {
         let mut c = Connection::new(now, tuple, iss, config, State::SynReceived);
@@ -171,7 +171,7 @@ impl Connection {
 
     /// Record the peer's SYN: IRS, RCV.NXT, and negotiate options (RFC 9293 §3.7.1,
     /// RFC 7323, RFC 2018). Options are enabled only when both sides offer them.
-    pub(super) fn on_peer_syn(&mut self, syn: &Segment) {
+    pub(super) fn on_peer_syn<P: AsRef<[u8]>>(&mut self, syn: &Segment<P>) {
         let o = &syn.options;
         self.ws_enabled = self.config.window_scale && o.window_scale.is_some();
         let ws = match o.window_scale {
@@ -410,7 +410,7 @@ impl Connection {
     /// timestamps, its TSval) must be beyond anything of the old incarnation. If so the
     /// stack drops this connection and treats the SYN like one for a listener; otherwise
     /// it passes the SYN to `handle_segment` (which answers with an ACK).
-    pub fn time_wait_accepts_syn(&self, syn: &Segment) -> bool {
+    pub fn time_wait_accepts_syn<P: AsRef<[u8]>>(&self, syn: &Segment<P>) -> bool {
         if self.state != State::TimeWait || !syn.syn() || syn.has_ack() || syn.rst() {
             return false;
         }

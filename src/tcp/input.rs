@@ -9,7 +9,7 @@ use log::{debug, trace};
 
 use super::congestion::DupAckAction;
 use super::connection::{CloseReason, Connection, Event};
-use super::segment::{Ctl, Segment};
+use super::segment::{Ctl, Segment, SegmentRef};
 use super::seq::SeqNum;
 use super::state::State;
 use super::timers::TimerKind;
@@ -17,7 +17,11 @@ use crate::time::Instant;
 
 impl Connection {
     /// Process one incoming segment for this connection.
-    pub fn handle_segment(&mut self, now: Instant, seg: &Segment) {
+    pub fn handle_segment<P: AsRef<[u8]>>(&mut self, now: Instant, seg: &Segment<P>) {
+        self.handle(now, &seg.borrowed());
+    }
+
+    fn handle(&mut self, now: Instant, seg: &SegmentRef<'_>) {
         trace!("{} < {seg}", self.tuple);
         self.stats.segments_in += 1;
         self.stats.bytes_in += seg.payload.len() as u64;
@@ -29,7 +33,7 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.3: SYN-SENT.
-    fn on_segment_syn_sent(&mut self, now: Instant, seg: &Segment) {
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &SegmentRef<'_>) {
         // First: the ACK must acknowledge our SYN.
         if seg.has_ack() && (seg.ack.before_eq(self.snd.iss) || seg.ack.after(self.snd.snd_max)) {
             if !seg.rst() {
@@ -76,7 +80,7 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.4: SYN-RECEIVED and the synchronized states.
-    fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment) {
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &SegmentRef<'_>) {
         if self.state == State::FinWait2 && self.released {
             // Any segment, even an unacceptable probe, shows the peer is alive.
             self.timers
@@ -220,7 +224,7 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4 fifth (ESTABLISHED and later): the ACK field, SND.WL1/WL2 window
     /// updates, RFC 5961 §5 ACK range check, duplicate ACKs. Returns false to drop.
-    fn on_ack(&mut self, now: Instant, seg: &Segment) -> bool {
+    fn on_ack(&mut self, now: Instant, seg: &SegmentRef<'_>) -> bool {
         let ack = seg.ack;
         let snd_una = self.snd.snd_una;
         if ack.after(self.snd.snd_max) {
@@ -236,6 +240,20 @@ impl Connection {
         if ack.after(snd_una) {
             let acked = ack - snd_una;
             let freed = self.snd.on_ack(ack);
+            // RFC 7323 §4.1 RTTM: while Karn's rule leaves no segment timed (after a
+            // retransmission), TSecr still gives an unambiguous sample: it echoes the TSval
+            // of the segment that caused this ACK.
+            if !self.rtt.is_timing()
+                && self.ts_enabled
+                && let Some((_, ecr)) = seg.options.timestamps
+                && ecr != 0
+            {
+                let ms = Self::ts_val(now).wrapping_sub(ecr);
+                if (ms as i32) >= 0 && ms < 3_600_000 {
+                    self.rtt
+                        .sample(crate::time::Duration::from_millis(u64::from(ms)));
+                }
+            }
             self.rtt.on_ack(now, ack);
             let outstanding = self.snd.outstanding();
             let srtt = self.rtt.srtt();
@@ -309,7 +327,7 @@ impl Connection {
 
     /// Sixth to eighth steps: URG, segment text, FIN. `start` is the sequence number of the
     /// first data octet (SEG.SEQ, or SEG.SEQ+1 on a SYN).
-    fn on_text_and_fin(&mut self, now: Instant, seg: &Segment, start: SeqNum) {
+    fn on_text_and_fin(&mut self, now: Instant, seg: &SegmentRef<'_>, start: SeqNum) {
         if !self.state.can_receive_data() {
             return; // CLOSE-WAIT and later: the peer's FIN was already processed
         }
@@ -323,7 +341,7 @@ impl Connection {
         }
         // Seventh: segment text, trimmed to the window.
         let mut seq = start;
-        let mut data = &seg.payload[..];
+        let mut data = seg.payload;
         let rcv_nxt = self.rcv.rcv_nxt;
         if seq.before(rcv_nxt) {
             let skip = ((rcv_nxt - seq) as usize).min(data.len());

@@ -51,7 +51,7 @@ pub use connection::{
     CloseReason, Config, Connection, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
 pub use isn::IsnGenerator;
-pub use segment::{Ctl, Options, SackBlocks, Segment, SegmentError, reset_for};
+pub use segment::{Ctl, Options, SackBlocks, Segment, SegmentError, SegmentRef, reset_for};
 pub use seq::SeqNum;
 pub use state::State;
 pub use timers::TimerKind;

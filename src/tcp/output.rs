@@ -10,34 +10,63 @@ use super::state::State;
 use super::timers::TimerKind;
 use crate::time::Instant;
 
+/// A segment to send and the number of payload octets it carries from the send buffer,
+/// starting at its SEQ (the payload itself stays in the buffer until it is written out).
+type Out = (Segment, usize);
+
 impl Connection {
-    /// The next segment to send, if any. Call until it returns `None`.
+    /// The next segment to send, if any, its payload copied out of the send buffer. Call
+    /// until it returns `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
-        let Some(seg) = self.next_segment(now) else {
+        let (mut seg, len) = self.poll_segment(now)?;
+        if len > 0 {
+            seg.payload = self.snd.read(seg.seq, len);
+        }
+        Some(seg)
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit) without the copy: `emit` gets the segment
+    /// with an empty payload and the payload where it lies, as the one or two slices of the
+    /// send buffer it spans, to write straight into the output packet.
+    pub fn poll_transmit_with<R>(
+        &mut self,
+        now: Instant,
+        emit: &mut impl FnMut(&Segment, [&[u8]; 2]) -> R,
+    ) -> Option<R> {
+        let (seg, len) = self.poll_segment(now)?;
+        Some(emit(&seg, self.snd.slices(seg.seq, len)))
+    }
+
+    fn poll_segment(&mut self, now: Instant) -> Option<Out> {
+        let Some((seg, len)) = self.next_segment(now) else {
             self.force_send = false;
             self.arm_idle_timers(now);
             self.arm_loss_probe(now);
             return None;
         };
-        trace!("{} > {seg}", self.tuple);
+        if len > 0 {
+            trace!("{} > {seg}<DATA={len}>", self.tuple);
+        } else {
+            trace!("{} > {seg}", self.tuple);
+        }
         self.stats.segments_out += 1;
-        self.stats.bytes_out += seg.payload.len() as u64;
-        Some(seg)
+        self.stats.bytes_out += len as u64;
+        Some((seg, len))
     }
 
-    fn next_segment(&mut self, now: Instant) -> Option<Segment> {
+    fn next_segment(&mut self, now: Instant) -> Option<Out> {
         if let Some(mut seg) = self.control.pop_front() {
             if !seg.rst() {
                 self.fill_ack(&mut seg, now);
             }
-            return Some(seg);
+            return Some((seg, 0));
         }
         match self.state {
             State::Closed | State::Listen => None,
-            State::SynSent => self.syn_pending.then(|| self.build_syn(now, false)),
+            State::SynSent => self.syn_pending.then(|| (self.build_syn(now, false), 0)),
             // In SYN-RECEIVED every ACK we owe is a SYN-ACK (it also answers a duplicate SYN).
             State::SynReceived => {
-                (self.syn_pending || self.ack_pending).then(|| self.build_syn(now, true))
+                (self.syn_pending || self.ack_pending).then(|| (self.build_syn(now, true), 0))
             }
             _ => {
                 if self.loss_probe {
@@ -68,14 +97,14 @@ impl Connection {
                         ..Segment::default()
                     };
                     self.fill_ack(&mut seg, now);
-                    seg
+                    (seg, 0)
                 })
             }
         }
     }
 
     /// RFC 7323 §3: TSval from a millisecond clock.
-    fn ts_val(now: Instant) -> u32 {
+    pub(super) fn ts_val(now: Instant) -> u32 {
         (now.as_micros() / 1000) as u32
     }
 
@@ -150,7 +179,7 @@ impl Connection {
     }
 
     /// New data or a go-back-N retransmission from SND.NXT, within min(SND.WND, cwnd).
-    fn build_data(&mut self, now: Instant) -> Option<Segment> {
+    fn build_data(&mut self, now: Instant) -> Option<Out> {
         let seq = self.snd.snd_nxt;
         let mss = self.payload_limit() as usize;
         let avail = self.snd.available_from(seq) as usize;
@@ -179,7 +208,6 @@ impl Connection {
         self.force_send = false;
         let mut seg = Segment {
             seq,
-            payload: self.snd.read(seq, len),
             ..Segment::default()
         };
         if fin {
@@ -201,7 +229,7 @@ impl Connection {
         if !self.timers.is_running(TimerKind::Retransmit) {
             self.arm_retransmit(now);
         }
-        Some(seg)
+        Some((seg, len))
     }
 
     /// What the windows allow beyond SND.NXT: min(SND.WND, cwnd) less what is in flight, or
@@ -218,7 +246,7 @@ impl Connection {
     /// RFC 6675 §5 (C): while cwnd − pipe ≥ 1 SMSS, NextSeg(): rule 1, a lost hole; rule 2,
     /// new data (left to `build_data`); rule 3, a hole below the highest SACKed octet when
     /// there is no new data to send. Each retransmission raises HighRxt.
-    fn build_sack_retransmit(&mut self, now: Instant) -> Option<Segment> {
+    fn build_sack_retransmit(&mut self, now: Instant) -> Option<Out> {
         let smss = self.snd.mss;
         let limit = self.payload_limit();
         let pipe = self.snd.pipe(self.high_rxt, smss);
@@ -232,14 +260,14 @@ impl Connection {
             .next_hole(self.high_rxt, smss, true)
             .or_else(|| (!new_data).then(|| self.snd.next_hole(self.high_rxt, smss, false))?)?;
         let len = hole.min(limit).min(self.snd.available_from(seq));
-        let seg = self.resend(now, seq, len as usize, false)?;
+        let out = self.resend(now, seq, len as usize, false)?;
         self.high_rxt = seq + len;
-        Some(seg)
+        Some(out)
     }
 
     /// RFC 8985 §7.3: the loss probe is one new segment when the peer's window has room
     /// (whatever cwnd says), otherwise the last segment sent, again.
-    fn build_probe(&mut self, now: Instant) -> Option<Segment> {
+    fn build_probe(&mut self, now: Instant) -> Option<Out> {
         let room = self.snd.snd_wnd.saturating_sub(self.snd.in_flight());
         let unsent =
             self.snd.snd_nxt == self.snd.snd_max && self.snd.available_from(self.snd.snd_nxt) > 0;
@@ -252,7 +280,6 @@ impl Connection {
                 .min(room)) as usize;
             let mut seg = Segment {
                 seq,
-                payload: self.snd.read(seq, len),
                 ..Segment::default()
             };
             if seq + len as u32 == self.snd.data_end() {
@@ -262,7 +289,7 @@ impl Connection {
             self.set_urgent(&mut seg);
             self.rtt.on_send(now, seq + len as u32);
             self.snd.on_sent(seq + len as u32);
-            return Some(seg);
+            return Some((seg, len));
         }
         // The last segment again: data up to SND.MAX, with the FIN if it was sent.
         let fin_sent = self.snd.fin_sent();
@@ -281,7 +308,7 @@ impl Connection {
     }
 
     /// RFC 5681 §3.2 fast retransmit / RFC 6582 partial ACK: resend at SND.UNA.
-    fn build_retransmit_una(&mut self, now: Instant) -> Option<Segment> {
+    fn build_retransmit_una(&mut self, now: Instant) -> Option<Out> {
         let seq = self.snd.snd_una;
         let mut len =
             (self.snd.available_from(seq).min(self.payload_limit())).min(self.snd.outstanding());
@@ -290,21 +317,20 @@ impl Connection {
         }
         let len = len as usize;
         let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len as u32);
-        let seg = self.resend(now, seq, len, fin)?;
+        let out = self.resend(now, seq, len, fin)?;
         self.high_rxt = self.high_rxt.max(seq + len as u32 + u32::from(fin));
         self.arm_retransmit(now);
-        Some(seg)
+        Some(out)
     }
 
     /// A retransmission of `len` octets at `seq`, with the FIN when it ends there (Karn: no
     /// RTT sample from it).
-    fn resend(&mut self, now: Instant, seq: SeqNum, len: usize, fin: bool) -> Option<Segment> {
+    fn resend(&mut self, now: Instant, seq: SeqNum, len: usize, fin: bool) -> Option<Out> {
         if len == 0 && !fin {
             return None;
         }
         let mut seg = Segment {
             seq,
-            payload: self.snd.read(seq, len),
             ..Segment::default()
         };
         if fin {
@@ -314,7 +340,7 @@ impl Connection {
         self.set_urgent(&mut seg);
         self.stats.retransmits += 1;
         self.rtt.on_retransmit();
-        Some(seg)
+        Some((seg, len))
     }
 
     /// Payload octets that fit in the next segment: the effective send MSS (which already

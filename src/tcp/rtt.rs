@@ -84,6 +84,11 @@ impl RttEstimator {
         self.timing = None;
     }
 
+    /// Whether a segment is being timed (none after a retransmission, until new data).
+    pub fn is_timing(&self) -> bool {
+        self.timing.is_some()
+    }
+
     /// Feed a new cumulative ACK; takes a sample if it covers the timed segment.
     pub fn on_ack(&mut self, now: Instant, ack: SeqNum) {
         if let Some((end, sent)) = self.timing

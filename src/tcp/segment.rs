@@ -274,9 +274,11 @@ impl Options {
     }
 }
 
-/// A TCP segment apart from ports and wire encoding.
+/// A TCP segment apart from ports and wire encoding. The payload is owned ([`Bytes`]) by
+/// default; input borrows it from the packet buffer instead ([`SegmentRef`]), so no
+/// received segment is copied before the receive buffer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Segment {
+pub struct Segment<P = Bytes> {
     /// SEG.SEQ
     pub seq: SeqNum,
     /// SEG.ACK (meaningful only with `Ctl::ACK`)
@@ -287,8 +289,11 @@ pub struct Segment {
     /// SEG.UP (meaningful only with `Ctl::URG`)
     pub urgent: u16,
     pub options: Options,
-    pub payload: Bytes,
+    pub payload: P,
 }
+
+/// A segment whose payload borrows the packet it arrived in.
+pub type SegmentRef<'a> = Segment<&'a [u8]>;
 
 /// Why an incoming TCP segment was dropped before reaching a connection.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
@@ -312,7 +317,20 @@ impl SegmentError {
     }
 }
 
-impl Segment {
+impl<P: AsRef<[u8]>> Segment<P> {
+    /// The same segment with its payload borrowed.
+    pub fn borrowed(&self) -> SegmentRef<'_> {
+        Segment {
+            seq: self.seq,
+            ack: self.ack,
+            wnd: self.wnd,
+            ctl: self.ctl,
+            urgent: self.urgent,
+            options: self.options,
+            payload: self.payload.as_ref(),
+        }
+    }
+
     pub fn syn(&self) -> bool {
         self.ctl.contains(Ctl::SYN)
     }
@@ -328,21 +346,100 @@ impl Segment {
 
     /// SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 §3.4).
     pub fn seg_len(&self) -> u32 {
-        self.payload.len() as u32 + u32::from(self.syn()) + u32::from(self.fin())
+        self.payload.as_ref().len() as u32 + u32::from(self.syn()) + u32::from(self.fin())
     }
 
     /// Header (with options) plus payload length in bytes.
     pub fn wire_len(&self) -> usize {
-        TcpHeader::MIN_LEN + self.options.wire_len() + self.payload.len()
+        TcpHeader::MIN_LEN + self.options.wire_len() + self.payload.as_ref().len()
     }
 
-    /// Parse and verify a TCP segment (`tcp` is the IPv4 payload). Returns the source and
-    /// destination ports and the segment.
+    /// Write header, options and payload with the checksum (MUST-2) into `buf`, returning
+    /// the number of bytes written.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than [`Segment::wire_len`] or the segment exceeds 65535 bytes.
+    pub fn emit(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        src_port: u16,
+        dst_port: u16,
+        buf: &mut [u8],
+    ) -> usize {
+        let empty = Segment {
+            payload: &[][..],
+            ..self.borrowed()
+        };
+        empty.emit_parts(
+            src,
+            dst,
+            src_port,
+            dst_port,
+            [self.payload.as_ref(), &[]],
+            buf,
+        )
+    }
+
+    /// Like [`emit`](Self::emit) with the payload given as two parts (the segment's own
+    /// payload must be empty): they are copied into `buf` behind the header and the
+    /// checksum is computed there, so a payload split across a ring buffer is copied once.
+    pub fn emit_parts(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        src_port: u16,
+        dst_port: u16,
+        parts: [&[u8]; 2],
+        buf: &mut [u8],
+    ) -> usize {
+        debug_assert!(self.payload.as_ref().is_empty());
+        let mut opts = [0u8; 40];
+        let olen = self.options.encode(&mut opts);
+        let mut h = TcpHeader::new(src_port, dst_port, self.seq.0, self.wnd);
+        h.acknowledgment_number = self.ack.0;
+        h.fin = self.fin();
+        h.syn = self.syn();
+        h.rst = self.rst();
+        h.psh = self.ctl.contains(Ctl::PSH);
+        h.ack = self.has_ack();
+        h.urg = self.ctl.contains(Ctl::URG);
+        h.urgent_pointer = self.urgent;
+        h.options = TcpOptions::try_from_slice(&opts[..olen]).expect("options fit in 40 bytes");
+        let hlen = h.header_len();
+        let (head, rest) = buf.split_at_mut(hlen);
+        let [a, b] = parts;
+        rest[..a.len()].copy_from_slice(a);
+        rest[a.len()..a.len() + b.len()].copy_from_slice(b);
+        let payload = &rest[..a.len() + b.len()];
+        h.checksum = h
+            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
+            .expect("segment fits in 65535 bytes");
+        head.copy_from_slice(&h.to_bytes());
+        hlen + payload.len()
+    }
+}
+
+impl Segment {
+    /// Parse and verify a TCP segment (`tcp` is the IPv4 payload) into an owned segment.
+    /// Returns the source and destination ports and the segment.
     pub fn parse(
         src: Ipv4Addr,
         dst: Ipv4Addr,
         tcp: &[u8],
     ) -> Result<(u16, u16, Segment), SegmentError> {
+        let (sport, dport, seg) = SegmentRef::parse_ref(src, dst, tcp)?;
+        Ok((sport, dport, seg.to_owned_segment()))
+    }
+}
+
+impl<'a> SegmentRef<'a> {
+    /// Parse and verify a TCP segment (`tcp` is the IPv4 payload), borrowing the payload.
+    pub fn parse_ref(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tcp: &'a [u8],
+    ) -> Result<(u16, u16, SegmentRef<'a>), SegmentError> {
         let header = TcpHeaderSlice::from_slice(tcp).map_err(|_| SegmentError::Malformed)?;
         let header_len = header.slice().len();
         let payload = &tcp[header_len..];
@@ -368,48 +465,26 @@ impl Segment {
             ctl,
             urgent: header.urgent_pointer(),
             options,
-            payload: Bytes::copy_from_slice(payload),
+            payload,
         };
         Ok((header.source_port(), header.destination_port(), seg))
     }
 
-    /// Write header, options and payload with the checksum (MUST-2) into `buf`, returning
-    /// the number of bytes written.
-    ///
-    /// # Panics
-    /// If `buf` is shorter than [`Segment::wire_len`] or the segment exceeds 65535 bytes.
-    pub fn emit(
-        &self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        src_port: u16,
-        dst_port: u16,
-        buf: &mut [u8],
-    ) -> usize {
-        let mut opts = [0u8; 40];
-        let olen = self.options.encode(&mut opts);
-        let mut h = TcpHeader::new(src_port, dst_port, self.seq.0, self.wnd);
-        h.acknowledgment_number = self.ack.0;
-        h.fin = self.fin();
-        h.syn = self.syn();
-        h.rst = self.rst();
-        h.psh = self.ctl.contains(Ctl::PSH);
-        h.ack = self.has_ack();
-        h.urg = self.ctl.contains(Ctl::URG);
-        h.urgent_pointer = self.urgent;
-        h.options = TcpOptions::try_from_slice(&opts[..olen]).expect("options fit in 40 bytes");
-        h.checksum = h
-            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), &self.payload)
-            .expect("segment fits in 65535 bytes");
-        let hb = h.to_bytes();
-        let total = hb.len() + self.payload.len();
-        buf[..hb.len()].copy_from_slice(&hb);
-        buf[hb.len()..total].copy_from_slice(&self.payload);
-        total
+    /// The same segment owning a copy of its payload.
+    pub fn to_owned_segment(&self) -> Segment {
+        Segment {
+            seq: self.seq,
+            ack: self.ack,
+            wnd: self.wnd,
+            ctl: self.ctl,
+            urgent: self.urgent,
+            options: self.options,
+            payload: Bytes::copy_from_slice(self.payload),
+        }
     }
 }
 
-impl fmt::Display for Segment {
+impl<P: AsRef<[u8]>> fmt::Display for Segment<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<SEQ={}>", self.seq)?;
         if self.has_ack() {
@@ -445,8 +520,8 @@ impl fmt::Display for Segment {
         if self.ctl.contains(Ctl::URG) {
             write!(f, "<UP={}>", self.urgent)?;
         }
-        if !self.payload.is_empty() {
-            write!(f, "<DATA={}>", self.payload.len())?;
+        if !self.payload.as_ref().is_empty() {
+            write!(f, "<DATA={}>", self.payload.as_ref().len())?;
         }
         Ok(())
     }
@@ -456,7 +531,7 @@ impl fmt::Display for Segment {
 ///
 /// A RST is never answered. Otherwise, without ACK: `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`;
 /// with ACK: `<SEQ=SEG.ACK><CTL=RST>`. The stack sends it back with the ports swapped.
-pub fn reset_for(seg: &Segment) -> Option<Segment> {
+pub fn reset_for<P: AsRef<[u8]>>(seg: &Segment<P>) -> Option<Segment> {
     if seg.rst() {
         return None;
     }
@@ -578,7 +653,7 @@ mod tests {
 
     #[test]
     fn display_in_rfc_notation() {
-        let seg = Segment {
+        let seg: Segment = Segment {
             seq: SeqNum(100),
             ack: SeqNum(301),
             ctl: Ctl::SYN | Ctl::ACK,
@@ -598,7 +673,7 @@ mod tests {
         };
         let r = reset_for(&syn).unwrap();
         assert_eq!(r.to_string(), "<SEQ=0><ACK=13><CTL=RST,ACK><WND=0>");
-        let ack = Segment {
+        let ack: Segment = Segment {
             seq: SeqNum(10),
             ack: SeqNum(77),
             ctl: Ctl::ACK,
@@ -608,7 +683,7 @@ mod tests {
             reset_for(&ack).unwrap().to_string(),
             "<SEQ=77><CTL=RST><WND=0>"
         );
-        let rst = Segment {
+        let rst: Segment = Segment {
             ctl: Ctl::RST,
             ..Segment::default()
         };

@@ -159,18 +159,28 @@ impl SendSpace {
         end.after(self.snd_max)
     }
 
-    /// Copy `len` octets starting at `seq` (which must lie in the buffer).
-    pub fn read(&self, seq: SeqNum, len: usize) -> Bytes {
+    /// The `len` octets starting at `seq` (which must lie in the buffer), as the one or two
+    /// slices of the ring they occupy.
+    pub fn slices(&self, seq: SeqNum, len: usize) -> [&[u8]; 2] {
+        if len == 0 {
+            return [&[], &[]];
+        }
         let off = (seq - self.buf_seq) as usize;
         let (a, b) = self.buf.as_slices();
-        let mut v = Vec::with_capacity(len);
         if off < a.len() {
             let take = len.min(a.len() - off);
-            v.extend_from_slice(&a[off..off + take]);
-            v.extend_from_slice(&b[..len - take]);
+            [&a[off..off + take], &b[..len - take]]
         } else {
-            v.extend_from_slice(&b[off - a.len()..off - a.len() + len]);
+            [&b[off - a.len()..off - a.len() + len], &[]]
         }
+    }
+
+    /// Copy `len` octets starting at `seq` (which must lie in the buffer).
+    pub fn read(&self, seq: SeqNum, len: usize) -> Bytes {
+        let [a, b] = self.slices(seq, len);
+        let mut v = Vec::with_capacity(len);
+        v.extend_from_slice(a);
+        v.extend_from_slice(b);
         Bytes::from(v)
     }
 
