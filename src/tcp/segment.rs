@@ -32,6 +32,7 @@ use etherparse::{TcpHeader, TcpHeaderSlice, TcpOptions};
 use thiserror::Error;
 
 use super::seq::SeqNum;
+use crate::wire;
 
 /// The control bits of a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -407,16 +408,20 @@ impl<P: AsRef<[u8]>> Segment<P> {
         h.urgent_pointer = self.urgent;
         h.options = TcpOptions::try_from_slice(&opts[..olen]).expect("options fit in 40 bytes");
         let hlen = h.header_len();
-        let (head, rest) = buf.split_at_mut(hlen);
         let [a, b] = parts;
-        rest[..a.len()].copy_from_slice(a);
-        rest[a.len()..a.len() + b.len()].copy_from_slice(b);
-        let payload = &rest[..a.len() + b.len()];
-        h.checksum = h
-            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
-            .expect("segment fits in 65535 bytes");
-        head.copy_from_slice(&h.to_bytes());
-        hlen + payload.len()
+        let total = hlen + a.len() + b.len();
+        assert!(
+            total <= usize::from(u16::MAX),
+            "segment fits in 65535 bytes"
+        );
+        buf[..hlen].copy_from_slice(&h.to_bytes());
+        buf[hlen..hlen + a.len()].copy_from_slice(a);
+        buf[hlen + a.len()..total].copy_from_slice(b);
+        // MUST-2: the checksum over pseudo-header and segment, computed where it lies.
+        let pseudo = wire::tcp_pseudo_header(src, dst, total);
+        let sum = wire::internet_checksum(&[&pseudo, &buf[..total]]);
+        buf[16..18].copy_from_slice(&sum);
+        total
     }
 }
 
@@ -443,11 +448,13 @@ impl<'a> SegmentRef<'a> {
         let header = TcpHeaderSlice::from_slice(tcp).map_err(|_| SegmentError::Malformed)?;
         let header_len = header.slice().len();
         let payload = &tcp[header_len..];
-        // RFC 9293 §3.1: the receiver checks the checksum (MUST-3).
-        let sum = header
-            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
-            .map_err(|_| SegmentError::Malformed)?;
-        if sum != header.checksum() {
+        // RFC 9293 §3.1: the receiver checks the checksum (MUST-3): pseudo-header and
+        // segment, checksum field included, sum to all ones.
+        if tcp.len() > usize::from(u16::MAX) {
+            return Err(SegmentError::Malformed);
+        }
+        let pseudo = wire::tcp_pseudo_header(src, dst, tcp.len());
+        if !wire::checksum_ok(&[&pseudo, tcp]) {
             return Err(SegmentError::BadChecksum);
         }
         let mut ctl = Ctl::NONE;

@@ -27,53 +27,45 @@ pub struct Validators<'a> {
     pub len: u64,
 }
 
-/// Entity tags of an If-Match / If-None-Match list: (weak, opaque tag with quotes);
-/// `None` for `*`.
-fn entity_tags(value: &str) -> Option<Vec<(bool, &str)>> {
-    if value.trim() == "*" {
-        return None;
-    }
-    let mut tags = Vec::new();
+/// Entity tags of an If-Match / If-None-Match list: (weak, opaque tag with quotes), up to
+/// the first malformed one. The caller handles `*`.
+fn entity_tags(value: &str) -> impl Iterator<Item = (bool, &str)> {
     let mut rest = value;
-    loop {
+    std::iter::from_fn(move || {
         rest = rest.trim_start_matches([' ', '\t', ',']);
         if rest.is_empty() {
-            break;
+            return None;
         }
         let weak = rest.starts_with("W/");
         if weak {
             rest = &rest[2..];
         }
         if !rest.starts_with('"') {
-            break; // malformed: stop at what we understood
+            rest = ""; // malformed: stop at what we understood
+            return None;
         }
         let Some(end) = rest[1..].find('"') else {
-            break;
+            rest = "";
+            return None;
         };
-        tags.push((weak, &rest[..end + 2]));
+        let tag = &rest[..end + 2];
         rest = &rest[end + 2..];
-    }
-    Some(tags)
+        Some((weak, tag))
+    })
 }
 
 /// RFC 9110 §8.8.3.2 strong comparison: both strong and identical.
 fn strong_match(value: &str, etag: &str) -> bool {
-    match entity_tags(value) {
-        None => true,
-        Some(tags) => tags.iter().any(|&(weak, t)| !weak && t == etag),
-    }
+    value.trim() == "*" || entity_tags(value).any(|(weak, t)| !weak && t == etag)
 }
 
 /// Weak comparison: identical opaque tags, weak or not.
 fn weak_match(value: &str, etag: &str) -> bool {
-    match entity_tags(value) {
-        None => true,
-        Some(tags) => tags.iter().any(|&(_, t)| t == etag),
-    }
+    value.trim() == "*" || entity_tags(value).any(|(_, t)| t == etag)
 }
 
 /// RFC 9110 §13.2.2, steps 1-5, for GET and HEAD of an existing representation.
-pub fn evaluate(req: &Request, v: Validators<'_>) -> Outcome {
+pub fn evaluate(req: &Request<'_>, v: Validators<'_>) -> Outcome {
     // 1. If-Match: false → 412.
     if let Some(value) = req.header("if-match") {
         if !strong_match(value, v.etag) {
@@ -175,17 +167,17 @@ mod tests {
 
     fn eval(extra: &str, method: &str) -> Outcome {
         let head = format!("{method} / HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
-        let Parsed::Complete(req) = parse(head.as_bytes(), &Limits::default()) else {
-            panic!()
-        };
-        evaluate(
-            &req,
-            Validators {
-                etag: "\"abc\"",
-                modified: 784_111_777,
-                len: 1000,
-            },
-        )
+        parse(head.as_bytes(), &Limits::default(), |p| {
+            let Parsed::Complete(req) = p else { panic!() };
+            evaluate(
+                &req,
+                Validators {
+                    etag: "\"abc\"",
+                    modified: 784_111_777,
+                    len: 1000,
+                },
+            )
+        })
     }
 
     #[test]
@@ -202,6 +194,10 @@ mod tests {
         );
         assert_eq!(eval("If-None-Match: *\r\n", "GET"), NotModified);
         assert_eq!(eval("If-None-Match: \"x\"\r\n", "GET"), Full);
+        // A malformed tag ends the list: what follows it is not looked at.
+        assert_eq!(eval("If-None-Match: x, \"abc\"\r\n", "GET"), Full);
+        assert_eq!(eval("If-None-Match: \"x, \"abc\"\r\n", "GET"), Full);
+        assert_eq!(eval("If-None-Match: \"x\" \"abc\"\r\n", "GET"), NotModified);
         assert_eq!(
             eval(&format!("If-Modified-Since: {lm}\r\n"), "GET"),
             NotModified

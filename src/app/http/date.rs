@@ -32,19 +32,93 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) formatted in place: no allocation, so
+/// the server can produce Date and Last-Modified per response for the price of a copy.
+#[derive(Clone, Copy)]
+pub struct HttpDate {
+    /// 29 bytes for years 1970-9999; room for the digits of any year a u64 can reach.
+    buf: [u8; 40],
+    len: u8,
+}
+
+impl HttpDate {
+    pub fn new(unix: u64) -> HttpDate {
+        let days = (unix / 86_400) as i64;
+        let secs = unix % 86_400;
+        let (y, m, d) = civil_from_days(days);
+        let mut out = HttpDate {
+            buf: [0; 40],
+            len: 0,
+        };
+        out.push(DAYS[(days % 7) as usize].as_bytes());
+        out.push(b", ");
+        out.push(&two(d));
+        out.push(b" ");
+        out.push(MONTHS[(m - 1) as usize].as_bytes());
+        out.push(b" ");
+        // `{y:04}`: at least four digits (the year is never negative here).
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut rest = y as u64;
+        while i > digits.len() - 4 || rest > 0 {
+            i -= 1;
+            digits[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.push(&digits[i..]);
+        out.push(b" ");
+        out.push(&two((secs / 3600) as u32));
+        out.push(b":");
+        out.push(&two((secs / 60 % 60) as u32));
+        out.push(b":");
+        out.push(&two((secs % 60) as u32));
+        out.push(b" GMT");
+        out
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let at = self.len as usize;
+        self.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len() as u8;
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+fn two(n: u32) -> [u8; 2] {
+    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
+}
+
+/// The Date field of the current second, formatted once per second rather than per
+/// response.
+#[derive(Default)]
+pub struct DateCache {
+    last: std::cell::Cell<Option<(u64, HttpDate)>>,
+}
+
+impl DateCache {
+    pub fn get(&self, unix: u64) -> HttpDate {
+        match self.last.get() {
+            Some((at, date)) if at == unix => date,
+            _ => {
+                let date = HttpDate::new(unix);
+                self.last.set(Some((unix, date)));
+                date
+            }
+        }
+    }
+}
+
 /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn format(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    HttpDate::new(unix).as_str().to_string()
 }
 
 fn month(name: &str) -> Option<u32> {
@@ -77,8 +151,17 @@ fn to_unix(y: i64, m: u32, d: u32, secs: u64) -> Option<u64> {
 /// Parses IMF-fixdate, the obsolete RFC 850 form and asctime (RFC 9110 §5.6.7). `None` for
 /// anything else: the caller then ignores the header, as the RFC requires.
 pub fn parse(s: &str) -> Option<u64> {
-    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
-    match parts[..] {
+    // At most six words in any of the forms: split into a fixed array, no allocation.
+    let mut words = [""; 7];
+    let mut n = 0;
+    for w in s.split_ascii_whitespace() {
+        if n == words.len() {
+            return None;
+        }
+        words[n] = w;
+        n += 1;
+    }
+    match words[..n] {
         // Sun, 06 Nov 1994 08:49:37 GMT
         [_day, d, mon, y, t, "GMT"] if _day.ends_with(',') => {
             to_unix(y.parse().ok()?, month(mon)?, d.parse().ok()?, hms(t)?)
@@ -107,6 +190,53 @@ mod tests {
         assert_eq!(format(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(format(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(format(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    /// The in-place formatter agrees with `format!` over the whole range, years past 9999
+    /// included, and the per-second cache returns the second asked for.
+    #[test]
+    fn formats_like_format_macro() {
+        let reference = |unix: u64| {
+            let days = (unix / 86_400) as i64;
+            let secs = unix % 86_400;
+            let (y, m, d) = civil_from_days(days);
+            format!(
+                "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+                DAYS[(days % 7) as usize],
+                MONTHS[(m - 1) as usize],
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for t in [
+            0,
+            59,
+            86_399,
+            1_700_000_000,
+            253_402_300_799,
+            253_402_300_800,
+        ]
+        .into_iter()
+        .chain((0..2000).map(|_| rng.u64(..1 << 40)))
+        .chain([u64::MAX / 2, u64::MAX])
+        {
+            assert_eq!(format(t), reference(t), "{t}");
+        }
+        let cache = DateCache::default();
+        assert_eq!(
+            cache.get(784_111_777).as_str(),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            cache.get(784_111_777).as_str(),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            cache.get(784_111_778).as_str(),
+            "Sun, 06 Nov 1994 08:49:38 GMT"
+        );
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Request heads, parsed with httparse (RFC 9112 §2-§6), and the limits that keep a
 //! connection's memory bounded: the head, the request target, and the body we are willing
 //! to skip. A limit that is hit becomes the status code the RFC names for it.
+//!
+//! A parsed [`Request`] borrows the connection's input (target, fields) and its header slots
+//! live on the stack for the duration of a callback, so parsing allocates nothing.
+
+use httparse::Header;
+use std::mem::MaybeUninit;
 
 /// Bounds on what one request may be.
 #[derive(Clone, Debug)]
@@ -26,44 +32,50 @@ impl Default for Limits {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Method {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method<'a> {
     Get,
     Head,
-    Other(String),
+    Other(&'a str),
 }
 
-/// A complete request head.
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub method: Method,
-    pub target: String,
+/// A complete request head, borrowed from the input.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub method: Method<'a>,
+    pub target: &'a str,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
-    /// Field names in lower case, values as sent.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// The fields as sent; names compare case-insensitively.
+    pub headers: &'a [Header<'a>],
     /// Bytes of the head, blank line included.
     pub head_len: usize,
     /// Content-Length of the body that follows (0 without one).
     pub body_len: u64,
 }
 
-impl Request {
-    /// The value of a field (the first, if repeated) as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+impl<'a> Request<'a> {
+    /// The fields named `name` (given in lower case), in order.
+    fn fields<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        let headers = self.headers;
+        headers
             .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The value of a field (the first, if repeated) as text; `name` in lower case.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.fields(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::trim)
     }
 
     /// Whether a comma-separated field (such as Connection) lists `token`, case-insensitive.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+        self.fields(name)
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
@@ -79,20 +91,39 @@ impl Request {
 
 /// What the bytes at the start of the buffer are.
 #[derive(Debug)]
-pub enum Parsed {
+pub enum Parsed<'a> {
     /// Not a complete head yet, and within the limits.
     Partial,
-    Complete(Request),
+    Complete(Request<'a>),
     /// A request we refuse with this status; the connection closes after the answer.
     Reject(u16),
 }
 
-/// Parses the head at the start of `buf`.
-pub fn parse(buf: &[u8], limits: &Limits) -> Parsed {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+/// Header slots on the stack; a `max_headers` above this takes them from the heap.
+const STACK_HEADERS: usize = 64;
+
+/// Parses the head at the start of `buf` and hands the outcome to `f` (the request borrows
+/// `buf` and header slots that live only for the call).
+pub fn parse<R>(buf: &[u8], limits: &Limits, f: impl FnOnce(Parsed<'_>) -> R) -> R {
+    let mut on_stack = [const { MaybeUninit::<Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let slots = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut on_heap[..]
+    };
+    f(parse_into(buf, limits, slots))
+}
+
+fn parse_into<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    slots: &'a mut [MaybeUninit<Header<'a>>],
+) -> Parsed<'a> {
+    let mut req = httparse::Request::new(&mut []);
     let window = &buf[..buf.len().min(limits.max_head)];
-    match req.parse(window) {
+    match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Partial) => {
             if window.len() < limits.max_head {
                 return Parsed::Partial;
@@ -102,49 +133,36 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Parsed {
             Parsed::Reject(if line_done { 431 } else { 414 })
         }
         Ok(httparse::Status::Complete(head_len)) => {
-            let target = req.path.unwrap_or("").to_string();
+            let target = req.path.unwrap_or("");
             if target.len() > limits.max_uri {
                 return Parsed::Reject(414);
             }
             let method = match req.method.unwrap_or("") {
                 "GET" => Method::Get,
                 "HEAD" => Method::Head,
-                other => Method::Other(other.to_string()),
+                other => Method::Other(other),
             };
-            let headers: Vec<(String, Vec<u8>)> = req
-                .headers
-                .iter()
-                .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
-                .collect();
             let mut request = Request {
                 method,
                 target,
                 minor: req.version.unwrap_or(1),
-                headers,
+                headers: req.headers,
                 head_len,
                 body_len: 0,
             };
             // RFC 9112 §6.3: Transfer-Encoding in a request we do not take bodies for: 501
             // (and a request with both is a smuggling attempt: 400).
-            if request
-                .headers
-                .iter()
-                .any(|(n, _)| n == "transfer-encoding")
-            {
-                let both = request.headers.iter().any(|(n, _)| n == "content-length");
+            if request.fields("transfer-encoding").next().is_some() {
+                let both = request.fields("content-length").next().is_some();
                 return Parsed::Reject(if both { 400 } else { 501 });
             }
-            let mut lengths = request
-                .headers
-                .iter()
-                .filter(|(n, _)| n == "content-length")
-                .map(|(_, v)| {
-                    std::str::from_utf8(v)
-                        .ok()
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                        .and_then(|s| s.parse::<u64>().ok())
-                });
+            let mut lengths = request.fields("content-length").map(|v| {
+                std::str::from_utf8(v)
+                    .ok()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+            });
             if let Some(first) = lengths.next() {
                 let Some(len) = first else {
                     return Parsed::Reject(400);
@@ -186,38 +204,63 @@ mod tests {
     use super::*;
 
     fn status(buf: &[u8]) -> Option<u16> {
-        match parse(buf, &Limits::default()) {
+        parse(buf, &Limits::default(), |p| match p {
             Parsed::Reject(s) => Some(s),
             _ => None,
-        }
+        })
     }
 
     #[test]
     fn parses_a_get_and_its_keep_alive() {
-        let Parsed::Complete(r) = parse(
+        parse(
             b"GET /a?b HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\nrest",
             &Limits::default(),
-        ) else {
-            panic!()
-        };
-        assert_eq!(r.method, Method::Get);
-        assert_eq!(r.target, "/a?b");
-        assert_eq!(r.head_len, 49);
-        assert!(!r.keep_alive());
-        let Parsed::Complete(r) = parse(
+            |p| {
+                let Parsed::Complete(r) = p else { panic!() };
+                assert_eq!(r.method, Method::Get);
+                assert_eq!(r.target, "/a?b");
+                assert_eq!(r.head_len, 49);
+                assert!(!r.keep_alive());
+            },
+        );
+        parse(
             b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
             &Limits::default(),
-        ) else {
-            panic!()
+            |p| {
+                let Parsed::Complete(r) = p else { panic!() };
+                assert!(r.keep_alive() && r.minor == 0);
+            },
+        );
+        // Field names in any case; the first of a repeated field; a body length.
+        parse(
+            b"POST /x HTTP/1.1\r\nHOST: a \r\nhost: b\r\nContent-LENGTH: 5\r\n\r\n",
+            &Limits::default(),
+            |p| {
+                let Parsed::Complete(r) = p else { panic!() };
+                assert_eq!(r.method, Method::Other("POST"));
+                assert_eq!(r.header("host"), Some("a"));
+                assert_eq!(r.body_len, 5);
+            },
+        );
+        // More header slots than fit on the stack.
+        let many: String = (0..100).map(|i| format!("X{i}: y\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        let limits = Limits {
+            max_headers: 200,
+            ..Limits::default()
         };
-        assert!(r.keep_alive() && r.minor == 0);
+        parse(head.as_bytes(), &limits, |p| {
+            let Parsed::Complete(r) = p else { panic!() };
+            assert_eq!(r.headers.len(), 101);
+        });
     }
 
     #[test]
     fn limits_and_errors_become_statuses() {
-        assert!(matches!(
-            parse(b"GET / HTTP/1.1\r\nHost:", &Limits::default()),
-            Parsed::Partial
+        assert!(parse(
+            b"GET / HTTP/1.1\r\nHost:",
+            &Limits::default(),
+            |p| matches!(p, Parsed::Partial)
         ));
         assert_eq!(status(b"GET / HTTP/2.0\r\n\r\n"), Some(505));
         assert_eq!(status(b"GET / FOO\r\n\r\n"), Some(400));

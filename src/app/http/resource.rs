@@ -5,7 +5,12 @@
 //! refused outright, and the joined path is canonicalized and must still start with the
 //! canonical root, so symlinks cannot lead out of it either. Files are opened here and
 //! streamed by the caller in chunks; only listings and the embedded page live in memory.
+//!
+//! A resource's validators are kept inline ([`ETag`], [`HttpDate`]) and the embedded page's
+//! are computed once, so a GET of the page or of a small file allocates nothing here.
 
+use super::date::HttpDate;
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::hash::Hasher;
@@ -27,9 +32,72 @@ pub struct Resource {
     pub len: u64,
     /// Last-Modified, Unix seconds.
     pub modified: u64,
+    /// `modified` as an HTTP-date, for the Last-Modified field.
+    pub last_modified: HttpDate,
     /// A strong entity tag, quotes included.
-    pub etag: String,
+    pub etag: ETag,
     pub source: Source,
+}
+
+/// A strong entity tag (RFC 9110 §8.8.3), quotes included, kept inline: `"` + 16 hex digits
+/// + `"` for content we hash, `"len-mtime_ns"` in hex for files (at most 51 bytes).
+#[derive(Clone, Copy)]
+pub struct ETag {
+    buf: [u8; 56],
+    len: u8,
+}
+
+impl ETag {
+    /// `"{hash:016x}"`.
+    fn of_hash(hash: u64) -> ETag {
+        let mut t = ETag::open();
+        t.push_hex(u128::from(hash), 16);
+        t.close()
+    }
+
+    /// `"{len:x}-{nanos:x}"`.
+    fn of_file(len: u64, nanos: u128) -> ETag {
+        let mut t = ETag::open();
+        t.push_hex(u128::from(len), 1);
+        t.buf[t.len as usize] = b'-';
+        t.len += 1;
+        t.push_hex(nanos, 1);
+        t.close()
+    }
+
+    fn open() -> ETag {
+        let mut t = ETag {
+            buf: [0; 56],
+            len: 1,
+        };
+        t.buf[0] = b'"';
+        t
+    }
+
+    fn close(mut self) -> ETag {
+        self.buf[self.len as usize] = b'"';
+        self.len += 1;
+        self
+    }
+
+    /// Lower-case hex, at least `min` digits.
+    fn push_hex(&mut self, v: u128, min: usize) {
+        let digits = (128 - v.leading_zeros() as usize).div_ceil(4).max(min);
+        for i in (0..digits).rev() {
+            let nibble = (v >> (4 * i)) as u8 & 0xf;
+            self.buf[self.len as usize] = b"0123456789abcdef"[nibble as usize];
+            self.len += 1;
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
 }
 
 /// The outcome of resolving a target.
@@ -46,6 +114,9 @@ pub struct Site {
     root: Option<PathBuf>,
     page: Arc<[u8]>,
     page_modified: u64,
+    /// The page's validators, computed once.
+    page_etag: ETag,
+    page_last_modified: HttpDate,
 }
 
 /// Shown at `/` when no `--www` directory is given.
@@ -72,6 +143,8 @@ impl Site {
             root,
             page: Arc::from(PAGE.as_bytes()),
             page_modified: started,
+            page_etag: ETag::of_hash(content_hash(PAGE.as_bytes())),
+            page_last_modified: HttpDate::new(started),
         })
     }
 
@@ -92,42 +165,55 @@ impl Site {
         if !path.starts_with('/') {
             return Lookup::BadRequest;
         }
-        let Some(decoded) = percent_decode(path) else {
-            return Lookup::BadRequest;
+        let decoded: Cow<'_, [u8]> = if path.contains('%') {
+            match percent_decode(path) {
+                Some(d) => Cow::Owned(d),
+                None => return Lookup::BadRequest,
+            }
+        } else {
+            Cow::Borrowed(path.as_bytes())
         };
         if decoded.contains(&0) {
             return Lookup::NotFound;
         }
-        let mut segments = Vec::new();
-        for seg in decoded.split(|&b| b == b'/') {
-            match seg {
-                b"" | b"." => {}
-                b".." => {
-                    log::debug!("http: refusing a target with '..': {target:?}");
-                    return Lookup::NotFound;
-                }
-                s => segments.push(s),
-            }
+        let segments = || {
+            decoded
+                .split(|&b| b == b'/')
+                .filter(|s| !matches!(*s, b"" | b"."))
+        };
+        if segments().any(|s| s == b"..") {
+            log::debug!("http: refusing a target with '..': {target:?}");
+            return Lookup::NotFound;
         }
         let Some(root) = &self.root else {
-            return match segments[..] {
-                [] | [b"index.html"] => Lookup::Found(self.memory(
-                    self.page.clone(),
-                    "text/html; charset=utf-8",
-                    self.page_modified,
-                )),
+            let mut it = segments();
+            return match (it.next(), it.next()) {
+                (None, _) | (Some(b"index.html"), None) => Lookup::Found(Resource {
+                    content_type: "text/html; charset=utf-8",
+                    len: self.page.len() as u64,
+                    modified: self.page_modified,
+                    last_modified: self.page_last_modified,
+                    etag: self.page_etag,
+                    source: Source::Memory(self.page.clone()),
+                }),
                 _ => Lookup::NotFound,
             };
         };
         let mut joined = root.clone();
-        for s in &segments {
+        for s in segments() {
             joined.push(OsStr::from_bytes(s));
         }
         let Some(real) = inside(root, &joined) else {
             return Lookup::NotFound;
         };
-        let Ok(meta) = real.metadata() else {
-            return Lookup::NotFound;
+        // Open first and take the metadata from the open file: a file costs one open and one
+        // fstat. What cannot be opened (a directory we may not read) is looked at by path.
+        let (file, meta) = match File::open(&real).and_then(|f| Ok((f.metadata()?, f))) {
+            Ok((meta, file)) => (Some(file), meta),
+            Err(_) => match real.metadata() {
+                Ok(meta) => (None, meta),
+                Err(_) => return Lookup::NotFound,
+            },
         };
         if meta.is_dir() {
             if !decoded.ends_with(b"/") {
@@ -146,17 +232,19 @@ impl Site {
                 mtime(&meta),
             ));
         }
-        self.file(&real)
+        match file {
+            Some(file) => self.opened(&real, file, &meta),
+            None => Lookup::NotFound,
+        }
     }
 
     fn memory(&self, bytes: Arc<[u8]>, content_type: &'static str, modified: u64) -> Resource {
-        let mut h = siphasher::sip::SipHasher13::new_with_keys(0x7475_6e73, 0x7461_636b);
-        h.write(&bytes);
         Resource {
             content_type,
             len: bytes.len() as u64,
             modified,
-            etag: format!("\"{:016x}\"", h.finish()),
+            last_modified: HttpDate::new(modified),
+            etag: ETag::of_hash(content_hash(&bytes)),
             source: Source::Memory(bytes),
         }
     }
@@ -168,6 +256,11 @@ impl Site {
         let Ok(meta) = file.metadata() else {
             return Lookup::NotFound;
         };
+        self.opened(path, file, &meta)
+    }
+
+    /// A file opened at `path`, with the metadata of the open file.
+    fn opened(&self, path: &Path, file: File, meta: &std::fs::Metadata) -> Lookup {
         if !meta.is_file() {
             return Lookup::NotFound;
         }
@@ -176,16 +269,25 @@ impl Site {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
+        let modified = mtime(meta);
         Lookup::Found(Resource {
             content_type: content_type(path),
             len: meta.len(),
-            modified: mtime(&meta),
+            modified,
+            last_modified: HttpDate::new(modified),
             // Strong: size and nanosecond mtime change whenever the file's bytes do (as
             // nginx and Apache do it).
-            etag: format!("\"{:x}-{:x}\"", meta.len(), nanos),
+            etag: ETag::of_file(meta.len(), nanos),
             source: Source::File(file),
         })
     }
+}
+
+/// The hash behind the entity tag of content served from memory.
+fn content_hash(bytes: &[u8]) -> u64 {
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0x7475_6e73, 0x7461_636b);
+    h.write(bytes);
+    h.finish()
 }
 
 /// The canonical form of `path` if it exists and lies inside `root`.
@@ -328,6 +430,20 @@ pub fn content_type(path: &Path) -> &'static str {
 mod tests {
     use super::*;
 
+    /// File entity tags read as `format!("\"{:x}-{:x}\"", len, mtime_ns)` would.
+    #[test]
+    fn file_etags_match_the_format() {
+        for (len, nanos) in [
+            (0u64, 0u128),
+            (1143, 1_700_000_000_123_456_789),
+            (u64::MAX, u128::MAX),
+        ] {
+            let expected = format!("\"{len:x}-{nanos:x}\"");
+            assert_eq!(ETag::of_file(len, nanos).as_str(), expected);
+        }
+        assert_eq!(ETag::of_hash(0xab).as_str(), "\"00000000000000ab\"");
+    }
+
     #[test]
     fn decoding_and_types() {
         assert_eq!(percent_decode("/a%20b%2e%2E").unwrap(), b"/a b..");
@@ -349,6 +465,15 @@ mod tests {
         };
         assert!(r.content_type.starts_with("text/html"));
         assert_eq!(r.modified, 1_700_000_000);
+        assert_eq!(r.last_modified.as_str(), "Tue, 14 Nov 2023 22:13:20 GMT");
+        // Computed once, and the same as hashing the page at the request.
+        let expected = format!("\"{:016x}\"", content_hash(PAGE.as_bytes()));
+        assert_eq!(r.etag.as_str(), expected);
+        assert!(matches!(site.lookup("/index.html"), Lookup::Found(_)));
+        assert!(matches!(site.lookup("/./index.html"), Lookup::Found(_)));
+        assert!(matches!(site.lookup("/%69ndex.html"), Lookup::Found(_)));
+        assert!(matches!(site.lookup("/index.html/x"), Lookup::NotFound));
+        assert!(matches!(site.lookup("/%zz"), Lookup::BadRequest));
         assert!(matches!(site.lookup("/nope"), Lookup::NotFound));
         assert!(matches!(site.lookup("/../etc/passwd"), Lookup::NotFound));
         assert!(matches!(site.lookup("*"), Lookup::BadRequest));
