@@ -174,6 +174,10 @@ pub struct TcpLayer {
     free: Vec<u32>,
     generations: Vec<u32>,
     demux: HashMap<FourTuple, SocketHandle>,
+    /// The connection the last segment went to: a bulk flow skips hashing its 4-tuple
+    /// (SipHash, kept for the map itself because peers choose the tuples). Checked against
+    /// the slot's own tuple and generation, so it is never stale.
+    last_demux: Option<(FourTuple, SocketHandle)>,
     listeners: HashMap<u16, Listener>,
     isn: IsnGenerator,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
@@ -206,6 +210,7 @@ impl TcpLayer {
             free: Vec::new(),
             generations: Vec::new(),
             demux: HashMap::new(),
+            last_demux: None,
             listeners: HashMap::new(),
             isn: IsnGenerator::new(isn_secret),
             timers: BinaryHeap::new(),
@@ -504,7 +509,13 @@ impl TcpLayer {
             local: SocketAddrV4::new(dst, dport),
             remote: SocketAddrV4::new(src, sport),
         };
-        if let Some(&h) = self.demux.get(&tuple) {
+        let cached = self
+            .last_demux
+            .filter(|(t, h)| *t == tuple && self.slot(*h).is_some_and(|s| s.conn.tuple() == tuple))
+            .map(|(_, h)| h);
+        let found = cached.or_else(|| self.demux.get(&tuple).copied());
+        if let Some(h) = found {
+            self.last_demux = Some((tuple, h));
             let slot = self.slots[h.index as usize]
                 .as_mut()
                 .expect("demux points at a live slot");
