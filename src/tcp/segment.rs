@@ -414,7 +414,8 @@ impl<P: AsRef<[u8]>> Segment<P> {
             total <= usize::from(u16::MAX),
             "segment fits in 65535 bytes"
         );
-        buf[..hlen].copy_from_slice(&h.to_bytes());
+        h.write(&mut &mut buf[..hlen])
+            .expect("the header fits its own length");
         buf[hlen..hlen + a.len()].copy_from_slice(a);
         buf[hlen + a.len()..total].copy_from_slice(b);
         // MUST-2: the checksum over pseudo-header and segment, computed where it lies.
