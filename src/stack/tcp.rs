@@ -637,12 +637,14 @@ impl TcpLayer {
         emit: &mut impl FnMut(FourTuple, &Segment, [&[u8]; 2], u8, u8) -> R,
     ) -> Option<R> {
         if let Some((tuple, seg)) = self.control.pop_front() {
-            let payload = [&seg.payload[..], &[][..]];
-            let header = Segment {
-                payload: bytes::Bytes::new(),
-                ..seg.clone()
-            };
-            return Some(emit(tuple, &header, payload, self.ttl, self.dscp));
+            let header = seg.with_payload(bytes::Bytes::new());
+            return Some(emit(
+                tuple,
+                &header,
+                [&seg.payload, &[]],
+                self.ttl,
+                self.dscp,
+            ));
         }
         while let Some(&h) = self.active.last() {
             let Some(slot) = self.slot_mut(h) else {

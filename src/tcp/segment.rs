@@ -318,9 +318,9 @@ impl SegmentError {
     }
 }
 
-impl<P: AsRef<[u8]>> Segment<P> {
-    /// The same segment with its payload borrowed.
-    pub fn borrowed(&self) -> SegmentRef<'_> {
+impl<P> Segment<P> {
+    /// The same header fields and options with another payload.
+    pub fn with_payload<Q>(&self, payload: Q) -> Segment<Q> {
         Segment {
             seq: self.seq,
             ack: self.ack,
@@ -328,8 +328,15 @@ impl<P: AsRef<[u8]>> Segment<P> {
             ctl: self.ctl,
             urgent: self.urgent,
             options: self.options,
-            payload: self.payload.as_ref(),
+            payload,
         }
+    }
+}
+
+impl<P: AsRef<[u8]>> Segment<P> {
+    /// The same segment with its payload borrowed.
+    pub fn borrowed(&self) -> SegmentRef<'_> {
+        self.with_payload(self.payload.as_ref())
     }
 
     pub fn syn(&self) -> bool {
@@ -368,11 +375,7 @@ impl<P: AsRef<[u8]>> Segment<P> {
         dst_port: u16,
         buf: &mut [u8],
     ) -> usize {
-        let empty = Segment {
-            payload: &[][..],
-            ..self.borrowed()
-        };
-        empty.emit_parts(
+        self.with_payload(&[][..]).emit_parts(
             src,
             dst,
             src_port,
@@ -480,15 +483,7 @@ impl<'a> SegmentRef<'a> {
 
     /// The same segment owning a copy of its payload.
     pub fn to_owned_segment(&self) -> Segment {
-        Segment {
-            seq: self.seq,
-            ack: self.ack,
-            wnd: self.wnd,
-            ctl: self.ctl,
-            urgent: self.urgent,
-            options: self.options,
-            payload: Bytes::copy_from_slice(self.payload),
-        }
+        self.with_payload(Bytes::copy_from_slice(self.payload))
     }
 }
 
