@@ -573,3 +573,44 @@ fn must_50_ip_options_are_ignored() {
         "SYN-ACK despite the IP options"
     );
 }
+
+/// TIME-WAIT is bounded like Linux's tcp_max_tw_buckets: with room for three, the fourth
+/// and fifth connections to close first end the two oldest TIME-WAITs early (counted,
+/// Closed(Normal) to their owner); the three newest wait out their 2×MSL.
+#[test]
+fn time_wait_is_bounded_oldest_first() {
+    let a = StackConfig {
+        max_time_wait: 3,
+        ..sim::config(A)
+    };
+    let mut sim = Sim::new(a, sim::config(B), FaultSpec::default());
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let (c, s) = connected(&mut sim, 7);
+        sim.a.stack.tcp_mut().close(c).unwrap();
+        sim.advance(Duration::from_millis(10));
+        sim.b.stack.tcp_mut().close(s).unwrap();
+        sim.advance(Duration::from_millis(10));
+        clients.push(c);
+    }
+    let tcp = sim.a.stack.tcp();
+    assert_eq!(tcp.time_wait_count(), 3);
+    assert_eq!(tcp.counters().time_wait_recycled, 2);
+    for (i, c) in clients.iter().enumerate() {
+        let state = tcp.connection(*c).map(|c| c.state());
+        if i < 2 {
+            assert_eq!(state, None, "connection {i} ended early");
+            assert!(sim.a.events.iter().any(|e| e.event
+                == TcpEvent::Connection {
+                    handle: *c,
+                    event: Event::Closed(CloseReason::Normal)
+                }));
+        } else {
+            assert_eq!(state, Some(State::TimeWait), "connection {i}");
+        }
+    }
+    // The rest wait their 2×MSL (60 s) out.
+    sim.advance(Duration::from_secs(61));
+    assert_eq!(sim.a.stack.tcp().time_wait_count(), 0);
+    assert_eq!(sim.a.stack.tcp().counters().time_wait_recycled, 2);
+}

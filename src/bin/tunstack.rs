@@ -124,6 +124,11 @@ struct Cli {
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
     rcvbuf_max: usize,
 
+    /// Connections kept in TIME-WAIT at most; beyond it the oldest one ends early (as
+    /// Linux's tcp_max_tw_buckets), so a flood of short connections cannot pile them up.
+    #[arg(long, default_value_t = tunstack::stack::DEFAULT_MAX_TIME_WAIT, value_name = "N")]
+    max_time_wait: usize,
+
     /// More logging: -v debug, -vv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -419,6 +424,7 @@ fn run(cli: Cli) -> Result<()> {
         mtu: mtu as usize,
         ttl: cli.ttl,
         isn_secret,
+        max_time_wait: cli.max_time_wait,
         tcp: tunstack::tcp::Config {
             msl: cli.msl,
             congestion: cli.congestion,
@@ -530,7 +536,8 @@ fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
     let mut closed: Vec<_> = c.closed.iter().map(|(k, v)| format!("{k} {v}")).collect();
     closed.sort();
     format!(
-        "tcp: active opens {}, passive opens {}, SYN backlog drops {}, RSTs for strays {}\n\
+        "tcp: active opens {}, passive opens {}, SYN backlog drops {}, RSTs for strays {}, \
+         TIME-WAITs ended early {}\n\
          tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
          dup ACKs {}, challenge ACKs {}\n\
          tcp: closed: {}",
@@ -538,6 +545,7 @@ fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
         c.passive_opens,
         c.syn_backlog_drops,
         c.resets_sent_for_strays,
+        c.time_wait_recycled,
         c.segments_in,
         c.segments_out,
         c.bytes_in,

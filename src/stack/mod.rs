@@ -17,7 +17,8 @@ mod tcp;
 pub use ratelimit::TokenBucket;
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
 pub use tcp::{
-    ListenerInfo, Owner, SocketHandle, StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer,
+    DEFAULT_MAX_TIME_WAIT, ListenerInfo, Owner, SocketHandle, StackEvent, TcpCounters, TcpError,
+    TcpEvent, TcpLayer,
 };
 
 use crate::tcp::IcmpError;
@@ -49,6 +50,8 @@ pub struct StackConfig {
     pub icmp_error_burst: u32,
     /// Packets waiting for the link before further output is dropped.
     pub max_queued: usize,
+    /// Connections kept in TIME-WAIT at most; beyond it the oldest ends early (counted).
+    pub max_time_wait: usize,
     /// Defaults for TCP connections; the MSS is derived from `mtu` (MUST-67).
     pub tcp: crate::tcp::Config,
     /// Key of the RFC 6528 ISN function (MUST-9); the daemon draws it from the OS.
@@ -66,6 +69,7 @@ impl Default for StackConfig {
             icmp_error_rate: 100,
             icmp_error_burst: 10,
             max_queued: 4096,
+            max_time_wait: DEFAULT_MAX_TIME_WAIT,
             tcp: crate::tcp::Config::default(),
             isn_secret: [0x5a; 16],
         }
@@ -157,13 +161,14 @@ impl Stack {
             mss: (config.mtu - ipv4::HEADER_LEN - 20).min(usize::from(u16::MAX)) as u16,
             ..config.tcp.clone()
         };
-        let tcp = TcpLayer::new(
+        let mut tcp = TcpLayer::new(
             config.addr,
             tcp_config,
             config.isn_secret,
             config.ttl,
             config.dscp,
         );
+        tcp.set_max_time_wait(config.max_time_wait);
         Stack {
             tcp,
             reassembler: Reassembler::new(config.reassembly),

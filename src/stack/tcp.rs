@@ -92,6 +92,8 @@ pub struct TcpCounters {
     /// SYNs dropped because a listener's queues were full.
     pub syn_backlog_drops: u64,
     pub resets_sent_for_strays: u64,
+    /// TIME-WAIT connections ended early because `max_time_wait` were waiting.
+    pub time_wait_recycled: u64,
     pub closed: HashMap<&'static str, u64>,
     pub segments_in: u64,
     pub segments_out: u64,
@@ -145,6 +147,8 @@ struct Slot {
     active: bool,
     ttl: u8,
     dscp: u8,
+    /// Counted in `TcpLayer::time_wait` (and queued in `time_wait_order`).
+    in_time_wait: bool,
 }
 
 struct Listener {
@@ -187,10 +191,19 @@ pub struct TcpLayer {
     control: VecDeque<(FourTuple, Segment)>,
     next_ephemeral: u16,
     counters: TcpCounters,
+    max_time_wait: usize,
+    /// Connections in TIME-WAIT, and the order they entered it (stale entries, of ones
+    /// gone since, are skipped and compacted away).
+    time_wait: usize,
+    time_wait_order: VecDeque<SocketHandle>,
 }
 
 /// RFC 6335 dynamic ports, as Linux uses by default (32768..60999 there; the IANA range here).
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// Linux bounds TIME-WAIT sockets too (`tcp_max_tw_buckets`, 262144 on big machines): a
+/// TIME-WAIT connection costs us about 1 KB, so 65,536 of them about 64 MB.
+pub const DEFAULT_MAX_TIME_WAIT: usize = 65_536;
 
 impl TcpLayer {
     /// `config` is the default for new connections (its MSS should follow the MTU).
@@ -220,7 +233,20 @@ impl TcpLayer {
             next_ephemeral: *EPHEMERAL.start()
                 + (u16::from_be_bytes([isn_secret[0], isn_secret[1]]) % 16384),
             counters: TcpCounters::default(),
+            max_time_wait: DEFAULT_MAX_TIME_WAIT,
+            time_wait: 0,
+            time_wait_order: VecDeque::new(),
         }
+    }
+
+    /// At most this many connections wait in TIME-WAIT; beyond it the oldest ends early.
+    pub fn set_max_time_wait(&mut self, max: usize) {
+        self.max_time_wait = max;
+    }
+
+    /// Connections in TIME-WAIT now.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
     }
 
     pub fn config(&self) -> &tcp::Config {
@@ -378,6 +404,7 @@ impl TcpLayer {
             active: false,
             ttl: self.ttl,
             dscp: self.dscp,
+            in_time_wait: false,
         });
         let h = SocketHandle { index, generation };
         self.demux.insert(tuple, h);
@@ -715,14 +742,51 @@ impl TcpLayer {
             slot.timer_at = Some(at);
             self.timers.push(Reverse((at, h.index, h.generation)));
         }
+        let entered_time_wait = slot.conn.state() == State::TimeWait && !slot.in_time_wait;
+        if entered_time_wait {
+            slot.in_time_wait = true;
+        }
         if slot.conn.state() == State::Closed {
             let reason = closed
                 .or(slot.conn.close_reason())
                 .unwrap_or(CloseReason::Normal);
             self.remove(h, reason);
         }
+        if entered_time_wait {
+            self.time_wait += 1;
+            self.time_wait_order.push_back(h);
+            self.bound_time_wait();
+        }
         if self.timers.len() > 2 * self.demux.len() + 1024 {
             self.compact_timers();
+        }
+    }
+
+    /// Ends the oldest TIME-WAITs while more than `max_time_wait` connections wait.
+    fn bound_time_wait(&mut self) {
+        while self.time_wait > self.max_time_wait {
+            let Some(h) = self.time_wait_order.pop_front() else {
+                break;
+            };
+            let waiting = self.time_wait;
+            let Some(slot) = self.slot_mut(h).filter(|s| s.in_time_wait) else {
+                continue; // gone already
+            };
+            slot.conn.end_time_wait();
+            log::debug!(
+                "{} TIME-WAIT ended early: {waiting} waiting",
+                slot.conn.tuple()
+            );
+            self.counters.time_wait_recycled += 1;
+            self.settle(h);
+        }
+        if self.time_wait_order.len() > 2 * self.time_wait + 1024 {
+            let slots = &self.slots;
+            self.time_wait_order.retain(|h| {
+                slots[h.index as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.generation == h.generation && s.in_time_wait)
+            });
         }
     }
 
@@ -755,6 +819,9 @@ impl TcpLayer {
             l.accept_queue.retain(|&x| x != h);
         }
         self.demux.remove(&tuple);
+        if slot.in_time_wait {
+            self.time_wait -= 1;
+        }
         self.counters.add(&slot.conn.stats());
         *self
             .counters

@@ -296,6 +296,14 @@ impl Connection {
         }
     }
 
+    /// End TIME-WAIT now, as if its 2×MSL had passed: for a stack that must bound how
+    /// many connections wait (MUST-13 bends here, as in Linux's `tcp_max_tw_buckets`).
+    pub fn end_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            self.enter_closed(CloseReason::Normal);
+        }
+    }
+
     /// ABORT (RFC 9293 §3.10.5): send RST where the peer knows us, drop everything.
     pub fn abort(&mut self) {
         match self.state {
@@ -497,6 +505,11 @@ impl Connection {
     /// RFC 9293 §3.6.1: TIME-WAIT lasts 2×MSL (MUST-13); entering or re-entering restarts it.
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
+        // Everything sent is acknowledged and nothing more arrives: give back the buffers'
+        // spare memory (unread data stays), so the 2×MSL wait costs little.
+        self.snd.release_memory();
+        self.rcv.release_memory();
+        self.control.shrink_to_fit();
         self.timers.stop_all();
         self.timers
             .set(TimerKind::TimeWait, now + self.config.msl * 2);

@@ -211,6 +211,14 @@ impl RecvSpace {
         }
     }
 
+    /// Give back the buffer's spare capacity (unread data stays).
+    pub fn release_memory(&mut self) {
+        self.buf.shrink_to_fit();
+        if self.reassembly.is_empty() {
+            self.reassembly = Reassembly::default();
+        }
+    }
+
     /// Drop everything (reset).
     pub fn clear(&mut self) {
         self.buf.clear();

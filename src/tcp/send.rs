@@ -354,6 +354,12 @@ impl SendSpace {
         edge.saturating_sub(self.in_flight())
     }
 
+    /// Give back the buffer's spare capacity (its contents stay).
+    pub fn release_memory(&mut self) {
+        self.buf.shrink_to_fit();
+        self.sacked.shrink_to_fit();
+    }
+
     /// Drop everything (reset).
     pub fn clear(&mut self) {
         self.sacked.clear();
