@@ -60,6 +60,18 @@ pub fn chargen_line(n: u64, out: &mut Vec<u8>) {
 
 const LINE: usize = 74;
 
+/// The chargen stream repeats after 95 lines: built once, sent from in place.
+fn chargen_cycle() -> &'static [u8] {
+    static CYCLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    CYCLE.get_or_init(|| {
+        let mut v = Vec::with_capacity(95 * LINE);
+        for n in 0..95 {
+            chargen_line(n, &mut v);
+        }
+        v
+    })
+}
+
 /// RFC 865 asks for a short message of printable ASCII, under 512 characters.
 pub const QUOTE: &[u8] =
     b"\"A TCP stack is judged by its tests.\" -- RFC 9293, between the lines\r\n";
@@ -68,8 +80,8 @@ struct Conn {
     service: Service,
     /// Echo: bytes read but not yet accepted by `send`. Chargen: the rest of a line.
     pending: Vec<u8>,
-    /// Chargen: the next line number.
-    line: u64,
+    /// Chargen: octets of the stream sent so far.
+    sent: u64,
     peer_closed: bool,
     closing: bool,
 }
@@ -159,17 +171,13 @@ impl Services {
             },
         }
         if c.service == Service::Chargen && !c.peer_closed {
+            let cycle = chargen_cycle();
             loop {
-                if c.pending.is_empty() {
-                    for _ in 0..(self.scratch.len() / LINE) {
-                        chargen_line(c.line, &mut c.pending);
-                        c.line += 1;
-                    }
-                }
-                match tcp.send(h, &c.pending) {
+                let at = (c.sent % cycle.len() as u64) as usize;
+                match tcp.send(h, &cycle[at..]) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        c.pending.drain(..n);
+                        c.sent += n as u64;
                         moved += n as u64;
                     }
                 }
@@ -211,7 +219,7 @@ impl App for Services {
                         Conn {
                             service,
                             pending: Vec::new(),
-                            line: 0,
+                            sent: 0,
                             peer_closed: false,
                             closing: false,
                         },
