@@ -29,7 +29,7 @@
 
 use std::collections::VecDeque;
 
-use log::{debug, info};
+use log::debug;
 
 pub use super::config::{
     CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
@@ -146,7 +146,7 @@ impl Connection {
     pub fn connect(now: Instant, tuple: FourTuple, iss: SeqNum, config: Config) -> Connection {
         let mut c = Connection::new(now, tuple, iss, config, State::SynSent);
         c.syn_pending = true;
-        info!("{tuple} active open, iss {iss}");
+        debug!("{tuple} active open, iss {iss}");
         c
     }
 
@@ -165,7 +165,7 @@ impl Connection {
         c.on_peer_syn(syn);
         c.syn_pending = true;
         c.stats.segments_in += 1;
-        info!("{tuple} passive open, iss {iss} irs {}", syn.seq);
+        debug!("{tuple} passive open, iss {iss} irs {}", syn.seq);
         c
     }
 
@@ -486,7 +486,7 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        info!("{} closed: {reason:?} (from {})", self.tuple, self.state);
+        debug!("{} closed: {reason:?} (from {})", self.tuple, self.state);
         self.set_state(State::Closed);
         self.timers.stop_all();
         self.close_reason = Some(reason);
