@@ -743,9 +743,7 @@ impl TcpLayer {
             self.timers.push(Reverse((at, h.index, h.generation)));
         }
         let entered_time_wait = slot.conn.state() == State::TimeWait && !slot.in_time_wait;
-        if entered_time_wait {
-            slot.in_time_wait = true;
-        }
+        slot.in_time_wait |= entered_time_wait;
         if slot.conn.state() == State::Closed {
             let reason = closed
                 .or(slot.conn.close_reason())

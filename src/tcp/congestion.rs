@@ -149,12 +149,13 @@ impl Congestion {
         self.dup_acks = 0;
         if let Some(recover) = self.recover {
             if ack.after_eq(recover) {
-                // RFC 6582 §3.2 (5) full acknowledgment: deflate the window. (With SACK the
-                // window was never inflated: RFC 6675 leaves cwnd at ssthresh.)
-                self.cwnd = self.ssthresh.min(flight.max(self.smss) + self.smss);
-                if self.sack {
-                    self.cwnd = self.ssthresh;
-                }
+                // RFC 6582 §3.2 (5) full acknowledgment: deflate the window. With SACK it
+                // was never inflated: RFC 6675 leaves cwnd at ssthresh.
+                self.cwnd = if self.sack {
+                    self.ssthresh
+                } else {
+                    self.ssthresh.min(flight.max(self.smss) + self.smss)
+                };
                 self.recover = None;
                 self.acked_in_ca = 0;
                 return false;

@@ -13,7 +13,7 @@ use super::segment::{Ctl, Segment, SegmentRef};
 use super::seq::SeqNum;
 use super::state::State;
 use super::timers::TimerKind;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 impl Connection {
     /// Process one incoming segment for this connection.
@@ -250,8 +250,7 @@ impl Connection {
             {
                 let ms = Self::ts_val(now).wrapping_sub(ecr);
                 if (ms as i32) >= 0 && ms < 3_600_000 {
-                    self.rtt
-                        .sample(crate::time::Duration::from_millis(u64::from(ms)));
+                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
                 }
             }
             self.rtt.on_ack(now, ack);

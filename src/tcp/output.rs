@@ -255,10 +255,12 @@ impl Connection {
         }
         let new_data = self.snd.available_from(self.snd.snd_nxt) > 0
             && self.snd.snd_wnd > self.snd.in_flight();
-        let (seq, hole) = self
-            .snd
-            .next_hole(self.high_rxt, smss, true)
-            .or_else(|| (!new_data).then(|| self.snd.next_hole(self.high_rxt, smss, false))?)?;
+        let lost = self.snd.next_hole(self.high_rxt, smss, true);
+        let (seq, hole) = match lost {
+            Some(hole) => hole,
+            None if !new_data => self.snd.next_hole(self.high_rxt, smss, false)?,
+            None => return None,
+        };
         let len = hole.min(limit).min(self.snd.available_from(seq));
         let out = self.resend(now, seq, len as usize, false)?;
         self.high_rxt = seq + len;
