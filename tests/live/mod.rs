@@ -162,7 +162,11 @@ pub fn tshark_matching(pcap: &Path, filter: &str) -> Vec<String> {
         .collect()
 }
 
-pub const BAD_CHECKSUM: &str = r#"ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad""#;
+/// A bad checksum, with one exception: the kernel (198.18.0.1) now and then sends a TCP
+/// checksum of 0xFFFF where 0x0000 is canonical: the same value in ones' complement (-0),
+/// valid for every receiver, but flagged by tshark ("see RFC 1624"). Seen once in CI on the
+/// 200-connection echo capture. Our own packets get no such exception.
+pub const BAD_CHECKSUM: &str = r#"ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || udp.checksum.status == "Bad" || (tcp.checksum.status == "Bad" && !(ip.src == 198.18.0.1 && tcp.checksum == 0xffff && tcp.checksum_calculated == 0x0000))"#;
 
 /// tshark reads the whole capture: at least `min_packets`, none malformed, no bad checksum,
 /// no expert error. Returns the number of packets.
