@@ -37,7 +37,7 @@ use crate::tcp::{CloseReason, ConnectionError, Event, Keepalive, State};
 use crate::time::{Duration, Instant};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddrV4};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -268,7 +268,7 @@ impl TcpListener {
     }
 
     /// Waits for the next connection.
-    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let port = self.port;
         let handle = self.shared.block_on(None, |core| {
             core.runtime.stack.tcp_mut().accept(port).map(Ok)
@@ -299,8 +299,8 @@ impl Drop for TcpListener {
 pub struct TcpStream {
     shared: Arc<Shared>,
     handle: SocketHandle,
-    local: SocketAddrV4,
-    peer: SocketAddrV4,
+    local: SocketAddr,
+    peer: SocketAddr,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }
@@ -339,16 +339,17 @@ impl TcpStream {
     }
 
     /// Active OPEN to `remote`; waits until the handshake completes or fails.
-    pub fn connect(net: &Tunstack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+    pub fn connect(net: &Tunstack, remote: impl Into<SocketAddr>) -> io::Result<TcpStream> {
         Self::connect_timeout(net, remote, None)
     }
 
     /// Like `connect`, giving up after `timeout`.
     pub fn connect_timeout(
         net: &Tunstack,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
+        let remote = remote.into();
         let shared = &net.shared;
         let handle = {
             let mut core = shared.lock();
@@ -375,11 +376,11 @@ impl TcpStream {
         TcpStream::new(shared.clone(), handle)
     }
 
-    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.peer)
     }
 
-    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }
 

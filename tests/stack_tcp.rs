@@ -11,6 +11,7 @@ use tunstack::link::{DirectionFaults, FaultSpec};
 use tunstack::stack::{SocketHandle, StackConfig, TcpError, TcpEvent};
 use tunstack::tcp::{CloseReason, Event, Segment, State};
 use tunstack::time::Duration;
+use tunstack::wire::PseudoHeader;
 use tunstack::wire::ipv4::{self, Ipv4Out};
 use tunstack::wire::{DropReason, internet_checksum};
 
@@ -225,7 +226,7 @@ fn must_44_45_46_active_open_uses_our_address_and_refuses_broadcast() {
                 .stack
                 .tcp_mut()
                 .connect(now, SocketAddrV4::new(bad, 80), None, 0),
-            Err(TcpError::InvalidRemote(bad)),
+            Err(TcpError::InvalidRemote(bad.into())),
             "MUST-46"
         );
     }
@@ -238,7 +239,7 @@ fn must_44_45_46_active_open_uses_our_address_and_refuses_broadcast() {
         .connect(now, SocketAddrV4::new(B, 80), None, 0)
         .unwrap();
     let tuple = sim.a.stack.tcp().connection(c).unwrap().tuple();
-    assert_eq!(*tuple.local.ip(), A, "MUST-44: the IP layer's address");
+    assert_eq!(tuple.local.ip(), A, "MUST-44: the IP layer's address");
     assert!(
         (49152..=65535).contains(&tuple.local.port()),
         "ephemeral port"
@@ -295,7 +296,7 @@ fn raw_syn(src: Ipv4Addr, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
         ..Segment::default()
     };
     let mut tcp = vec![0u8; seg.wire_len()];
-    seg.emit(src, dst, 4321, dport, &mut tcp);
+    seg.emit(PseudoHeader::tcp(src, dst), 4321, dport, &mut tcp);
     let out = Ipv4Out {
         src,
         dst,
@@ -356,7 +357,9 @@ fn must_67_mss_follows_the_mtu_and_strays_get_resets() {
         .iter()
         .map(|p| {
             let ip = ipv4::parse(p).unwrap();
-            Segment::parse(ip.src(), ip.dst(), ip.payload()).unwrap().2
+            Segment::parse(PseudoHeader::tcp(ip.src(), ip.dst()), ip.payload())
+                .unwrap()
+                .2
         })
         .collect();
     assert_eq!(replies.len(), 2);
@@ -567,7 +570,8 @@ fn must_50_ip_options_are_ignored() {
     let mut out = vec![0u8; 1500];
     let n = sim.b.stack.poll_transmit(now, &mut out).expect("a reply");
     let ip = ipv4::parse(&out[..n]).unwrap();
-    let (_, _, reply) = Segment::parse(ip.src(), ip.dst(), ip.payload()).unwrap();
+    let (_, _, reply) =
+        Segment::parse(PseudoHeader::tcp(ip.src(), ip.dst()), ip.payload()).unwrap();
     assert!(
         reply.syn() && reply.has_ack(),
         "SYN-ACK despite the IP options"

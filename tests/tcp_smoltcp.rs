@@ -13,6 +13,7 @@ use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use tunstack::tcp::{CloseReason, Config, Connection, Event, FourTuple, Segment, SeqNum, State};
 use tunstack::time::{Duration, Instant};
+use tunstack::wire::PseudoHeader;
 
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -126,7 +127,7 @@ impl Sim {
             return;
         }
         let mut tcp = vec![0u8; seg.wire_len()];
-        seg.emit(US, THEM, our_port, their_port, &mut tcp);
+        seg.emit(PseudoHeader::tcp(US, THEM), our_port, their_port, &mut tcp);
         let mut ip = Ipv4Header::new(
             tcp.len() as u16,
             64,
@@ -160,11 +161,14 @@ impl Sim {
             let ip = Ipv4HeaderSlice::from_slice(&pkt).unwrap();
             assert_eq!(ip.protocol(), IpNumber::TCP);
             let tcp = &pkt[ip.slice().len()..usize::from(ip.total_len())];
-            let (sp, dp, seg) =
-                Segment::parse(ip.source_addr(), ip.destination_addr(), tcp).unwrap();
+            let (sp, dp, seg) = Segment::parse(
+                PseudoHeader::tcp(ip.source_addr(), ip.destination_addr()),
+                tcp,
+            )
+            .unwrap();
             let tuple = FourTuple {
-                local: SocketAddrV4::new(US, dp),
-                remote: SocketAddrV4::new(THEM, sp),
+                local: SocketAddrV4::new(US, dp).into(),
+                remote: SocketAddrV4::new(THEM, sp).into(),
             };
             match &mut self.us {
                 Some(c) => c.handle_segment(self.now, &seg),
@@ -332,8 +336,8 @@ fn our_client_smoltcp_server_with(drop_every: usize) {
         .listen(7)
         .unwrap();
     let tuple = FourTuple {
-        local: SocketAddrV4::new(US, 40000),
-        remote: SocketAddrV4::new(THEM, 7),
+        local: SocketAddrV4::new(US, 40000).into(),
+        remote: SocketAddrV4::new(THEM, 7).into(),
     };
     sim.us = Some(Connection::connect(
         sim.now,

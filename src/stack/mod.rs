@@ -25,12 +25,12 @@ use crate::tcp::IcmpError;
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpIn};
 use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
-use crate::wire::{DropCounters, DropReason};
+use crate::wire::{DropCounters, DropReason, PseudoHeader, udp};
 use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Stack settings; the defaults are those of the daemon.
 #[derive(Clone, Debug)]
@@ -162,7 +162,7 @@ impl Stack {
             ..config.tcp.clone()
         };
         let mut tcp = TcpLayer::new(
-            config.addr,
+            config.addr.into(),
             tcp_config,
             config.isn_secret,
             config.ttl,
@@ -271,22 +271,19 @@ impl Stack {
                 original,
             } if next_hop_mtu >= 68 => {
                 self.counters.icmp_errors_in += 1;
-                self.tcp.handle_path_mtu(now, next_hop_mtu, original);
+                if let Some(quote) = icmp::parse_quote(original) {
+                    self.tcp.handle_path_mtu(now, next_hop_mtu, &quote);
+                }
             }
             IcmpIn::DestUnreachable { code, original, .. } => {
-                self.counters.icmp_errors_in += 1;
                 let error = IcmpError::DestinationUnreachable { code };
-                self.tcp.handle_icmp_error(now, error, original);
+                self.handle_icmp_error(now, error, original);
             }
             IcmpIn::TimeExceeded { original, .. } => {
-                self.counters.icmp_errors_in += 1;
-                self.tcp
-                    .handle_icmp_error(now, IcmpError::TimeExceeded, original);
+                self.handle_icmp_error(now, IcmpError::TimeExceeded, original);
             }
             IcmpIn::ParameterProblem { original, .. } => {
-                self.counters.icmp_errors_in += 1;
-                self.tcp
-                    .handle_icmp_error(now, IcmpError::ParameterProblem, original);
+                self.handle_icmp_error(now, IcmpError::ParameterProblem, original);
             }
             IcmpIn::SourceQuench { .. } => {
                 // MUST-55: silently discarded (RFC 6633 deprecates source quench).
@@ -299,36 +296,27 @@ impl Stack {
         }
     }
 
+    /// An ICMP error about one of our datagrams goes to the connection it quotes.
+    fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, original: &[u8]) {
+        self.counters.icmp_errors_in += 1;
+        if let Some(quote) = icmp::parse_quote(original) {
+            self.tcp.handle_icmp_error(now, error, &quote);
+        }
+    }
+
     fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
-        let udp = match etherparse::UdpHeaderSlice::from_slice(ip.payload()) {
-            Ok(udp)
-                if usize::from(udp.length()) >= 8
-                    && usize::from(udp.length()) <= ip.payload().len() =>
-            {
-                udp
-            }
-            _ => return self.drop_packet(DropReason::UdpTruncated, Some(ip.src())),
-        };
-        // RFC 768: a zero checksum means the sender computed none.
-        if udp.checksum() != 0 {
-            let payload = &ip.payload()[8..usize::from(udp.length())];
-            let expected = udp.to_header().calc_checksum_ipv4_raw(
-                ip.src().octets(),
-                ip.dst().octets(),
-                payload,
-            );
-            if expected.ok() != Some(udp.checksum()) {
-                return self.drop_packet(DropReason::UdpBadChecksum, Some(ip.src()));
-            }
+        let pseudo = PseudoHeader::udp(ip.src(), ip.dst());
+        if let Err(reason) = udp::parse(pseudo, ip.payload()) {
+            return self.drop_packet(reason, Some(ip.src()));
         }
         // No UDP services: RFC 1122 §4.1.3.1 says answer with port unreachable.
         self.send_unreachable(now, DestUnreachableHeader::Port, ip);
     }
 
     fn handle_tcp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
-        if let Err(reason) = self
-            .tcp
-            .handle_segment(now, ip.src(), ip.dst(), ip.payload())
+        if let Err(reason) =
+            self.tcp
+                .handle_segment(now, ip.src().into(), ip.dst().into(), ip.payload())
         {
             self.drop_packet(reason, Some(ip.src()));
         }
@@ -399,9 +387,14 @@ impl Stack {
                 let (next_ident, mtu) = (&mut self.next_ident, self.config.mtu);
                 self.tcp
                     .poll_transmit_with(now, &mut |tuple, seg, parts, ttl, dscp| {
+                        let (IpAddr::V4(src), IpAddr::V4(dst)) =
+                            (tuple.local.ip(), tuple.remote.ip())
+                        else {
+                            unreachable!("the TCP layer has IPv4 addresses only");
+                        };
                         let out = Ipv4Out {
-                            src: *tuple.local.ip(),
-                            dst: *tuple.remote.ip(),
+                            src,
+                            dst,
                             protocol: IpNumber::TCP,
                             ttl,
                             dscp,
@@ -414,8 +407,7 @@ impl Stack {
                         debug_assert!(ipv4::HEADER_LEN + len <= mtu, "segment over the MTU");
                         let h = out.emit_header(len, buf);
                         h + seg.emit_parts(
-                            out.src,
-                            out.dst,
+                            PseudoHeader::tcp(src, dst),
                             tuple.local.port(),
                             tuple.remote.port(),
                             parts,

@@ -14,15 +14,16 @@
 
 use crate::tcp::{
     self, CloseReason, Connection, ConnectionError, Event, FourTuple, IcmpError, IsnGenerator,
-    Segment, SegmentError, SegmentRef, State, Stats, reset_for,
+    Segment, SegmentRef, State, Stats, reset_for,
 };
 use crate::time::Instant;
-use crate::wire::DropReason;
+use crate::wire::icmp::Quote;
+use crate::wire::{DropReason, PseudoHeader};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 /// Names one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,10 +63,11 @@ pub enum TcpError {
     #[error("port {0} already has a listener")]
     PortInUse(u16),
     #[error("no ephemeral port free for {0}")]
-    NoEphemeralPorts(SocketAddrV4),
-    /// MUST-46: an OPEN to a broadcast or multicast address is refused.
-    #[error("{0} is not a unicast address")]
-    InvalidRemote(Ipv4Addr),
+    NoEphemeralPorts(SocketAddr),
+    /// MUST-46: an OPEN to a broadcast or multicast address is refused (and one to an
+    /// address family we have no address in).
+    #[error("{0} is not a unicast address we can reach")]
+    InvalidRemote(IpAddr),
     #[error("no such connection (closed)")]
     NotConnected,
     #[error(transparent)]
@@ -170,7 +172,7 @@ pub struct ListenerInfo {
 
 /// The TCP part of the stack.
 pub struct TcpLayer {
-    addr: Ipv4Addr,
+    addr: IpAddr,
     config: tcp::Config,
     ttl: u8,
     dscp: u8,
@@ -207,13 +209,7 @@ pub const DEFAULT_MAX_TIME_WAIT: usize = 65_536;
 
 impl TcpLayer {
     /// `config` is the default for new connections (its MSS should follow the MTU).
-    pub fn new(
-        addr: Ipv4Addr,
-        config: tcp::Config,
-        isn_secret: [u8; 16],
-        ttl: u8,
-        dscp: u8,
-    ) -> Self {
+    pub fn new(addr: IpAddr, config: tcp::Config, isn_secret: [u8; 16], ttl: u8, dscp: u8) -> Self {
         TcpLayer {
             addr,
             config,
@@ -292,7 +288,7 @@ impl TcpLayer {
                 accept_queue: VecDeque::new(),
             },
         );
-        log::info!("listening on {}:{port}", self.addr);
+        log::info!("listening on {}", SocketAddr::new(self.addr, port));
         Ok(())
     }
 
@@ -348,12 +344,19 @@ impl TcpLayer {
     pub fn connect(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         config: Option<tcp::Config>,
         owner: Owner,
     ) -> Result<SocketHandle, TcpError> {
-        let ip = *remote.ip();
-        if ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified() || remote.port() == 0 {
+        let remote = remote.into();
+        let ip = remote.ip();
+        let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+        if broadcast
+            || ip.is_multicast()
+            || ip.is_unspecified()
+            || remote.port() == 0
+            || ip.is_ipv4() != self.addr.is_ipv4()
+        {
             return Err(TcpError::InvalidRemote(ip));
         }
         let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
@@ -366,7 +369,7 @@ impl TcpLayer {
                 port + 1
             };
             let t = FourTuple {
-                local: SocketAddrV4::new(self.addr, port),
+                local: SocketAddr::new(self.addr, port),
                 remote,
             };
             if !self.demux.contains_key(&t) && !self.listeners.contains_key(&port) {
@@ -519,22 +522,18 @@ impl TcpLayer {
 
     // ---- input ---------------------------------------------------------------------------
 
-    /// One TCP segment addressed to us (`tcp` is the IPv4 payload).
+    /// One TCP segment addressed to us (`tcp` is the IP payload), from `src` to `dst`.
     pub fn handle_segment(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         tcp: &[u8],
     ) -> Result<(), DropReason> {
-        let (sport, dport, seg) = SegmentRef::parse_ref(src, dst, tcp).map_err(|e| match e {
-            SegmentError::Malformed => DropReason::TcpMalformed,
-            SegmentError::BadChecksum => DropReason::TcpBadChecksum,
-            SegmentError::BadOption => DropReason::TcpBadOption,
-        })?;
+        let (sport, dport, seg) = SegmentRef::parse_ref(PseudoHeader::tcp(src, dst), tcp)?;
         let tuple = FourTuple {
-            local: SocketAddrV4::new(dst, dport),
-            remote: SocketAddrV4::new(src, sport),
+            local: SocketAddr::new(dst, dport),
+            remote: SocketAddr::new(src, sport),
         };
         let cached = self
             .last_demux
@@ -590,8 +589,8 @@ impl TcpLayer {
     }
 
     /// ICMP "fragmentation needed" (RFC 1191) for one of our datagrams: the path MTU.
-    pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, original: &[u8]) {
-        if let Some(h) = self.quoted_connection(original)
+    pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, quote: &Quote) {
+        if let Some(h) = self.quoted_connection(quote)
             && let Some(slot) = self.slot_mut(h)
         {
             slot.conn.handle_path_mtu(now, mtu);
@@ -600,26 +599,21 @@ impl TcpLayer {
     }
 
     /// The connection an ICMP error's quoted datagram belongs to.
-    fn quoted_connection(&self, original: &[u8]) -> Option<SocketHandle> {
-        let ip = etherparse::Ipv4HeaderSlice::from_slice(original).ok()?;
-        let tcp = &original[ip.slice().len()..];
-        if ip.protocol() != etherparse::IpNumber::TCP
-            || tcp.len() < 8
-            || ip.source_addr() != self.addr
-        {
+    fn quoted_connection(&self, quote: &Quote) -> Option<SocketHandle> {
+        if quote.protocol != etherparse::IpNumber::TCP || quote.src.ip() != self.addr {
             return None;
         }
         let tuple = FourTuple {
-            local: SocketAddrV4::new(ip.source_addr(), u16::from_be_bytes([tcp[0], tcp[1]])),
-            remote: SocketAddrV4::new(ip.destination_addr(), u16::from_be_bytes([tcp[2], tcp[3]])),
+            local: quote.src,
+            remote: quote.dst,
         };
         self.demux.get(&tuple).copied()
     }
 
-    /// An ICMP error quoting one of our datagrams (`original`: its IP header and at least 8
-    /// bytes of TCP header). RFC 9293 §3.9.2.2, MUST-54.
-    pub fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, original: &[u8]) {
-        if let Some(h) = self.quoted_connection(original)
+    /// An ICMP error quoting one of our datagrams (the endpoints read from its quote).
+    /// RFC 9293 §3.9.2.2, MUST-54.
+    pub fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, quote: &Quote) {
+        if let Some(h) = self.quoted_connection(quote)
             && let Some(slot) = self.slot_mut(h)
         {
             slot.conn.handle_icmp_error(now, error);

@@ -5,7 +5,7 @@
 //! with a 128-bit secret the caller draws once from the OS (never inside this crate).
 
 use std::hash::Hasher;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher24;
 
@@ -30,15 +30,18 @@ impl IsnGenerator {
     }
 
     /// The ISN for a connection between `local` and `remote` at time `now`.
-    pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
+    pub fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNum {
         // RFC 6528 §3: M is a 4-microsecond timer (MUST-8).
         let m = (now.as_micros() / 4) as u32;
         // RFC 6528 §3: F is a keyed PRF of the 4-tuple (MUST-9).
         let mut h = SipHasher24::new_with_key(&self.key);
-        h.write(&local.ip().octets());
-        h.write(&local.port().to_be_bytes());
-        h.write(&remote.ip().octets());
-        h.write(&remote.port().to_be_bytes());
+        for addr in [local, remote] {
+            match addr.ip() {
+                IpAddr::V4(ip) => h.write(&ip.octets()),
+                IpAddr::V6(ip) => h.write(&ip.octets()),
+            }
+            h.write(&addr.port().to_be_bytes());
+        }
         let f = h.finish() as u32;
         SeqNum(m.wrapping_add(f))
     }
@@ -47,10 +50,10 @@ impl IsnGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn addr(a: u8, p: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, a), p)
+    fn addr(a: u8, p: u16) -> SocketAddr {
+        SocketAddr::new(Ipv4Addr::new(10, 0, 0, a).into(), p)
     }
 
     #[test]
@@ -80,5 +83,23 @@ mod tests {
             g1.isn(t, addr(1, 80), addr(2, 5001))
         );
         assert_eq!(format!("{g1:?}"), "IsnGenerator { .. }");
+    }
+
+    /// The same function keys IPv6 tuples: every address bit counts.
+    #[test]
+    fn must_9_keyed_by_ipv6_tuple() {
+        let t = Instant::from_secs(1);
+        let g = IsnGenerator::new([3; 16]);
+        let v6 = |last: u16, port| {
+            SocketAddr::new(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, last).into(), port)
+        };
+        assert_ne!(
+            g.isn(t, v6(2, 80), v6(1, 5000)),
+            g.isn(t, v6(2, 80), v6(3, 5000))
+        );
+        assert_ne!(
+            g.isn(t, v6(2, 80), v6(1, 5000)),
+            g.isn(t, addr(2, 80), addr(1, 5000))
+        );
     }
 }

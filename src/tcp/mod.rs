@@ -3,7 +3,7 @@
 //! | file | job |
 //! |---|---|
 //! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
-//! | `segment.rs` | [`Segment`] apart from wire bytes; parse/emit via etherparse; [`reset_for`] |
+//! | `reset.rs` | [`reset_for`]: the RST answering a segment for no connection |
 //! | `state.rs` | the eleven [`State`]s |
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
@@ -41,19 +41,22 @@ pub mod isn;
 mod output;
 pub mod reassembly;
 pub mod recv;
+mod reset;
 pub mod rtt;
-pub mod segment;
+/// The TCP codec lives in `wire::tcp`; the engine names it `segment`.
+pub(crate) use crate::wire::tcp as segment;
 pub mod send;
 pub mod seq;
 pub mod state;
 pub mod timers;
 
+pub use crate::wire::tcp::{Ctl, Options, SackBlocks, Segment, SegmentRef};
 pub use congestion::Algorithm;
 pub use connection::{
     CloseReason, Config, Connection, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
 pub use isn::IsnGenerator;
-pub use segment::{Ctl, Options, SackBlocks, Segment, SegmentError, SegmentRef, reset_for};
+pub use reset::reset_for;
 pub use seq::SeqNum;
 pub use state::State;
 pub use timers::TimerKind;

@@ -2,7 +2,8 @@
 
 use super::DropReason;
 use etherparse::icmpv4::DestUnreachableHeader;
-use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type};
+use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpNumber};
+use std::net::SocketAddr;
 
 /// ICMP header length (type, code, checksum, rest-of-header).
 pub const HEADER_LEN: usize = 8;
@@ -40,6 +41,32 @@ pub enum IcmpIn<'a> {
         icmp_type: u8,
         code: u8,
     },
+}
+
+/// The transport endpoints of the datagram an ICMP error quotes: its IP header and at least
+/// the first 8 octets of its payload (RFC 792), which hold both ports for TCP and UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    pub protocol: IpNumber,
+    /// The quoted datagram's source (ours, when it is about something we sent).
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+}
+
+/// Reads the endpoints out of an ICMP error's quoted IPv4 datagram; `None` when the quote is
+/// too short or not a first fragment, so nothing can be told about it.
+pub fn parse_quote(original: &[u8]) -> Option<Quote> {
+    let ip = etherparse::Ipv4HeaderSlice::from_slice(original).ok()?;
+    let ports = original.get(ip.slice().len()..)?;
+    if ports.len() < 8 || ip.fragments_offset().value() != 0 {
+        return None;
+    }
+    let port = |i: usize| u16::from_be_bytes([ports[i], ports[i + 1]]);
+    Some(Quote {
+        protocol: ip.protocol(),
+        src: SocketAddr::new(ip.source_addr().into(), port(0)),
+        dst: SocketAddr::new(ip.destination_addr().into(), port(2)),
+    })
 }
 
 /// Checks the checksum over the whole message and decodes it.
@@ -108,6 +135,24 @@ fn write(header: &Icmpv4Header, body: &[u8], buf: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_gives_the_endpoints_of_a_first_fragment_only() {
+        let mut ip =
+            etherparse::Ipv4Header::new(8, 64, IpNumber::TCP, [198, 18, 0, 2], [198, 18, 0, 1])
+                .unwrap();
+        let mut d = ip.to_bytes().to_vec();
+        d.extend_from_slice(&[0, 80, 0x9c, 0x40, 1, 2, 3, 4]);
+        let q = parse_quote(&d).unwrap();
+        assert_eq!(q.protocol, IpNumber::TCP);
+        assert_eq!(q.src.to_string(), "198.18.0.2:80");
+        assert_eq!(q.dst.to_string(), "198.18.0.1:40000");
+        assert_eq!(parse_quote(&d[..27]), None, "fewer than 8 octets quoted");
+        ip.fragment_offset = etherparse::IpFragOffset::try_new(2).unwrap();
+        let mut later = ip.to_bytes().to_vec();
+        later.extend_from_slice(&d[20..]);
+        assert_eq!(parse_quote(&later), None, "not the first fragment");
+    }
 
     #[test]
     fn echo_reply_round_trips_id_seq_and_data() {

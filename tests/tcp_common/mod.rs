@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use bytes::Bytes;
 use tunstack::tcp::{Config, Connection, Ctl, Event, FourTuple, Options, Segment, SeqNum, State};
 use tunstack::time::{Duration, Instant};
+use tunstack::wire::PseudoHeader;
 
 /// Our initial send sequence number: 10 octets below the wrap.
 pub const ISS: u32 = u32::MAX - 9;
@@ -22,8 +23,8 @@ pub const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1),
 
 pub fn tuple() -> FourTuple {
     FourTuple {
-        local: LOCAL,
-        remote: REMOTE,
+        local: LOCAL.into(),
+        remote: REMOTE.into(),
     }
 }
 
@@ -225,8 +226,14 @@ impl Harness {
         while let Some(seg) = self.conn.poll_transmit(self.now) {
             // Every segment must survive the wire.
             let mut buf = vec![0u8; seg.wire_len()];
-            let n = seg.emit(*LOCAL.ip(), *REMOTE.ip(), 80, 40000, &mut buf);
-            let (_, _, back) = Segment::parse(*LOCAL.ip(), *REMOTE.ip(), &buf[..n]).unwrap();
+            let n = seg.emit(
+                PseudoHeader::tcp(*LOCAL.ip(), *REMOTE.ip()),
+                80,
+                40000,
+                &mut buf,
+            );
+            let (_, _, back) =
+                Segment::parse(PseudoHeader::tcp(*LOCAL.ip(), *REMOTE.ip()), &buf[..n]).unwrap();
             assert_eq!(back.seq, seg.seq);
             self.sent.push_back(seg);
         }
@@ -405,14 +412,14 @@ impl Pair {
     pub fn new(config: Config, faults: Faults, seed: u64) -> Pair {
         let now = Instant::from_secs(1);
         let ta = FourTuple {
-            local: ADDR_A,
-            remote: ADDR_B,
+            local: ADDR_A.into(),
+            remote: ADDR_B.into(),
         };
         let mut a = Connection::connect(now, ta, SeqNum(ISS), config.clone());
         let syn = a.poll_transmit(now).unwrap();
         let tb = FourTuple {
-            local: ADDR_B,
-            remote: ADDR_A,
+            local: ADDR_B.into(),
+            remote: ADDR_A.into(),
         };
         let b = Connection::accept(now, tb, SeqNum(IRS), &syn, config);
         Pair {
@@ -436,8 +443,8 @@ impl Pair {
         let a = Connection::connect(
             now,
             FourTuple {
-                local: ADDR_A,
-                remote: ADDR_B,
+                local: ADDR_A.into(),
+                remote: ADDR_B.into(),
             },
             SeqNum(ISS),
             config.clone(),
@@ -445,8 +452,8 @@ impl Pair {
         let b = Connection::connect(
             now,
             FourTuple {
-                local: ADDR_B,
-                remote: ADDR_A,
+                local: ADDR_B.into(),
+                remote: ADDR_A.into(),
             },
             SeqNum(IRS),
             config,
@@ -473,7 +480,12 @@ impl Pair {
             (ADDR_B, ADDR_A)
         };
         let mut bytes = vec![0u8; seg.wire_len()];
-        seg.emit(*src.ip(), *dst.ip(), src.port(), dst.port(), &mut bytes);
+        seg.emit(
+            PseudoHeader::tcp(*src.ip(), *dst.ip()),
+            src.port(),
+            dst.port(),
+            &mut bytes,
+        );
         let f = self.faults;
         let link = &mut self.busy_until[usize::from(!to_b)];
         match (bytes.len() as u64 * 1_000_000).checked_div(f.bandwidth) {
@@ -561,7 +573,7 @@ impl Pair {
             } else {
                 (ADDR_B, ADDR_A)
             };
-            match Segment::parse(*src.ip(), *dst.ip(), &p.bytes) {
+            match Segment::parse(PseudoHeader::tcp(*src.ip(), *dst.ip()), &p.bytes) {
                 Ok((sp, dp, seg)) => {
                     assert_eq!((sp, dp), (src.port(), dst.port()));
                     let c = if p.to_b { &mut self.b } else { &mut self.a };

@@ -30,6 +30,7 @@ use tunstack::link::{DirectionFaults, FaultSpec, Faults, Link, Memory, PcapWrite
 use tunstack::stack::{SocketHandle, Stack, StackConfig, StackEvent, TcpEvent};
 use tunstack::tcp::{self, CloseReason, Event, Segment};
 use tunstack::time::{Duration, Instant};
+use tunstack::wire::PseudoHeader;
 
 /// smoltcp's address (the "kernel side").
 pub const SMOL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -105,7 +106,7 @@ pub fn parse_packet(packet: &[u8]) -> Option<(Ipv4Addr, u16, u16, Segment)> {
     if ip.protocol() != etherparse::IpNumber::TCP {
         return None;
     }
-    let (sp, dp, seg) = Segment::parse(ip.src(), ip.dst(), ip.payload()).ok()?;
+    let (sp, dp, seg) = Segment::parse(PseudoHeader::tcp(ip.src(), ip.dst()), ip.payload()).ok()?;
     Some((ip.src(), sp, dp, seg))
 }
 

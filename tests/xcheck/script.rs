@@ -24,6 +24,7 @@ use tunstack::time::{Duration, Instant};
 use tunstack::wire::ipv4::Ipv4Out;
 
 use super::{SMOL_CONGESTION, from_s, parse_packet, s_now};
+use tunstack::wire::PseudoHeader;
 
 pub const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const TARGET: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -345,7 +346,12 @@ impl Script {
             dont_fragment: true,
         };
         let h = out.emit_header(seg.wire_len(), &mut packet);
-        seg.emit(PEER, TARGET, PEER_PORT, TARGET_PORT, &mut packet[h..]);
+        seg.emit(
+            PseudoHeader::tcp(PEER, TARGET),
+            PEER_PORT,
+            TARGET_PORT,
+            &mut packet[h..],
+        );
         self.target.inject(self.now, &packet);
         self.wait(wait)
     }

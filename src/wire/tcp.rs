@@ -20,19 +20,17 @@
 //!   first unknown kind, and MUST-6 wants those skipped): any alignment is accepted (MUST-64),
 //!   everything after EOL is ignored (MUST-69), a known option whose length is wrong for its
 //!   kind is skipped like an unknown one, and an option whose length is 0, 1 or runs past the
-//!   end of the header makes the whole segment a [`SegmentError::BadOption`] drop (MUST-7:
+//!   end of the header makes the whole segment a [`DropReason::TcpBadOption`] drop (MUST-7:
 //!   we drop and count rather than reset, so a forged segment cannot kill a connection).
 //! - MSS is honoured only in SYN segments (MUST-65).
 
 use std::fmt;
-use std::net::Ipv4Addr;
 
 use bytes::Bytes;
 use etherparse::{TcpHeader, TcpHeaderSlice, TcpOptions};
-use thiserror::Error;
 
-use super::seq::SeqNum;
-use crate::wire;
+use super::{DropReason, PseudoHeader};
+use crate::tcp::SeqNum;
 
 /// The control bits of a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -229,7 +227,7 @@ impl Options {
     }
 
     /// RFC 9293 §3.1/§3.2 option processing; see the module doc for the choices.
-    fn decode(bytes: &[u8], syn: bool) -> Result<Options, SegmentError> {
+    fn decode(bytes: &[u8], syn: bool) -> Result<Options, DropReason> {
         let mut o = Options::default();
         let mut i = 0;
         while i < bytes.len() {
@@ -243,11 +241,11 @@ impl Options {
             }
             // MUST-68: every other option has a length byte. MUST-7: illegal ones drop.
             let Some(&len) = bytes.get(i + 1) else {
-                return Err(SegmentError::BadOption);
+                return Err(DropReason::TcpBadOption);
             };
             let len = usize::from(len);
             if len < 2 || i + len > bytes.len() {
-                return Err(SegmentError::BadOption);
+                return Err(DropReason::TcpBadOption);
             }
             let body = &bytes[i + 2..i + len];
             match (bytes[i], len) {
@@ -295,28 +293,6 @@ pub struct Segment<P = Bytes> {
 
 /// A segment whose payload borrows the packet it arrived in.
 pub type SegmentRef<'a> = Segment<&'a [u8]>;
-
-/// Why an incoming TCP segment was dropped before reaching a connection.
-#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
-pub enum SegmentError {
-    #[error("segment shorter than its header or bad data offset")]
-    Malformed,
-    #[error("bad TCP checksum")]
-    BadChecksum,
-    #[error("illegal TCP option length")]
-    BadOption,
-}
-
-impl SegmentError {
-    /// A stable name for drop counters (matches `wire::DropReason` names).
-    pub fn reason(self) -> &'static str {
-        match self {
-            SegmentError::Malformed => "tcp-malformed",
-            SegmentError::BadChecksum => "tcp-bad-checksum",
-            SegmentError::BadOption => "tcp-bad-option",
-        }
-    }
-}
 
 impl<P> Segment<P> {
     /// The same header fields and options with another payload.
@@ -369,15 +345,13 @@ impl<P: AsRef<[u8]>> Segment<P> {
     /// If `buf` is shorter than [`Segment::wire_len`] or the segment exceeds 65535 bytes.
     pub fn emit(
         &self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        pseudo: PseudoHeader,
         src_port: u16,
         dst_port: u16,
         buf: &mut [u8],
     ) -> usize {
         self.with_payload(&[][..]).emit_parts(
-            src,
-            dst,
+            pseudo,
             src_port,
             dst_port,
             [self.payload.as_ref(), &[]],
@@ -390,8 +364,7 @@ impl<P: AsRef<[u8]>> Segment<P> {
     /// checksum is computed there, so a payload split across a ring buffer is copied once.
     pub fn emit_parts(
         &self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        pseudo: PseudoHeader,
         src_port: u16,
         dst_port: u16,
         parts: [&[u8]; 2],
@@ -422,8 +395,7 @@ impl<P: AsRef<[u8]>> Segment<P> {
         buf[hlen..hlen + a.len()].copy_from_slice(a);
         buf[hlen + a.len()..total].copy_from_slice(b);
         // MUST-2: the checksum over pseudo-header and segment, computed where it lies.
-        let pseudo = wire::tcp_pseudo_header(src, dst, total);
-        let sum = wire::internet_checksum(&[&pseudo, &buf[..total]]);
+        let sum = pseudo.checksum(&[&buf[..total]]);
         buf[16..18].copy_from_slice(&sum);
         total
     }
@@ -432,12 +404,8 @@ impl<P: AsRef<[u8]>> Segment<P> {
 impl Segment {
     /// Parse and verify a TCP segment (`tcp` is the IPv4 payload) into an owned segment.
     /// Returns the source and destination ports and the segment.
-    pub fn parse(
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        tcp: &[u8],
-    ) -> Result<(u16, u16, Segment), SegmentError> {
-        let (sport, dport, seg) = SegmentRef::parse_ref(src, dst, tcp)?;
+    pub fn parse(pseudo: PseudoHeader, tcp: &[u8]) -> Result<(u16, u16, Segment), DropReason> {
+        let (sport, dport, seg) = SegmentRef::parse_ref(pseudo, tcp)?;
         Ok((sport, dport, seg.to_owned_segment()))
     }
 }
@@ -445,21 +413,19 @@ impl Segment {
 impl<'a> SegmentRef<'a> {
     /// Parse and verify a TCP segment (`tcp` is the IPv4 payload), borrowing the payload.
     pub fn parse_ref(
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        pseudo: PseudoHeader,
         tcp: &'a [u8],
-    ) -> Result<(u16, u16, SegmentRef<'a>), SegmentError> {
-        let header = TcpHeaderSlice::from_slice(tcp).map_err(|_| SegmentError::Malformed)?;
+    ) -> Result<(u16, u16, SegmentRef<'a>), DropReason> {
+        let header = TcpHeaderSlice::from_slice(tcp).map_err(|_| DropReason::TcpMalformed)?;
         let header_len = header.slice().len();
         let payload = &tcp[header_len..];
         // RFC 9293 §3.1: the receiver checks the checksum (MUST-3): pseudo-header and
         // segment, checksum field included, sum to all ones.
         if tcp.len() > usize::from(u16::MAX) {
-            return Err(SegmentError::Malformed);
+            return Err(DropReason::TcpMalformed);
         }
-        let pseudo = wire::tcp_pseudo_header(src, dst, tcp.len());
-        if !wire::checksum_ok(&[&pseudo, tcp]) {
-            return Err(SegmentError::BadChecksum);
+        if !pseudo.checksum_ok(&[tcp]) {
+            return Err(DropReason::TcpBadChecksum);
         }
         let mut ctl = Ctl::NONE;
         ctl.set(Ctl::FIN, header.fin());
@@ -530,44 +496,52 @@ impl<P: AsRef<[u8]>> fmt::Display for Segment<P> {
     }
 }
 
-/// RFC 9293 §3.10.7.1: the reply to a segment that arrives for no connection (CLOSED).
-///
-/// A RST is never answered. Otherwise, without ACK: `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`;
-/// with ACK: `<SEQ=SEG.ACK><CTL=RST>`. The stack sends it back with the ports swapped.
-pub fn reset_for<P: AsRef<[u8]>>(seg: &Segment<P>) -> Option<Segment> {
-    if seg.rst() {
-        return None;
-    }
-    Some(if seg.has_ack() {
-        Segment {
-            seq: seg.ack,
-            ctl: Ctl::RST,
-            ..Segment::default()
-        }
-    } else {
-        Segment {
-            seq: SeqNum(0),
-            ack: seg.seq + seg.seg_len(),
-            ctl: Ctl::RST | Ctl::ACK,
-            ..Segment::default()
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
+    fn pseudo() -> PseudoHeader {
+        PseudoHeader::tcp(A, B)
+    }
+
     fn roundtrip(seg: &Segment) -> Segment {
         let mut buf = [0u8; 2000];
-        let n = seg.emit(A, B, 1000, 80, &mut buf);
+        let n = seg.emit(pseudo(), 1000, 80, &mut buf);
         assert_eq!(n, seg.wire_len());
-        let (sp, dp, back) = Segment::parse(A, B, &buf[..n]).unwrap();
+        let (sp, dp, back) = Segment::parse(pseudo(), &buf[..n]).unwrap();
         assert_eq!((sp, dp), (1000, 80));
         back
+    }
+
+    /// The codec is the same for IPv6: only the pseudo-header differs (RFC 8200 §8.1).
+    #[test]
+    fn must_2_must_3_ipv6_pseudo_header() {
+        let a6 = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+        let b6 = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+        let seg = Segment {
+            seq: SeqNum(7),
+            ctl: Ctl::SYN,
+            payload: Bytes::from_static(b"six"),
+            ..Segment::default()
+        };
+        let mut buf = [0u8; 100];
+        let n = seg.emit(PseudoHeader::tcp(a6, b6), 1000, 80, &mut buf);
+        let (_, _, back) = Segment::parse(PseudoHeader::tcp(a6, b6), &buf[..n]).unwrap();
+        assert_eq!(back, seg);
+        // The same bytes under the IPv4 pseudo-header, or another IPv6 source, fail.
+        assert_eq!(
+            Segment::parse(pseudo(), &buf[..n]).unwrap_err(),
+            DropReason::TcpBadChecksum
+        );
+        assert_eq!(
+            Segment::parse(PseudoHeader::tcp(b6, b6), &buf[..n]).unwrap_err(),
+            DropReason::TcpBadChecksum
+        );
     }
 
     #[test]
@@ -590,18 +564,18 @@ mod tests {
         seg.options.sack.push(SeqNum(5), SeqNum(9));
         assert_eq!(roundtrip(&seg), seg);
         let mut buf = [0u8; 2000];
-        let n = seg.emit(A, B, 1000, 80, &mut buf);
+        let n = seg.emit(pseudo(), 1000, 80, &mut buf);
         for i in 0..n {
             let mut bad = buf;
             bad[i] ^= 0x10;
             assert!(
-                Segment::parse(A, B, &bad[..n]).is_err(),
+                Segment::parse(pseudo(), &bad[..n]).is_err(),
                 "flip at {i} undetected"
             );
         }
     }
 
-    fn with_options(opts: &[u8], syn: bool) -> Result<Segment, SegmentError> {
+    fn with_options(opts: &[u8], syn: bool) -> Result<Segment, DropReason> {
         let mut h = TcpHeader::new(1, 2, 100, 10);
         h.syn = syn;
         let mut padded = opts.to_vec();
@@ -613,7 +587,7 @@ mod tests {
             .calc_checksum_ipv4_raw(A.octets(), B.octets(), &[])
             .unwrap();
         let bytes = h.to_bytes();
-        Segment::parse(A, B, &bytes).map(|(_, _, s)| s)
+        Segment::parse(pseudo(), &bytes).map(|(_, _, s)| s)
     }
 
     #[test]
@@ -644,7 +618,7 @@ mod tests {
     fn must_7_must_68_illegal_option_length_is_a_drop() {
         for opts in [&[30u8, 0][..], &[30, 1], &[2, 8, 0, 0], &[1, 1, 1, 30]] {
             let e = with_options(opts, true).unwrap_err();
-            assert_eq!(e.reason(), "tcp-bad-option");
+            assert_eq!(e, DropReason::TcpBadOption);
         }
     }
 
@@ -664,32 +638,5 @@ mod tests {
             ..Segment::default()
         };
         assert_eq!(seg.to_string(), "<SEQ=100><ACK=301><CTL=SYN,ACK><WND=10>");
-    }
-
-    #[test]
-    fn reset_for_strays() {
-        let syn = Segment {
-            seq: SeqNum(10),
-            ctl: Ctl::SYN,
-            payload: Bytes::from_static(b"ab"),
-            ..Segment::default()
-        };
-        let r = reset_for(&syn).unwrap();
-        assert_eq!(r.to_string(), "<SEQ=0><ACK=13><CTL=RST,ACK><WND=0>");
-        let ack: Segment = Segment {
-            seq: SeqNum(10),
-            ack: SeqNum(77),
-            ctl: Ctl::ACK,
-            ..Segment::default()
-        };
-        assert_eq!(
-            reset_for(&ack).unwrap().to_string(),
-            "<SEQ=77><CTL=RST><WND=0>"
-        );
-        let rst: Segment = Segment {
-            ctl: Ctl::RST,
-            ..Segment::default()
-        };
-        assert!(reset_for(&rst).is_none());
     }
 }
