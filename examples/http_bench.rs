@@ -228,7 +228,7 @@ fn stack(n: u64, www: Option<&PathBuf>, request: &[u8]) {
             pending = true;
         }
         let next = server.turn(&|| now).expect("server turn");
-        while let Some(k) = theirs.recv(now, &mut buf).expect("link") {
+        while let Some(k) = theirs.recv(now, &mut buf).expect("link").map(|d| d.len) {
             client.handle_packet(now, &buf[..k]);
         }
         if client.poll_timeout().is_some_and(|at| at <= now) {
@@ -252,7 +252,7 @@ fn stack(n: u64, www: Option<&PathBuf>, request: &[u8]) {
         }
         let mut sent = false;
         while let Some(k) = client.poll_transmit(now, &mut buf) {
-            theirs.send(now, &buf[..k]).expect("link");
+            theirs.send_plain(now, &buf[..k]).expect("link");
             sent = true;
         }
         // 10 µs per round; jump to the next deadline when nothing moves.

@@ -90,12 +90,16 @@ fn ours(bytes: u64) -> u64 {
                 stack.handle_timeout(now);
                 moved = true;
             }
-            while let Some(n) = link.recv(now, &mut buf).expect("memory link") {
+            while let Some(n) = link
+                .recv(now, &mut buf)
+                .expect("memory link")
+                .map(|d| d.len)
+            {
                 stack.handle_packet(now, &buf[..n]);
                 moved = true;
             }
             while let Some(n) = stack.poll_transmit(now, &mut buf) {
-                link.send(now, &buf[..n]).expect("memory link");
+                link.send_plain(now, &buf[..n]).expect("memory link");
                 moved = true;
             }
             while stack.poll_event().is_some() {}

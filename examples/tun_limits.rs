@@ -77,7 +77,7 @@ fn main() {
         let mut n = 0u64;
         while start.elapsed() < window {
             for _ in 0..1000 {
-                tun.send(now, &p).expect("write to the device");
+                tun.send_plain(now, &p).expect("write to the device");
             }
             n += 1000;
         }

@@ -57,7 +57,7 @@ impl<L: Link> Runtime<L> {
         let now = clock();
         for _ in 0..MAX_BATCH {
             match self.link.recv(now, &mut self.rx)? {
-                Some(n) => self.stack.handle_packet(now, &self.rx[..n]),
+                Some(desc) => self.stack.handle_packet(now, &self.rx[..desc.len]),
                 None => break,
             }
         }
@@ -70,7 +70,7 @@ impl<L: Link> Runtime<L> {
         let now = clock();
         for _ in 0..MAX_ROUNDS {
             while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
-                self.link.send(now, &self.tx[..n])?;
+                self.link.send_plain(now, &self.tx[..n])?;
             }
             let mut reacted = false;
             while let Some(event) = self.stack.poll_event() {
@@ -87,7 +87,7 @@ impl<L: Link> Runtime<L> {
             app.poll(now, &mut self.stack);
         }
         while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
-            self.link.send(now, &self.tx[..n])?;
+            self.link.send_plain(now, &self.tx[..n])?;
         }
         self.link.flush(now)?;
         let apps = self.apps.iter().filter_map(|a| a.poll_timeout()).min();
@@ -143,7 +143,7 @@ mod tests {
         bad[27] ^= 1;
         let now = Instant::ZERO;
         for p in [&ping[..], &bad[..], &ping[..]] {
-            peer.send(now, p).unwrap();
+            peer.send_plain(now, p).unwrap();
         }
         assert_eq!(rt.turn(&|| now).unwrap(), None);
         assert_eq!(peer.pending(), 2);

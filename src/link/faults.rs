@@ -9,7 +9,7 @@
 //! `loss=0.05,delay=10ms,seed=7` (both directions) or `rx.loss=0.2,tx.reorder=0.1`
 //! (`rx` = towards the stack, `tx` = from the stack).
 
-use super::Link;
+use super::{ChecksumState, Link, PacketDesc};
 use crate::time::{Duration, Instant, parse_duration};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -149,12 +149,38 @@ impl fmt::Display for FaultsStats {
     }
 }
 
-/// A held packet; ordered by delivery time, then arrival order.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+/// A held packet; ordered by delivery time, then arrival order (unique per packet).
 struct Held {
     at: Instant,
     order: u64,
     packet: Vec<u8>,
+    desc: PacketDesc,
+}
+
+impl Held {
+    fn key(&self) -> (Instant, u64) {
+        (self.at, self.order)
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Held) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Held {}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Held) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Held) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 #[derive(Default)]
@@ -166,7 +192,14 @@ struct Direction {
 
 impl Direction {
     /// Applies the faults to one packet, queueing zero, one or two copies.
-    fn admit(&mut self, rng: &mut fastrand::Rng, order: &mut u64, now: Instant, packet: &[u8]) {
+    fn admit(
+        &mut self,
+        rng: &mut fastrand::Rng,
+        order: &mut u64,
+        now: Instant,
+        packet: &[u8],
+        desc: PacketDesc,
+    ) {
         let f = &self.faults;
         if rng.f64() < f.loss {
             self.stats.dropped += 1;
@@ -180,10 +213,16 @@ impl Direction {
         };
         for _ in 0..copies {
             let mut packet = packet.to_vec();
+            let mut desc = desc;
             if !packet.is_empty() && rng.f64() < f.corrupt {
                 let i = rng.usize(..packet.len());
                 packet[i] ^= 1 << rng.u8(..8);
                 self.stats.corrupted += 1;
+                // Damage on the wire happens after any device verified the checksum: the
+                // receiver must check it again. Otherwise the descriptor passes unchanged.
+                if desc.checksum == ChecksumState::Verified {
+                    desc.checksum = ChecksumState::Unverified;
+                }
             }
             let mut at = now + f.delay;
             if !f.jitter.is_zero() {
@@ -198,16 +237,17 @@ impl Direction {
                 at,
                 order: *order,
                 packet,
+                desc,
             }));
         }
     }
 
-    fn pop_due(&mut self, now: Instant) -> Option<Vec<u8>> {
+    fn pop_due(&mut self, now: Instant) -> Option<(Vec<u8>, PacketDesc)> {
         if self.queue.peek()?.0.at > now {
             return None;
         }
         self.stats.passed += 1;
-        self.queue.pop().map(|Reverse(h)| h.packet)
+        self.queue.pop().map(|Reverse(h)| (h.packet, h.desc))
     }
 
     fn next_at(&self) -> Option<Instant> {
@@ -264,7 +304,7 @@ impl<L: Link> Faults<L> {
 }
 
 impl<L: Link> Link for Faults<L> {
-    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
         if self.rx.faults.is_none() && self.rx.queue.is_empty() {
             let got = self.inner.recv(now, buf)?;
             if got.is_some() {
@@ -272,22 +312,24 @@ impl<L: Link> Link for Faults<L> {
             }
             return Ok(got);
         }
-        while let Some(n) = self.inner.recv(now, &mut self.scratch)? {
-            let packet = &self.scratch[..n];
-            self.rx.admit(&mut self.rng, &mut self.order, now, packet);
+        while let Some(desc) = self.inner.recv(now, &mut self.scratch)? {
+            let packet = &self.scratch[..desc.len];
+            self.rx
+                .admit(&mut self.rng, &mut self.order, now, packet, desc);
         }
-        let Some(packet) = self.rx.pop_due(now) else {
+        let Some((packet, desc)) = self.rx.pop_due(now) else {
             return Ok(None);
         };
-        super::deliver(&packet, buf)
+        super::deliver(&packet, desc, buf)
     }
 
-    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+    fn send(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
         if self.tx.faults.is_none() && self.tx.queue.is_empty() {
             self.tx.stats.passed += 1;
-            return self.inner.send(now, packet);
+            return self.inner.send(now, packet, desc);
         }
-        self.tx.admit(&mut self.rng, &mut self.order, now, packet);
+        self.tx
+            .admit(&mut self.rng, &mut self.order, now, packet, desc);
         self.flush(now)
     }
 
@@ -299,8 +341,8 @@ impl<L: Link> Link for Faults<L> {
     }
 
     fn flush(&mut self, now: Instant) -> io::Result<()> {
-        while let Some(packet) = self.tx.pop_due(now) {
-            self.inner.send(now, &packet)?;
+        while let Some((packet, desc)) = self.tx.pop_due(now) {
+            self.inner.send(now, &packet, desc)?;
         }
         self.inner.flush(now)
     }
@@ -327,7 +369,7 @@ mod tests {
     fn drain(link: &mut impl Link, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut buf = [0u8; 64];
-        while let Some(n) = link.recv(now, &mut buf).unwrap() {
+        while let Some(n) = link.recv(now, &mut buf).unwrap().map(|d| d.len) {
             out.push(buf[..n].to_vec());
         }
         out
@@ -356,7 +398,7 @@ mod tests {
         let (a, mut b) = Memory::pair();
         let spec: FaultSpec = "tx.delay=10ms".parse().unwrap();
         let mut f = Faults::new(a, spec);
-        f.send(Instant::ZERO, b"x").unwrap();
+        f.send_plain(Instant::ZERO, b"x").unwrap();
         assert!(drain(&mut b, Instant::ZERO).is_empty());
         assert_eq!(f.poll_at(), Some(Instant::from_millis(10)));
         f.flush(Instant::from_millis(9)).unwrap();
@@ -373,7 +415,7 @@ mod tests {
             let spec: FaultSpec = format!("loss=0.3,dup=0.2,seed={seed}").parse().unwrap();
             let mut f = Faults::new(a, spec);
             for i in 0..1000u32 {
-                f.send(Instant::ZERO, &i.to_be_bytes()).unwrap();
+                f.send_plain(Instant::ZERO, &i.to_be_bytes()).unwrap();
             }
             (drain(&mut b, Instant::ZERO), f.stats().1)
         };
@@ -398,7 +440,7 @@ mod tests {
         let spec: FaultSpec = "rx.reorder=0.5,rx.corrupt=0.5,seed=3".parse().unwrap();
         let mut f = Faults::new(b, spec);
         for i in 0..100u8 {
-            a.send(Instant::ZERO, &[i; 8]).unwrap();
+            a.send_plain(Instant::ZERO, &[i; 8]).unwrap();
         }
         let mut got = drain(&mut f, Instant::ZERO);
         assert!(f.poll_at().is_some(), "reordered packets are held");

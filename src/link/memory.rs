@@ -3,7 +3,7 @@
 //! What one end sends, the other receives, in order, immediately. Wrap an end in
 //! [`super::Faults`] to add loss, delay, reordering, duplication and corruption.
 
-use super::Link;
+use super::{Link, PacketDesc};
 use crate::time::Instant;
 use std::collections::VecDeque;
 use std::io;
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 /// received, reused for the next ones (no allocation per packet once warm).
 #[derive(Debug, Default)]
 struct Wire {
-    packets: VecDeque<Vec<u8>>,
+    packets: VecDeque<(Vec<u8>, PacketDesc)>,
     spare: Vec<Vec<u8>>,
 }
 
@@ -50,24 +50,24 @@ impl Memory {
 }
 
 impl Link for Memory {
-    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
         let mut wire = self.rx.lock().expect("memory link poisoned");
-        let Some(packet) = wire.packets.pop_front() else {
+        let Some((packet, desc)) = wire.packets.pop_front() else {
             return Ok(None);
         };
-        let got = super::deliver(&packet, buf);
+        let got = super::deliver(&packet, desc, buf);
         if wire.spare.len() < SPARE {
             wire.spare.push(packet);
         }
         got
     }
 
-    fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
+    fn send(&mut self, _now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
         let mut wire = self.tx.lock().expect("memory link poisoned");
         let mut v = wire.spare.pop().unwrap_or_default();
         v.clear();
         v.extend_from_slice(packet);
-        wire.packets.push_back(v);
+        wire.packets.push_back((v, desc));
         Ok(())
     }
 }
@@ -80,15 +80,15 @@ mod tests {
     fn pair_delivers_in_order_both_ways() {
         let (mut a, mut b) = Memory::pair();
         let now = Instant::ZERO;
-        a.send(now, b"one").unwrap();
-        a.send(now, b"two").unwrap();
-        b.send(now, b"back").unwrap();
+        a.send_plain(now, b"one").unwrap();
+        a.send_plain(now, b"two").unwrap();
+        b.send_plain(now, b"back").unwrap();
         let mut buf = [0u8; 16];
-        assert_eq!(b.recv(now, &mut buf).unwrap(), Some(3));
+        assert_eq!(b.recv(now, &mut buf).unwrap().map(|d| d.len), Some(3));
         assert_eq!(&buf[..3], b"one");
-        assert_eq!(b.recv(now, &mut buf).unwrap(), Some(3));
+        assert_eq!(b.recv(now, &mut buf).unwrap().map(|d| d.len), Some(3));
         assert_eq!(&buf[..3], b"two");
         assert_eq!(b.recv(now, &mut buf).unwrap(), None);
-        assert_eq!(a.recv(now, &mut buf).unwrap(), Some(4));
+        assert_eq!(a.recv(now, &mut buf).unwrap().map(|d| d.len), Some(4));
     }
 }

@@ -1,8 +1,10 @@
 //! Links: where IP packets enter and leave the stack.
 //!
-//! A [`Link`] moves whole IPv4 datagrams. [`Tun`] is the real device; [`Memory`] is an
-//! in-memory pair for tests; [`Pcap`] and [`Faults`] wrap any link like the layers of an
-//! onion (`Pcap<Faults<Tun>>` in the daemon, `Faults<Memory>` in the simulator).
+//! A [`Link`] moves whole IP datagrams, each with a [`PacketDesc`]: its length and what is
+//! known about it besides its bytes (checksum state, segmentation offload). [`Tun`] is the
+//! real device; [`Memory`] is an in-memory pair for tests; [`Pcap`] and [`Faults`] wrap any
+//! link like the layers of an onion (`Pcap<Faults<Tun>>` in the daemon, `Faults<Memory>` in
+//! the simulator) and pass the descriptor through unchanged.
 
 use crate::time::Instant;
 use std::io;
@@ -18,14 +20,64 @@ pub use memory::Memory;
 pub use pcap::{Pcap, PcapWriter};
 pub use tun::{Tun, TunError, device_mtu, wait_readable};
 
+/// What is known about a packet's transport checksum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChecksumState {
+    /// Nothing: the receiver verifies it (every packet today).
+    #[default]
+    Unverified,
+    /// The device verified it already (virtio `DATA_VALID`).
+    Verified,
+    /// Only the pseudo-header sum is in place; the checksum over the data starting at
+    /// `start` is still to be computed and stored at `start + offset` (virtio `NEEDS_CSUM`).
+    Partial { start: u16, offset: u16 },
+}
+
+/// Segmentation offload: whether a packet is a super-segment the device splits (transmit)
+/// or merged (receive).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Gso {
+    /// An ordinary packet.
+    #[default]
+    None,
+    /// A TCP super-segment (over IPv4 or IPv6, as its IP header says) of segments carrying
+    /// `size` payload octets each (the last may be shorter); `header_len` is IP + TCP header.
+    Tcp { size: u16, header_len: u16 },
+}
+
+/// The descriptor that travels with every packet through a [`Link`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketDesc {
+    /// Bytes of the packet (from the start of the buffer).
+    pub len: usize,
+    pub checksum: ChecksumState,
+    pub gso: Gso,
+}
+
+impl PacketDesc {
+    /// An ordinary packet of `len` bytes, nothing known beyond its bytes.
+    pub fn plain(len: usize) -> PacketDesc {
+        PacketDesc {
+            len,
+            ..PacketDesc::default()
+        }
+    }
+}
+
 /// A packet device. `now` is the driver's clock; links that delay packets use it.
 pub trait Link {
-    /// Reads one packet into `buf`. `Ok(None)` when nothing is ready now.
-    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
+    /// Reads one packet into `buf` and returns its descriptor (the packet is
+    /// `buf[..desc.len]`). `Ok(None)` when nothing is ready now.
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>>;
 
-    /// Sends one packet. A link may drop it (as a real network may); an `Err` is an
-    /// unexpected device failure.
-    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()>;
+    /// Sends one packet described by `desc` (`packet.len() == desc.len`). A link may drop it
+    /// (as a real network may); an `Err` is an unexpected device failure.
+    fn send(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()>;
+
+    /// Sends an ordinary packet.
+    fn send_plain(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+        self.send(now, packet, PacketDesc::plain(packet.len()))
+    }
 
     /// The earliest time this link has delayed work (a held packet) to do, if any.
     fn poll_at(&self) -> Option<Instant> {
@@ -50,7 +102,11 @@ pub trait Link {
 
 /// Copies a whole packet into a receive buffer; a buffer too small for it is a caller bug
 /// reported as `InvalidInput` (links never truncate).
-pub(crate) fn deliver(packet: &[u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
+pub(crate) fn deliver(
+    packet: &[u8],
+    desc: PacketDesc,
+    buf: &mut [u8],
+) -> io::Result<Option<PacketDesc>> {
     let Some(dst) = buf.get_mut(..packet.len()) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -58,15 +114,18 @@ pub(crate) fn deliver(packet: &[u8], buf: &mut [u8]) -> io::Result<Option<usize>
         ));
     };
     dst.copy_from_slice(packet);
-    Ok(Some(packet.len()))
+    Ok(Some(PacketDesc {
+        len: packet.len(),
+        ..desc
+    }))
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
-    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
         (**self).recv(now, buf)
     }
-    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
-        (**self).send(now, packet)
+    fn send(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
+        (**self).send(now, packet, desc)
     }
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()

@@ -4,7 +4,7 @@
 //! which Wireshark and tshark open directly. Timestamps come from the loop's clock: the
 //! daemon passes wall time, tests pass simulated time, and `epoch_us` maps one onto the other.
 
-use super::Link;
+use super::{Link, PacketDesc};
 use crate::time::Instant;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -119,17 +119,17 @@ impl<L: Link> Pcap<L> {
 }
 
 impl<L: Link> Link for Pcap<L> {
-    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
         let got = self.inner.recv(now, buf)?;
-        if let Some(n) = got {
-            self.writer.write_packet(now, &buf[..n]);
+        if let Some(desc) = got {
+            self.writer.write_packet(now, &buf[..desc.len]);
         }
         Ok(got)
     }
 
-    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+    fn send(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
         self.writer.write_packet(now, packet);
-        self.inner.send(now, packet)
+        self.inner.send(now, packet, desc)
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -175,10 +175,15 @@ mod tests {
         let writer = PcapWriter::new(Box::new(sink.clone()), 1_000_000).unwrap();
         let (a, mut b) = Memory::pair();
         let mut tap = Pcap::new(a, writer);
-        tap.send(Instant::from_micros(250), b"abc").unwrap();
-        b.send(Instant::ZERO, b"hello").unwrap();
+        tap.send_plain(Instant::from_micros(250), b"abc").unwrap();
+        b.send_plain(Instant::ZERO, b"hello").unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(tap.recv(Instant::from_secs(2), &mut buf).unwrap(), Some(5));
+        assert_eq!(
+            tap.recv(Instant::from_secs(2), &mut buf)
+                .unwrap()
+                .map(|d| d.len),
+            Some(5)
+        );
         let bytes = sink.0.lock().unwrap().clone();
         assert_eq!(&bytes[0..4], &0xa1b2_c3d4u32.to_le_bytes());
         assert_eq!(

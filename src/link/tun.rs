@@ -6,7 +6,7 @@
 
 #![allow(unsafe_code)]
 
-use super::Link;
+use super::{Link, PacketDesc};
 use crate::time::Instant;
 use std::io;
 use std::net::Ipv4Addr;
@@ -78,16 +78,19 @@ impl Tun {
 }
 
 impl Link for Tun {
-    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
         match self.iface.recv(buf) {
-            Ok(n) => Ok(Some(n)),
+            Ok(n) => Ok(Some(PacketDesc::plain(n))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
+    /// Without offload on the device a packet must be plain: nothing would tell the kernel
+    /// to finish a checksum or split a super-segment.
+    fn send(&mut self, _now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
+        debug_assert_eq!(desc, PacketDesc::plain(packet.len()), "plain packets only");
         match self.iface.send(packet) {
             Ok(_) => Ok(()),
             // A full device queue drops the packet, as a congested network would.

@@ -217,7 +217,7 @@ impl Sim {
         self.client_sent = false;
         let now = self.now;
         let server_next = self.server.turn(&|| now).unwrap();
-        while let Some(n) = self.link.recv(now, &mut self.buf).unwrap() {
+        while let Some(n) = self.link.recv(now, &mut self.buf).unwrap().map(|d| d.len) {
             self.client.handle_packet(now, &self.buf[..n]);
         }
         if self.client.poll_timeout().is_some_and(|at| at <= now) {
@@ -225,7 +225,7 @@ impl Sim {
         }
         for _ in 0..64 {
             while let Some(n) = self.client.poll_transmit(now, &mut self.buf) {
-                self.link.send(now, &self.buf[..n]).unwrap();
+                self.link.send_plain(now, &self.buf[..n]).unwrap();
                 self.client_sent = true;
             }
             let mut any = false;
@@ -246,7 +246,7 @@ impl Sim {
                 self.pump_peer(h);
             }
             while let Some(n) = self.client.poll_transmit(now, &mut self.buf) {
-                self.link.send(now, &self.buf[..n]).unwrap();
+                self.link.send_plain(now, &self.buf[..n]).unwrap();
                 self.client_sent = true;
                 any = true;
             }

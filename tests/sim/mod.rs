@@ -73,7 +73,12 @@ impl Sim {
                     host.stack.handle_timeout(self.now);
                     moved = true;
                 }
-                while let Some(n) = host.link.recv(self.now, &mut self.buf).unwrap() {
+                while let Some(n) = host
+                    .link
+                    .recv(self.now, &mut self.buf)
+                    .unwrap()
+                    .map(|d| d.len)
+                {
                     host.stack.handle_packet(self.now, &self.buf[..n]);
                     moved = true;
                 }
@@ -81,7 +86,7 @@ impl Sim {
                     if host.record {
                         host.sent.push(self.buf[..n].to_vec());
                     }
-                    host.link.send(self.now, &self.buf[..n]).unwrap();
+                    host.link.send_plain(self.now, &self.buf[..n]).unwrap();
                     moved = true;
                 }
                 host.link.flush(self.now).unwrap();

@@ -189,7 +189,7 @@ impl TxToken for SmolTx<'_> {
         let mut buf = vec![0u8; len];
         let r = f(&mut buf);
         *self.moved += 1;
-        self.link.send(self.now, &buf).expect("memory link");
+        self.link.send_plain(self.now, &buf).expect("memory link");
         r
     }
 }
@@ -201,7 +201,11 @@ impl Device for SmolDevice {
     fn receive(&mut self, t: SInstant) -> Option<(SmolRx, SmolTx<'_>)> {
         self.now = from_s(t);
         let mut buf = vec![0u8; 65_536];
-        let n = self.link.recv(self.now, &mut buf).expect("memory link")?;
+        let n = self
+            .link
+            .recv(self.now, &mut buf)
+            .expect("memory link")?
+            .len;
         buf.truncate(n);
         self.tap.borrow_mut().record(self.now, Dir::ToSmol, &buf);
         self.moved += 1;
@@ -516,7 +520,12 @@ impl Xcheck {
                 self.ours.handle_timeout(now);
                 moved = true;
             }
-            while let Some(n) = self.link.recv(now, &mut self.buf).expect("link") {
+            while let Some(n) = self
+                .link
+                .recv(now, &mut self.buf)
+                .expect("link")
+                .map(|d| d.len)
+            {
                 self.tap
                     .borrow_mut()
                     .record(now, Dir::ToOurs, &self.buf[..n]);
@@ -524,7 +533,7 @@ impl Xcheck {
                 moved = true;
             }
             while let Some(n) = self.ours.poll_transmit(now, &mut self.buf) {
-                self.link.send(now, &self.buf[..n]).expect("link");
+                self.link.send_plain(now, &self.buf[..n]).expect("link");
                 moved = true;
             }
             self.link.flush(now).expect("link");
