@@ -6,11 +6,11 @@ use clap::{Parser, Subcommand};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tunstack::app::http::{HttpConfig, HttpServer, tls};
-use tunstack::app::services::{Service, ServiceConfig, Services};
+use tunstack::app::http::{HttpConfig, tls};
+use tunstack::app::registry::{self, Needs, SERVICES, Service, Settings};
 use tunstack::control::ControlServer;
 use tunstack::link::{FaultSpec, Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
 use tunstack::runtime::Runtime;
@@ -59,12 +59,12 @@ struct Cli {
     #[arg(long, value_name = "SPEC")]
     faults: Option<FaultSpec>,
 
-    /// Services to run, comma-separated: echo (7), discard (9), qotd (17), chargen (19),
-    /// http (80), https (443); an empty list runs none.
+    // The help and the default come from the registry: see `services_help`.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "echo,discard,qotd,chargen,http,https",
+        default_value = ALL_SERVICES.as_str(),
+        help = services_help(),
         value_name = "LIST"
     )]
     services: Vec<String>,
@@ -157,6 +157,24 @@ const EXAMPLES: &str = "Examples:
   ip tuntap add tun9 mode tun user $USER; ip addr add 198.18.0.1/24 dev tun9; ip link set tun9 up
   tunstack --dev tun9 --no-configure     # no root needed";
 
+/// Every service's name, comma-separated: the default of --services.
+static ALL_SERVICES: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+    names.join(",")
+});
+
+/// `--services` in --help: each service with its port.
+fn services_help() -> String {
+    let list: Vec<String> = SERVICES
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.port))
+        .collect();
+    format!(
+        "Services to run, comma-separated: {}; an empty list runs none",
+        list.join(", ")
+    )
+}
+
 fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8)> {
     let (addr, prefix) = s
         .split_once('/')
@@ -225,79 +243,53 @@ fn parse_keepalive(spec: &str) -> Result<(&str, Keepalive)> {
     ))
 }
 
-/// The services asked for: the small ones, and whether http and https are on.
-struct Enabled {
-    small: Vec<(Service, ServiceConfig)>,
-    http: bool,
-    https: bool,
-    /// TCP keepalive (not HTTP keep-alive) for the HTTP and HTTPS connections.
-    http_keepalive: Option<Keepalive>,
-    https_keepalive: Option<Keepalive>,
-}
+/// The services asked for, in the registry's order, each with its TCP keepalive if any.
+type Enabled = Vec<(&'static Service, Option<Keepalive>)>;
 
-fn services(cli: &Cli) -> Result<Enabled> {
-    let mut out: Vec<(Service, ServiceConfig)> = Vec::new();
-    let (mut http, mut https) = (false, false);
+fn enabled_services(cli: &Cli) -> Result<Enabled> {
+    let mut asked: Vec<&str> = Vec::new();
     for name in cli
         .services
         .iter()
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
     {
-        match name {
-            "http" => {
-                http = true;
-                continue;
-            }
-            "https" => {
-                https = true;
-                continue;
-            }
-            _ => {}
-        }
-        let service = Service::from_name(name).with_context(|| {
+        let service = registry::find(name).with_context(|| {
             format!(
-                "--services: unknown service {name:?} (available: echo, discard, qotd, chargen, http, https)"
+                "--services: unknown service {name:?} (available: {})",
+                ALL_SERVICES.replace(',', ", ")
             )
         })?;
-        if !out.iter().any(|(s, _)| *s == service) {
-            out.push((service, ServiceConfig::default()));
-        }
+        asked.push(service.name);
     }
-    let (mut http_keepalive, mut https_keepalive) = (None, None);
+    let mut enabled: Enabled = SERVICES
+        .iter()
+        .filter(|s| asked.contains(&s.name))
+        .map(|s| (s, None))
+        .collect();
     for spec in &cli.keepalive {
         let (name, keepalive) = parse_keepalive(spec)?;
-        let web = match name {
-            "http" => Some((http, &mut http_keepalive)),
-            "https" => Some((https, &mut https_keepalive)),
-            _ => None,
-        };
-        if let Some((on, slot)) = web {
-            if !on {
-                bail!("--keepalive {spec:?}: service {name} is not enabled");
-            }
-            *slot = Some(keepalive);
-            continue;
-        }
-        let service = Service::from_name(name)
+        let service = registry::find(name)
             .with_context(|| format!("--keepalive: unknown service {name:?}"))?;
-        let entry = out
+        let entry = enabled
             .iter_mut()
-            .find(|(s, _)| *s == service)
+            .find(|(s, _)| s.name == service.name)
             .with_context(|| {
                 format!(
                     "--keepalive {spec:?}: service {} is not enabled",
-                    service.name()
+                    service.name
                 )
             })?;
-        entry.1.keepalive = Some(keepalive);
+        entry.1 = Some(keepalive);
     }
-    Ok(Enabled {
-        small: out,
-        http,
-        https,
-        http_keepalive,
-        https_keepalive,
+    Ok(enabled)
+}
+
+/// What the enabled services need prepared.
+fn needs(enabled: &Enabled) -> Needs {
+    enabled.iter().fold(Needs::NOTHING, |acc, (s, _)| Needs {
+        site: acc.site || s.needs.site,
+        tls: acc.tls || s.needs.tls,
     })
 }
 
@@ -363,7 +355,35 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// The daemon's clocks: the loop's monotonic time, and the wall-clock time it started at.
+struct Clock {
+    mono_start: std::time::Instant,
+    /// Since the Unix epoch.
+    wall_start: std::time::Duration,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall_start: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            mono_start: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.mono_start.elapsed().as_micros() as u64)
+    }
+
+    fn unix_start_us(&self) -> u64 {
+        self.wall_start.as_micros() as u64
+    }
+}
+
+/// Checks the address and MTU flags before anything is touched; returns the kernel side's
+/// address and prefix.
+fn check_flags(cli: &Cli) -> Result<(Ipv4Addr, u8)> {
     let (kernel_addr, prefix) = parse_cidr(&cli.kernel_addr)?;
     if !cli.no_configure {
         check_addresses(cli.addr, kernel_addr, prefix)?;
@@ -375,17 +395,11 @@ fn run(cli: Cli) -> Result<()> {
             "--mtu {mtu} is out of range: IPv4 needs at least 68 and a TUN device carries at most 65535"
         );
     }
+    Ok((kernel_addr, prefix))
+}
 
-    let enabled = services(&cli)?;
-    let services = enabled.small;
-    if enabled.http || enabled.https {
-        check_www(&cli)?;
-    }
-    let tls = if enabled.https {
-        Some(tls_config(&cli)?)
-    } else {
-        None
-    };
+/// Opens (and, unless --no-configure, configures) the device; returns it with its MTU.
+fn open_tun(cli: &Cli, kernel_addr: Ipv4Addr, prefix: u8) -> Result<(Tun, u32)> {
     let tun = Tun::open(&cli.dev)?;
     let mtu = if cli.no_configure {
         match cli.mtu {
@@ -398,28 +412,28 @@ fn run(cli: Cli) -> Result<()> {
         tun.configure(kernel_addr, prefix, mtu)?;
         mtu
     };
-    let dev = tun.name().to_string();
+    Ok((tun, mtu))
+}
 
-    let wall_start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let mono_start = std::time::Instant::now();
-    let clock = move || Instant::from_micros(mono_start.elapsed().as_micros() as u64);
-
+/// The device wrapped as the flags ask: `Pcap<Faults<Tun>>`.
+fn link(cli: &Cli, tun: Tun, clock: &Clock) -> Result<Box<dyn Link>> {
     let mut link: Box<dyn Link> = Box::new(tun);
     if let Some(spec) = cli.faults.clone() {
         log::info!("injecting faults: {spec:?}");
         link = Box::new(Faults::new(link, spec));
     }
     if let Some(path) = &cli.pcap {
-        let writer = PcapWriter::create(path, wall_start.as_micros() as u64)
+        let writer = PcapWriter::create(path, clock.unix_start_us())
             .with_context(|| format!("creating the capture file {}", path.display()))?;
         link = Box::new(Pcap::new(link, writer));
     }
+    Ok(link)
+}
 
+fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
     let mut isn_secret = [0u8; 16];
     getrandom::fill(&mut isn_secret).map_err(|e| anyhow::anyhow!("drawing the ISN secret: {e}"))?;
-    let config = StackConfig {
+    Ok(StackConfig {
         addr: cli.addr,
         mtu: mtu as usize,
         ttl: cli.ttl,
@@ -433,65 +447,73 @@ fn run(cli: Cli) -> Result<()> {
             ..tunstack::tcp::Config::default()
         },
         ..StackConfig::default()
-    };
-    let mut runtime = Runtime::new(Stack::new(config), link);
-    if !services.is_empty() {
-        let names: Vec<String> = services
+    })
+}
+
+/// Starts the enabled services, each from its registry entry, then the control socket.
+fn start_apps(
+    runtime: &mut Runtime<Box<dyn Link>>,
+    cli: &Cli,
+    clock: &Clock,
+    enabled: &Enabled,
+    settings: &Settings,
+    dev: &str,
+) -> Result<()> {
+    if !enabled.is_empty() {
+        let names: Vec<String> = enabled
             .iter()
-            .map(|(s, c)| match c.keepalive {
+            .map(|(s, keepalive)| match keepalive {
                 Some(k) => format!(
                     "{} (keepalive {:?}/{:?}/{})",
-                    s.name(),
-                    k.idle,
-                    k.interval,
-                    k.count
+                    s.name, k.idle, k.interval, k.count
                 ),
-                None => s.name().to_string(),
+                None => s.name.to_string(),
             })
             .collect();
         log::info!("services: {}", names.join(", "));
-        runtime.add_app(clock(), Box::new(Services::new(services)))?;
     }
-
-    let http = HttpConfig {
-        www: cli.www.clone(),
-        max_age: cli.http_max_age,
-        unix_epoch_us: wall_start.as_micros() as u64,
-        ..HttpConfig::default()
-    };
-    let with_keepalive = |keepalive: Option<Keepalive>| {
-        keepalive.map(|k| tunstack::tcp::Config {
-            keepalive: Some(k),
-            ..runtime.stack.tcp().config().clone()
-        })
-    };
-    let http_tcp = with_keepalive(enabled.http_keepalive);
-    let https_tcp = with_keepalive(enabled.https_keepalive);
-    if enabled.http {
-        let server = HttpServer::new(HttpConfig {
-            tcp: http_tcp,
-            ..http.clone()
-        })
-        .with_context(|| format!("starting the HTTP server on {}", cli.addr))?;
-        runtime.add_app(clock(), Box::new(server))?;
+    for (service, keepalive) in enabled {
+        let context = || format!("starting {} on {}:{}", service.name, cli.addr, service.port);
+        let app = (service.build)(service, settings, *keepalive).with_context(context)?;
+        runtime.add_app(clock.now(), app).with_context(context)?;
     }
-    if let Some(tls) = tls {
-        let server = HttpServer::new(HttpConfig {
-            port: 443,
-            tls: Some(tls),
-            tcp: https_tcp,
-            ..http
-        })
-        .with_context(|| format!("starting the HTTPS server on {}", cli.addr))?;
-        runtime.add_app(clock(), Box::new(server))?;
-    }
-
-    match ControlServer::bind(&dev) {
+    match ControlServer::bind(dev) {
         Ok(server) => {
-            runtime.add_app(clock(), Box::new(server))?;
+            runtime.add_app(clock.now(), Box::new(server))?;
         }
         Err(e) => log::warn!("no control socket (tunstack ss will not reach this daemon): {e}"),
     }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let (kernel_addr, prefix) = check_flags(&cli)?;
+    let enabled = enabled_services(&cli)?;
+    let needs = needs(&enabled);
+    if needs.site {
+        check_www(&cli)?;
+    }
+    let tls = if needs.tls {
+        Some(tls_config(&cli)?)
+    } else {
+        None
+    };
+    let (tun, mtu) = open_tun(&cli, kernel_addr, prefix)?;
+    let dev = tun.name().to_string();
+    let clock = Clock::start();
+    let link = link(&cli, tun, &clock)?;
+    let mut runtime = Runtime::new(Stack::new(stack_config(&cli, mtu)?), link);
+    let settings = Settings {
+        tcp: runtime.stack.tcp().config().clone(),
+        http: HttpConfig {
+            www: cli.www.clone(),
+            max_age: cli.http_max_age,
+            unix_epoch_us: clock.unix_start_us(),
+            ..HttpConfig::default()
+        },
+        tls,
+    };
+    start_apps(&mut runtime, &cli, &clock, &enabled, &settings, &dev)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -512,13 +534,20 @@ fn run(cli: Cli) -> Result<()> {
             .unwrap_or_default()
     );
 
-    let result = runtime.run(&clock, &stop, &[]);
+    let result = runtime.run(&|| clock.now(), &stop, &[]);
     log::info!("shutting down");
+    print_summary(runtime, &clock);
+    result.with_context(|| format!("reading from or writing to {dev}"))
+}
+
+/// The shutdown summary: the stack's counters, TCP's, each app's, the link's. Dropping the
+/// link flushes the capture.
+fn print_summary(runtime: Runtime<Box<dyn Link>>, clock: &Clock) {
     let app_lines: Vec<String> = runtime.apps().iter().flat_map(|a| a.summary()).collect();
     let Runtime { stack, link, .. } = runtime;
     println!(
         "tunstack summary ({:.1} s)",
-        mono_start.elapsed().as_secs_f64()
+        clock.mono_start.elapsed().as_secs_f64()
     );
     println!("{}", stack.counters());
     println!("{}", tcp_summary(stack.tcp().counters()));
@@ -528,8 +557,7 @@ fn run(cli: Cli) -> Result<()> {
     for line in link.summary() {
         println!("{line}");
     }
-    drop(link); // flushes the capture
-    result.with_context(|| format!("reading from or writing to {dev}"))
+    drop(link);
 }
 
 fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
