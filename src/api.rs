@@ -29,7 +29,7 @@
 //! their timeout), so nothing polls. Links without a descriptor (the in-memory one) are
 //! looked at every millisecond.
 
-use crate::app::App;
+use crate::app::{App, Sockets};
 use crate::link::{self, Link};
 use crate::runtime::Runtime;
 use crate::stack::{Owner, SocketHandle, Stack, TcpEvent};
@@ -123,11 +123,11 @@ struct ApiApp {
 }
 
 impl App for ApiApp {
-    fn start(&mut self, _now: Instant, _stack: &mut Stack, _owner: Owner) -> io::Result<()> {
+    fn start(&mut self, _now: Instant, _sockets: &mut Sockets<'_>) -> io::Result<()> {
         Ok(())
     }
 
-    fn on_event(&mut self, _now: Instant, _stack: &mut Stack, event: TcpEvent) {
+    fn on_event(&mut self, _now: Instant, _sockets: &mut Sockets<'_>, event: TcpEvent) {
         if let TcpEvent::Connection {
             handle,
             event: Event::Closed(reason),

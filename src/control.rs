@@ -8,8 +8,8 @@
 //! This is runtime-level code (it does I/O); it plugs into the loop as an [`App`] whose
 //! descriptor wakes the loop.
 
-use crate::app::App;
-use crate::stack::{Owner, Stack, TcpEvent};
+use crate::app::{App, Sockets};
+use crate::stack::{Stack, TcpEvent};
 use crate::time::{Duration, Instant};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -53,15 +53,15 @@ impl ControlServer {
 }
 
 impl App for ControlServer {
-    fn start(&mut self, _now: Instant, _stack: &mut Stack, _owner: Owner) -> io::Result<()> {
+    fn start(&mut self, _now: Instant, _sockets: &mut Sockets<'_>) -> io::Result<()> {
         Ok(())
     }
 
-    fn on_event(&mut self, _now: Instant, _stack: &mut Stack, _event: TcpEvent) {}
+    fn on_event(&mut self, _now: Instant, _sockets: &mut Sockets<'_>, _event: TcpEvent) {}
 
-    fn poll(&mut self, _now: Instant, stack: &mut Stack) {
+    fn poll(&mut self, _now: Instant, sockets: &mut Sockets<'_>) {
         while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = self.serve(stack, stream) {
+            if let Err(e) = self.serve(sockets.stack(), stream) {
                 log::debug!("control: {e}");
             }
         }

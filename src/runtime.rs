@@ -6,7 +6,7 @@
 //! queued, and then sleeps until the link (or an app's fd) is readable or the next deadline
 //! of the stack, the link or an app arrives. There is no fixed tick and no busy loop.
 
-use crate::app::App;
+use crate::app::{App, Sockets};
 use crate::link::{self, Link};
 use crate::stack::{MAX_MTU, Owner, Stack};
 use crate::time::Instant;
@@ -42,7 +42,7 @@ impl<L: Link> Runtime<L> {
     /// Adds an application and starts it (it opens its listeners). Returns its owner tag.
     pub fn add_app(&mut self, now: Instant, mut app: Box<dyn App + Send>) -> io::Result<Owner> {
         let owner = self.apps.len() as Owner;
-        app.start(now, &mut self.stack, owner)?;
+        app.start(now, &mut Sockets::new(&mut self.stack, owner))?;
         self.apps.push(app);
         Ok(owner)
     }
@@ -64,8 +64,8 @@ impl<L: Link> Runtime<L> {
         if self.stack.poll_timeout().is_some_and(|at| at <= now) {
             self.stack.handle_timeout(now);
         }
-        for app in &mut self.apps {
-            app.handle_timeout(now, &mut self.stack);
+        for (owner, app) in self.apps.iter_mut().enumerate() {
+            app.handle_timeout(now, &mut Sockets::new(&mut self.stack, owner as Owner));
         }
         let now = clock();
         for _ in 0..MAX_ROUNDS {
@@ -76,15 +76,16 @@ impl<L: Link> Runtime<L> {
             while let Some(event) = self.stack.poll_event() {
                 reacted = true;
                 if let Some(app) = self.apps.get_mut(event.owner as usize) {
-                    app.on_event(now, &mut self.stack, event.event);
+                    let mut sockets = Sockets::new(&mut self.stack, event.owner);
+                    app.on_event(now, &mut sockets, event.event);
                 }
             }
             if !reacted {
                 break;
             }
         }
-        for app in &mut self.apps {
-            app.poll(now, &mut self.stack);
+        for (owner, app) in self.apps.iter_mut().enumerate() {
+            app.poll(now, &mut Sockets::new(&mut self.stack, owner as Owner));
         }
         while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
             self.link.send_plain(now, &self.tx[..n])?;

@@ -1,53 +1,26 @@
-//! The classic small TCP services: echo (port 7, RFC 862), discard (9, RFC 863), quote of
-//! the day (17, RFC 865) and chargen (19, RFC 864), each a few lines of sans-IO code over the
-//! stack's sockets. QOTD is the one where the server closes first, so it is how a client
-//! sees our side go through FIN-WAIT and TIME-WAIT.
+//! The classic small TCP services: echo (RFC 862), discard (RFC 863), quote of the day
+//! (RFC 865) and chargen (RFC 864), each a few lines of sans-IO code over the app's
+//! [`Sockets`]. QOTD is the one where the server closes first, so it is how a client sees
+//! our side go through FIN-WAIT and TIME-WAIT. Names and ports come from the registry.
 
-use super::App;
-use crate::stack::{Owner, SocketHandle, Stack, TcpEvent};
-use crate::tcp::{Event, Keepalive};
+use super::{App, Sockets};
+use crate::stack::{SocketHandle, TcpEvent};
+use crate::tcp::{self, Event};
 use crate::time::Instant;
 use std::collections::HashMap;
 use std::io;
 
-/// One of the small services.
+/// What one of the small services does with a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Service {
+pub enum Classic {
+    /// RFC 862: sends back what it reads.
     Echo,
+    /// RFC 863: reads and forgets.
     Discard,
+    /// RFC 865: one quote, then our FIN.
     Qotd,
+    /// RFC 864: an endless stream of character lines; what it reads is forgotten.
     Chargen,
-}
-
-impl Service {
-    pub fn port(self) -> u16 {
-        match self {
-            Service::Echo => 7,
-            Service::Discard => 9,
-            Service::Qotd => 17,
-            Service::Chargen => 19,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Echo => "echo",
-            Service::Discard => "discard",
-            Service::Qotd => "qotd",
-            Service::Chargen => "chargen",
-        }
-    }
-
-    pub const ALL: [Service; 4] = [
-        Service::Echo,
-        Service::Discard,
-        Service::Qotd,
-        Service::Chargen,
-    ];
-
-    pub fn from_name(name: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|s| s.name() == name)
-    }
 }
 
 /// RFC 864: 72 characters per line from the 95 printable ASCII characters, each line
@@ -77,8 +50,7 @@ pub const QUOTE: &[u8] =
     b"\"A TCP stack is judged by its tests.\" -- RFC 9293, between the lines\r\n";
 
 struct Conn {
-    service: Service,
-    /// Echo: bytes read but not yet accepted by `send`. Chargen: the rest of a line.
+    /// Echo: bytes read but not yet accepted by `send`.
     pending: Vec<u8>,
     /// Chargen: octets of the stream sent so far.
     sent: u64,
@@ -86,153 +58,181 @@ struct Conn {
     closing: bool,
 }
 
-/// Settings per service.
-#[derive(Clone, Debug, Default)]
-pub struct ServiceConfig {
-    pub keepalive: Option<Keepalive>,
-}
-
-/// The echo, discard and chargen services as one app.
-pub struct Services {
-    enabled: Vec<(Service, ServiceConfig)>,
+/// One small service on its port.
+pub struct ClassicServer {
+    name: &'static str,
+    port: u16,
+    kind: Classic,
+    /// Per-listener TCP settings (e.g. keepalive); `None`: the stack's default.
+    tcp: Option<tcp::Config>,
     conns: HashMap<SocketHandle, Conn>,
-    accepted: HashMap<Service, u64>,
-    bytes: HashMap<Service, u64>,
+    accepted: u64,
+    bytes: u64,
     scratch: Vec<u8>,
 }
 
-impl Services {
-    pub fn new(enabled: Vec<(Service, ServiceConfig)>) -> Services {
-        Services {
-            enabled,
+impl ClassicServer {
+    pub fn new(
+        name: &'static str,
+        port: u16,
+        kind: Classic,
+        tcp: Option<tcp::Config>,
+    ) -> ClassicServer {
+        ClassicServer {
+            name,
+            port,
+            kind,
+            tcp,
             conns: HashMap::new(),
-            accepted: HashMap::new(),
-            bytes: HashMap::new(),
+            accepted: 0,
+            bytes: 0,
             scratch: vec![0; 64 * 1024],
         }
     }
 
     /// Moves as many bytes as the connection allows right now.
-    fn pump(&mut self, now: Instant, stack: &mut Stack, h: SocketHandle) {
+    fn pump(&mut self, now: Instant, sockets: &mut Sockets<'_>, h: SocketHandle) {
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
-        let tcp = stack.tcp_mut();
-        let mut moved = 0u64;
-        match c.service {
-            Service::Echo => loop {
-                if !c.pending.is_empty() {
-                    match tcp.send(h, &c.pending) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            c.pending.drain(..n);
-                            moved += n as u64;
-                            continue;
-                        }
-                    }
-                }
-                match tcp.recv(h, &mut self.scratch) {
-                    Ok(0) => {
-                        c.peer_closed = true;
-                        break;
-                    }
-                    Ok(n) => c.pending.extend_from_slice(&self.scratch[..n]),
-                    Err(_) => break,
-                }
-            },
-            Service::Qotd => {
-                if !c.closing {
-                    // The quote fits any send buffer; then we close first (RFC 865).
-                    if let Ok(n) = tcp.send(h, QUOTE) {
-                        moved += n as u64;
-                    }
-                    c.closing = true;
-                    let _ = tcp.release(now, h);
-                }
-                while let Ok(n) = tcp.recv(h, &mut self.scratch) {
-                    if n == 0 {
-                        break;
-                    }
-                }
+        let scratch = &mut self.scratch;
+        let moved = match self.kind {
+            Classic::Echo => echo(sockets, h, c, scratch),
+            Classic::Discard => drain(sockets, h, c, scratch),
+            Classic::Qotd => qotd(now, sockets, h, c, scratch),
+            Classic::Chargen => {
+                drain(sockets, h, c, scratch);
+                chargen(sockets, h, c)
             }
-            Service::Discard | Service::Chargen => loop {
-                match tcp.recv(h, &mut self.scratch) {
-                    Ok(0) => {
-                        c.peer_closed = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        if c.service == Service::Discard {
-                            moved += n as u64;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            },
-        }
-        if c.service == Service::Chargen && !c.peer_closed {
-            let cycle = chargen_cycle();
-            loop {
-                let at = (c.sent % cycle.len() as u64) as usize;
-                match tcp.send(h, &cycle[at..]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        c.sent += n as u64;
-                        moved += n as u64;
-                    }
-                }
-            }
-        }
-        *self.bytes.entry(c.service).or_default() += moved;
+        };
+        self.bytes += moved;
         // Close our side once the peer has closed and nothing is left to echo.
-        if c.peer_closed && (c.service != Service::Echo || c.pending.is_empty()) && !c.closing {
+        if c.peer_closed && c.pending.is_empty() && !c.closing {
             c.closing = true;
-            let _ = tcp.release(now, h);
+            let _ = sockets.release(now, h);
         }
     }
 }
 
-impl App for Services {
-    fn start(&mut self, _now: Instant, stack: &mut Stack, owner: Owner) -> io::Result<()> {
-        for (service, cfg) in &self.enabled {
-            let mut config = stack.tcp().config().clone();
-            config.keepalive = cfg.keepalive;
-            stack
-                .tcp_mut()
-                .listen(service.port(), 128, Some(config), owner)
-                .map_err(io::Error::from)?;
+/// Echo: sends back what is pending, reads more, until either side blocks. Returns the
+/// bytes sent.
+fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut [u8]) -> u64 {
+    let mut moved = 0;
+    loop {
+        if !c.pending.is_empty() {
+            match sockets.send(h, &c.pending) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    c.pending.drain(..n);
+                    moved += n as u64;
+                    continue;
+                }
+            }
         }
-        Ok(())
+        match sockets.recv(h, scratch) {
+            Ok(0) => {
+                c.peer_closed = true;
+                break;
+            }
+            Ok(n) => c.pending.extend_from_slice(&scratch[..n]),
+            Err(_) => break,
+        }
+    }
+    moved
+}
+
+/// Reads and forgets everything that arrived; notes the peer's FIN. Returns the bytes read.
+fn drain(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut [u8]) -> u64 {
+    let mut moved = 0;
+    loop {
+        match sockets.recv(h, scratch) {
+            Ok(0) => {
+                c.peer_closed = true;
+                break;
+            }
+            Ok(n) => moved += n as u64,
+            Err(_) => break,
+        }
+    }
+    moved
+}
+
+/// QOTD: the quote, then our close; anything the peer sends is forgotten.
+fn qotd(
+    now: Instant,
+    sockets: &mut Sockets<'_>,
+    h: SocketHandle,
+    c: &mut Conn,
+    scratch: &mut [u8],
+) -> u64 {
+    let mut moved = 0;
+    if !c.closing {
+        // The quote fits any send buffer; then we close first (RFC 865).
+        if let Ok(n) = sockets.send(h, QUOTE) {
+            moved += n as u64;
+        }
+        c.closing = true;
+        let _ = sockets.release(now, h);
+    }
+    while let Ok(n) = sockets.recv(h, scratch) {
+        if n == 0 {
+            break;
+        }
+    }
+    moved
+}
+
+/// Chargen: the stream, from where it left off, while the send buffer takes it.
+fn chargen(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn) -> u64 {
+    let mut moved = 0;
+    if c.peer_closed {
+        return moved;
+    }
+    let cycle = chargen_cycle();
+    loop {
+        let at = (c.sent % cycle.len() as u64) as usize;
+        match sockets.send(h, &cycle[at..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                c.sent += n as u64;
+                moved += n as u64;
+            }
+        }
+    }
+    moved
+}
+
+impl App for ClassicServer {
+    fn start(&mut self, _now: Instant, sockets: &mut Sockets<'_>) -> io::Result<()> {
+        sockets
+            .listen(self.port, 128, self.tcp.clone())
+            .map_err(io::Error::from)
     }
 
-    fn on_event(&mut self, now: Instant, stack: &mut Stack, event: TcpEvent) {
+    fn on_event(&mut self, now: Instant, sockets: &mut Sockets<'_>, event: TcpEvent) {
         match event {
-            TcpEvent::Incoming { port } => {
-                let Some(&(service, _)) = self.enabled.iter().find(|(s, _)| s.port() == port)
-                else {
-                    return;
-                };
-                while let Some(h) = stack.tcp_mut().accept(port) {
-                    *self.accepted.entry(service).or_default() += 1;
+            TcpEvent::Incoming { port } if port == self.port => {
+                while let Some(h) = sockets.accept(port) {
+                    self.accepted += 1;
                     self.conns.insert(
                         h,
                         Conn {
-                            service,
                             pending: Vec::new(),
                             sent: 0,
                             peer_closed: false,
                             closing: false,
                         },
                     );
-                    self.pump(now, stack, h);
+                    self.pump(now, sockets, h);
                 }
             }
+            TcpEvent::Incoming { .. } => {}
             TcpEvent::Connection { handle, event } => match event {
                 Event::Closed(_) => {
                     self.conns.remove(&handle);
                 }
                 Event::Readable | Event::Writable | Event::PeerClosed | Event::Connected => {
-                    self.pump(now, stack, handle)
+                    self.pump(now, sockets, handle)
                 }
                 _ => {}
             },
@@ -240,18 +240,10 @@ impl App for Services {
     }
 
     fn summary(&self) -> Vec<String> {
-        self.enabled
-            .iter()
-            .map(|(s, _)| {
-                format!(
-                    "{} (port {}): {} connections, {} bytes",
-                    s.name(),
-                    s.port(),
-                    self.accepted.get(s).copied().unwrap_or(0),
-                    self.bytes.get(s).copied().unwrap_or(0)
-                )
-            })
-            .collect()
+        vec![format!(
+            "{} (port {}): {} connections, {} bytes",
+            self.name, self.port, self.accepted, self.bytes
+        )]
     }
 }
 

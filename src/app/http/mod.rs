@@ -3,7 +3,8 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `mod.rs` | [`HttpServer`]: the app, its connections, transports (plain, TLS), timers |
+//! | `mod.rs` | [`HttpServer`]: the app, its connections, the pump, timers |
+//! | `transport.rs` | one transport, plain or TLS (rustls), between TCP and the exchange |
 //! | `exchange.rs` | one connection's HTTP: requests in order, responses, deadlines |
 //! | `request.rs` | request heads with httparse, limits → 400/413/414/431/501/505 |
 //! | `resource.rs` | targets → files under the root (no escape), listings, the embedded page |
@@ -11,12 +12,12 @@
 //! | `date.rs` | HTTP-date |
 //! | `tls.rs` | rustls config, rcgen self-signed certificate, key log |
 //!
-//! Per connection the transport moves bytes between TCP and the [`exchange::Exchange`]:
-//! plain copies them; TLS passes them through a rustls `ServerConnection` with
-//! `read_tls`/`process_new_packets`/`reader` on the way in and `writer`/`write_tls` on the
-//! way out, all on in-memory buffers. Input is taken only while the exchange has room and
-//! output produced only while TCP's send buffer takes it (`Writable` brings the rest), so
-//! a connection holds at most a head's worth of input and a chunk or two of output.
+//! Per connection one pump moves everything that can move: the transport (plain, or TLS
+//! through rustls) brings input to the [`exchange::Exchange`], the exchange answers, the
+//! transport takes its output to TCP, and the connection closes when both are done. Input
+//! is taken only while the exchange has room and output produced only while TCP's send
+//! buffer takes it (`Writable` brings the rest), so a connection holds at most a head's
+//! worth of input and a chunk or two of output.
 //!
 //! HTTP keep-alive (connection reuse, RFC 9112 §9.3) is this module's idle timeout; TCP
 //! keepalive probes are a separate, per-listener TCP setting.
@@ -27,17 +28,19 @@ pub mod exchange;
 pub mod request;
 pub mod resource;
 pub mod tls;
+mod transport;
 
-use super::App;
-use crate::stack::{Owner, SocketHandle, Stack, TcpEvent};
+use super::{App, Sockets};
+use crate::stack::{SocketHandle, TcpEvent};
 use crate::tcp::Event;
 use crate::time::{Duration, Instant};
-use exchange::{Exchange, Expired, Shared};
+use exchange::{Exchange, Expired, Shared, Tally};
 use request::Limits;
 use resource::Site;
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::PathBuf;
+use transport::{Finish, Io, ROUNDS, Transport};
 
 /// Settings of one server (HTTP or HTTPS).
 #[derive(Clone)]
@@ -81,24 +84,49 @@ impl Default for HttpConfig {
     }
 }
 
-struct TlsState {
-    conn: rustls::ServerConnection,
-    /// Bytes from TCP that rustls has not taken yet.
-    tls_in: Vec<u8>,
-    tls_in_pos: usize,
-    /// Records rustls produced that TCP has not taken yet.
-    tls_out: Vec<u8>,
-    tls_out_pos: usize,
-    failed: bool,
-    close_notify_sent: bool,
-}
-
 struct Conn {
     exchange: Exchange,
-    tls: Option<Box<TlsState>>,
+    transport: Transport,
     /// The peer's FIN (or TLS close_notify) arrived.
     peer_eof: bool,
     deadline: Option<Instant>,
+}
+
+/// Where a connection stands after a round of its pump.
+enum Settle {
+    /// The response could not be completed: reset.
+    Reset,
+    /// Everything is said and on TCP: release it.
+    Release,
+    /// The transport has something new to write: go round again.
+    Again,
+    /// Still open; `progress` if finishing moved anything.
+    Open { progress: bool },
+}
+
+impl Conn {
+    /// Answers what is still queued once either side is done, and says whether the
+    /// connection is finished.
+    fn settle(&mut self, now: Instant, shared: &Shared) -> Settle {
+        if self.exchange.is_broken() {
+            return Settle::Reset;
+        }
+        // A peer that half-closed gets the answers to what it sent, then our FIN.
+        let done = self.exchange.is_closing() || self.transport.failed() || self.peer_eof;
+        if !done {
+            return Settle::Open { progress: false };
+        }
+        // Requests still queued behind a batch are answered first.
+        let progress = self.exchange.process(now, shared);
+        if self.exchange.drained() {
+            match self.transport.finish() {
+                Finish::Again => return Settle::Again,
+                Finish::Flushed => return Settle::Release,
+                Finish::Pending => {}
+            }
+        }
+        Settle::Open { progress }
+    }
 }
 
 /// Totals for the shutdown summary.
@@ -111,6 +139,15 @@ pub struct HttpStats {
     pub header_timeouts: u64,
     pub idle_closes: u64,
     pub stalled: u64,
+}
+
+impl HttpStats {
+    /// Adds what one round of a pump did.
+    fn add(&mut self, before: Tally, after: Tally, tls_failed: bool) {
+        self.requests += after.requests - before.requests;
+        self.bytes_out += after.bytes_out - before.bytes_out;
+        self.tls_failures += u64::from(tls_failed);
+    }
 }
 
 /// The HTTP or HTTPS server app.
@@ -131,10 +168,6 @@ pub struct HttpServer {
 
 /// Bytes read from TCP at a time.
 const READ: usize = 16 * 1024;
-/// Plaintext handed to rustls at a time (one record is at most 16 KiB).
-const TLS_WRITE: usize = 16 * 1024;
-/// Bound on read/process/write rounds in one pump.
-const ROUNDS: usize = 256;
 
 impl HttpServer {
     /// Fails when `www` is not a readable directory.
@@ -185,166 +218,82 @@ impl HttpServer {
         self.conns.len()
     }
 
-    fn accept(&mut self, now: Instant, stack: &mut Stack) {
-        while let Some(h) = stack.tcp_mut().accept(self.port) {
+    fn accept(&mut self, now: Instant, sockets: &mut Sockets<'_>) {
+        while let Some(h) = sockets.accept(self.port) {
             if self.conns.len() >= self.max_connections {
                 log::warn!(
                     "{}: {} connections open, refusing one",
                     self.name,
                     self.conns.len()
                 );
-                let _ = stack.tcp_mut().abort(h);
+                let _ = sockets.abort(h);
                 continue;
             }
-            let tls = match &self.tls {
-                None => None,
-                Some(setup) => match rustls::ServerConnection::new(setup.config.clone()) {
-                    Ok(conn) => Some(Box::new(TlsState {
-                        conn,
-                        tls_in: Vec::new(),
-                        tls_in_pos: 0,
-                        tls_out: Vec::new(),
-                        tls_out_pos: 0,
-                        failed: false,
-                        close_notify_sent: false,
-                    })),
-                    Err(e) => {
-                        log::warn!("https: cannot start a TLS session: {e}");
-                        let _ = stack.tcp_mut().abort(h);
-                        continue;
-                    }
-                },
+            let transport = match Transport::new(self.tls.as_ref()) {
+                Ok(transport) => transport,
+                Err(e) => {
+                    log::warn!("https: cannot start a TLS session: {e}");
+                    let _ = sockets.abort(h);
+                    continue;
+                }
             };
             self.stats.connections += 1;
             self.conns.insert(
                 h,
                 Conn {
                     exchange: Exchange::new(now),
-                    tls,
+                    transport,
                     peer_eof: false,
                     deadline: None,
                 },
             );
-            self.pump(now, stack, h);
+            self.pump(now, sockets, h);
         }
     }
 
-    /// Moves everything that can move on one connection now.
-    fn pump(&mut self, now: Instant, stack: &mut Stack, h: SocketHandle) {
+    /// Moves everything that can move on one connection now: in, process, out, close.
+    fn pump(&mut self, now: Instant, sockets: &mut Sockets<'_>, h: SocketHandle) {
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
-        let tcp = stack.tcp_mut();
         let shared = &self.shared;
-        let scratch = &mut self.scratch;
+        let mut io = Io {
+            now,
+            sockets,
+            h,
+            scratch: &mut self.scratch,
+        };
         for _ in 0..ROUNDS {
-            let mut progress = false;
-            let before = c.exchange.tally;
-
-            // ---- in ----
-            if c.tls.as_ref().is_some_and(|t| t.failed) {
-                // A failed handshake: discard whatever still arrives until the peer's FIN.
-                while !c.peer_eof {
-                    match tcp.recv(h, scratch) {
-                        Ok(0) => c.peer_eof = true,
-                        Ok(_) => progress = true,
-                        Err(_) => break,
-                    }
-                }
-            } else if let Some(t) = &mut c.tls {
-                progress |= tls_input(
-                    now,
-                    tcp,
-                    h,
-                    t,
-                    &mut c.exchange,
-                    &mut c.peer_eof,
-                    scratch,
-                    &shared.limits,
-                );
-                if t.failed {
-                    self.stats.tls_failures += 1;
-                }
-            } else {
-                let room = c.exchange.room(&shared.limits).min(scratch.len());
-                if room > 0 && !c.peer_eof {
-                    match tcp.recv(h, &mut scratch[..room]) {
-                        Ok(0) => {
-                            c.peer_eof = true;
-                            progress = true;
-                        }
-                        Ok(n) => {
-                            c.exchange.input(now, &scratch[..n]);
-                            progress = true;
-                        }
-                        Err(_) => {}
-                    }
-                }
-            }
-
-            // ---- process ----
+            let (before, failed) = (c.exchange.tally, c.transport.failed());
+            let mut progress =
+                c.transport
+                    .receive(&mut io, &mut c.exchange, &mut c.peer_eof, &shared.limits);
             progress |= c.exchange.process(now, shared);
-
-            // ---- out ----
-            match &mut c.tls {
-                None => loop {
-                    let out = c.exchange.output();
-                    if out.is_empty() {
-                        break;
-                    }
-                    match tcp.send(h, out) {
-                        Ok(n) if n > 0 => {
-                            c.exchange.consume(now, n);
-                            progress = true;
-                        }
-                        _ => break,
-                    }
-                },
-                Some(t) => progress |= tls_output(now, tcp, h, t, &mut c.exchange),
-            }
-            let after = c.exchange.tally;
-            self.stats.requests += after.requests - before.requests;
-            self.stats.bytes_out += after.bytes_out - before.bytes_out;
-
-            // ---- close ----
-            if c.exchange.is_broken() {
-                log::debug!("{}: {h} reset: response could not be completed", self.name);
-                let _ = tcp.abort(h);
-                self.forget(h);
-                return;
-            }
-            let tls_failed = c.tls.as_ref().is_some_and(|t| t.failed);
-            // A peer that half-closed gets the answers to what it sent, then our FIN.
-            let done = c.exchange.is_closing() || tls_failed || c.peer_eof;
-            if done {
-                // Requests still queued behind a batch are answered first.
-                progress |= c.exchange.process(now, shared);
-            }
-            if done && c.exchange.drained() {
-                if let Some(t) = &mut c.tls
-                    && !t.close_notify_sent
-                    && !t.failed
-                {
-                    t.conn.send_close_notify();
-                    t.close_notify_sent = true;
-                    continue;
+            progress |= c.transport.transmit(&mut io, &mut c.exchange);
+            let tls_failed = !failed && c.transport.failed();
+            self.stats.add(before, c.exchange.tally, tls_failed);
+            match c.settle(now, shared) {
+                Settle::Reset => {
+                    log::debug!("{}: {h} reset: response could not be completed", self.name);
+                    let _ = io.sockets.abort(h);
+                    self.forget(h);
+                    return;
                 }
-                let tls_flushed = c
-                    .tls
-                    .as_ref()
-                    .is_none_or(|t| t.tls_out_pos == t.tls_out.len() && !t.conn.wants_write());
-                if tls_flushed {
+                Settle::Release => {
                     // Everything is said: TCP takes it from here (our FIN, FIN-WAIT,
                     // TIME-WAIT) and the server forgets the connection, so closed
                     // connections never count against `max_connections`.
                     log::debug!("{}: {h} closing", self.name);
-                    let _ = tcp.release(now, h);
+                    let _ = io.sockets.release(now, h);
                     self.forget(h);
                     return;
                 }
-            }
-            if !progress {
-                break;
+                Settle::Again => continue,
+                Settle::Open { progress: settled } => {
+                    if !(progress || settled) {
+                        break;
+                    }
+                }
             }
         }
         self.rearm(h);
@@ -376,145 +325,16 @@ impl HttpServer {
     }
 }
 
-/// TLS in: plaintext already decrypted goes to the exchange (as it has room); then, while
-/// rustls wants more, bytes from TCP go into rustls. Returns whether anything moved.
-#[allow(clippy::too_many_arguments)]
-fn tls_input(
-    now: Instant,
-    tcp: &mut crate::stack::TcpLayer,
-    h: SocketHandle,
-    t: &mut TlsState,
-    exchange: &mut Exchange,
-    peer_eof: &mut bool,
-    scratch: &mut [u8],
-    limits: &Limits,
-) -> bool {
-    let mut progress = false;
-    for _ in 0..ROUNDS {
-        loop {
-            let room = exchange.room(limits).min(scratch.len());
-            if room == 0 {
-                break;
-            }
-            match t.conn.reader().read(&mut scratch[..room]) {
-                Ok(0) => {
-                    // close_notify: the peer's end of the stream.
-                    progress |= !*peer_eof;
-                    *peer_eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    exchange.input(now, &scratch[..n]);
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    // TCP ended without close_notify.
-                    progress |= !*peer_eof;
-                    *peer_eof = true;
-                    break;
-                }
-            }
-        }
-        if t.tls_in_pos < t.tls_in.len() {
-            if !t.conn.wants_read() {
-                break;
-            }
-            let mut rd = &t.tls_in[t.tls_in_pos..];
-            match t.conn.read_tls(&mut rd) {
-                Ok(n) => {
-                    t.tls_in_pos += n;
-                    progress = true;
-                }
-                Err(_) => break, // rustls' buffers are full: later
-            }
-            if let Err(e) = t.conn.process_new_packets() {
-                log::debug!("https: {h} TLS failed: {e}");
-                t.failed = true;
-                return true;
-            }
-            continue;
-        }
-        t.tls_in.clear();
-        t.tls_in_pos = 0;
-        if *peer_eof || !t.conn.wants_read() {
-            break;
-        }
-        match tcp.recv(h, scratch) {
-            Ok(0) => {
-                *peer_eof = true;
-                progress = true;
-                break;
-            }
-            Ok(n) => {
-                t.tls_in.extend_from_slice(&scratch[..n]);
-                progress = true;
-            }
-            Err(_) => break,
-        }
-    }
-    progress
-}
-
-/// TLS out: flushes records to TCP, lets rustls produce more (handshake, alerts), and
-/// feeds it plaintext from the exchange once the handshake is done.
-fn tls_output(
-    now: Instant,
-    tcp: &mut crate::stack::TcpLayer,
-    h: SocketHandle,
-    t: &mut TlsState,
-    exchange: &mut Exchange,
-) -> bool {
-    let mut progress = false;
-    for _ in 0..ROUNDS {
-        if t.tls_out_pos < t.tls_out.len() {
-            match tcp.send(h, &t.tls_out[t.tls_out_pos..]) {
-                Ok(n) if n > 0 => {
-                    t.tls_out_pos += n;
-                    progress = true;
-                    continue;
-                }
-                _ => break,
-            }
-        }
-        t.tls_out.clear();
-        t.tls_out_pos = 0;
-        if t.conn.wants_write() {
-            if t.conn.write_tls(&mut t.tls_out).is_err() {
-                break;
-            }
-            continue;
-        }
-        if t.failed || t.close_notify_sent || t.conn.is_handshaking() {
-            break;
-        }
-        let out = exchange.output();
-        if out.is_empty() {
-            break;
-        }
-        let n = out.len().min(TLS_WRITE);
-        match t.conn.writer().write(&out[..n]) {
-            Ok(k) if k > 0 => {
-                exchange.consume(now, k);
-                progress = true;
-            }
-            _ => break,
-        }
-    }
-    progress
-}
-
 impl App for HttpServer {
-    fn start(&mut self, _now: Instant, stack: &mut Stack, owner: Owner) -> io::Result<()> {
+    fn start(&mut self, _now: Instant, sockets: &mut Sockets<'_>) -> io::Result<()> {
         let mut config = self
             .tcp
             .clone()
-            .unwrap_or_else(|| stack.tcp().config().clone());
+            .unwrap_or_else(|| sockets.default_config().clone());
         // Responses are written whole; Nagle would only hold back their last segment.
         config.nodelay = true;
-        stack
-            .tcp_mut()
-            .listen(self.port, 128, Some(config), owner)
+        sockets
+            .listen(self.port, 128, Some(config))
             .map_err(io::Error::from)?;
         match self.shared.site.root() {
             Some(root) => log::info!(
@@ -532,10 +352,10 @@ impl App for HttpServer {
         Ok(())
     }
 
-    fn on_event(&mut self, now: Instant, stack: &mut Stack, event: TcpEvent) {
+    fn on_event(&mut self, now: Instant, sockets: &mut Sockets<'_>, event: TcpEvent) {
         self.tick(now);
         match event {
-            TcpEvent::Incoming { port } if port == self.port => self.accept(now, stack),
+            TcpEvent::Incoming { port } if port == self.port => self.accept(now, sockets),
             TcpEvent::Incoming { .. } => {}
             TcpEvent::Connection { handle, event } => match event {
                 Event::Closed(reason) => {
@@ -543,7 +363,7 @@ impl App for HttpServer {
                     self.forget(handle);
                 }
                 Event::Readable | Event::Writable | Event::PeerClosed | Event::Connected => {
-                    self.pump(now, stack, handle)
+                    self.pump(now, sockets, handle)
                 }
                 _ => {}
             },
@@ -554,7 +374,7 @@ impl App for HttpServer {
         self.timers.first().map(|(at, _)| *at)
     }
 
-    fn handle_timeout(&mut self, now: Instant, stack: &mut Stack) {
+    fn handle_timeout(&mut self, now: Instant, sockets: &mut Sockets<'_>) {
         self.tick(now);
         // Collect first: each due connection is handled once per call, even if its next
         // deadline is already due again.
@@ -578,7 +398,7 @@ impl App for HttpServer {
                 Expired::SendStalled => self.stats.stalled += 1,
                 Expired::Nothing => {}
             }
-            self.pump(now, stack, h);
+            self.pump(now, sockets, h);
         }
     }
 

@@ -1,0 +1,313 @@
+//! The `tunstack` daemon: creates the TUN device, configures its kernel side, and runs the
+//! stack on it until SIGINT/SIGTERM. The only place that reads the wall clock.
+
+mod cli;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cli::{Cli, Command, Enabled, check_flags, check_www, enabled_services, needs};
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tunstack::app::http::{HttpConfig, tls};
+use tunstack::app::registry::Settings;
+use tunstack::control::ControlServer;
+use tunstack::link::{Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
+use tunstack::runtime::Runtime;
+use tunstack::stack::{Stack, StackConfig};
+use tunstack::time::Instant;
+
+/// The HTTPS server's TLS configuration: the given certificate and key, or a self-signed
+/// certificate for `--addr` written to `--tls-cert-out`.
+fn tls_config(cli: &Cli) -> Result<tls::TlsSetup> {
+    let identity = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => tls::load_identity(cert, key)?,
+        _ => {
+            let (identity, pem) = tls::self_signed(cli.addr)?;
+            tls::write_cert(&cli.tls_cert_out, &pem)?;
+            let path = cli
+                .tls_cert_out
+                .canonicalize()
+                .unwrap_or_else(|_| cli.tls_cert_out.clone());
+            log::info!(
+                "https: self-signed certificate for {} written to {} (curl --cacert {} https://{}/)",
+                cli.addr,
+                path.display(),
+                path.display(),
+                cli.addr
+            );
+            identity
+        }
+    };
+    let keylog = match &cli.tls_keylog {
+        Some(path) => {
+            log::info!(
+                "https: writing TLS secrets to {} (SSLKEYLOGFILE format)",
+                path.display()
+            );
+            Some(Arc::new(tls::KeyLogFile::open(path)?) as Arc<dyn rustls::KeyLog>)
+        }
+        None => None,
+    };
+    Ok(tls::server_config(identity, keylog)?)
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .format_timestamp_micros()
+        .init();
+}
+
+/// The daemon's clocks: the loop's monotonic time, and the wall-clock time it started at.
+struct Clock {
+    mono_start: std::time::Instant,
+    /// Since the Unix epoch.
+    wall_start: std::time::Duration,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall_start: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            mono_start: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.mono_start.elapsed().as_micros() as u64)
+    }
+
+    fn unix_start_us(&self) -> u64 {
+        self.wall_start.as_micros() as u64
+    }
+}
+
+/// Opens (and, unless --no-configure, configures) the device; returns it with its MTU.
+fn open_tun(cli: &Cli, kernel_addr: Ipv4Addr, prefix: u8) -> Result<(Tun, u32)> {
+    let tun = Tun::open(&cli.dev)?;
+    let mtu = if cli.no_configure {
+        match cli.mtu {
+            Some(mtu) => mtu,
+            None => device_mtu(tun.name())
+                .with_context(|| format!("reading the MTU of {}", tun.name()))?,
+        }
+    } else {
+        let mtu = cli.mtu.unwrap_or(1500);
+        tun.configure(kernel_addr, prefix, mtu)?;
+        mtu
+    };
+    Ok((tun, mtu))
+}
+
+/// The device wrapped as the flags ask: `Pcap<Faults<Tun>>`.
+fn link(cli: &Cli, tun: Tun, clock: &Clock) -> Result<Box<dyn Link>> {
+    let mut link: Box<dyn Link> = Box::new(tun);
+    if let Some(spec) = cli.faults.clone() {
+        log::info!("injecting faults: {spec:?}");
+        link = Box::new(Faults::new(link, spec));
+    }
+    if let Some(path) = &cli.pcap {
+        let writer = PcapWriter::create(path, clock.unix_start_us())
+            .with_context(|| format!("creating the capture file {}", path.display()))?;
+        link = Box::new(Pcap::new(link, writer));
+    }
+    Ok(link)
+}
+
+fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
+    let mut isn_secret = [0u8; 16];
+    getrandom::fill(&mut isn_secret).map_err(|e| anyhow::anyhow!("drawing the ISN secret: {e}"))?;
+    Ok(StackConfig {
+        addr: cli.addr,
+        mtu: mtu as usize,
+        ttl: cli.ttl,
+        isn_secret,
+        max_time_wait: cli.max_time_wait,
+        tcp: tunstack::tcp::Config {
+            msl: cli.msl,
+            congestion: cli.congestion,
+            recv_buffer: cli.rcvbuf,
+            recv_buffer_max: cli.rcvbuf_max,
+            ..tunstack::tcp::Config::default()
+        },
+        ..StackConfig::default()
+    })
+}
+
+/// Starts the enabled services, each from its registry entry, then the control socket.
+fn start_apps(
+    runtime: &mut Runtime<Box<dyn Link>>,
+    cli: &Cli,
+    clock: &Clock,
+    enabled: &Enabled,
+    settings: &Settings,
+    dev: &str,
+) -> Result<()> {
+    if !enabled.is_empty() {
+        let names: Vec<String> = enabled
+            .iter()
+            .map(|(s, keepalive)| match keepalive {
+                Some(k) => format!(
+                    "{} (keepalive {:?}/{:?}/{})",
+                    s.name, k.idle, k.interval, k.count
+                ),
+                None => s.name.to_string(),
+            })
+            .collect();
+        log::info!("services: {}", names.join(", "));
+    }
+    for (service, keepalive) in enabled {
+        let context = || format!("starting {} on {}:{}", service.name, cli.addr, service.port);
+        let app = (service.build)(service, settings, *keepalive).with_context(context)?;
+        runtime.add_app(clock.now(), app).with_context(context)?;
+    }
+    match ControlServer::bind(dev) {
+        Ok(server) => {
+            runtime.add_app(clock.now(), Box::new(server))?;
+        }
+        Err(e) => log::warn!("no control socket (tunstack ss will not reach this daemon): {e}"),
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let (kernel_addr, prefix) = check_flags(&cli)?;
+    let enabled = enabled_services(&cli)?;
+    let needs = needs(&enabled);
+    if needs.site {
+        check_www(&cli)?;
+    }
+    let tls = if needs.tls {
+        Some(tls_config(&cli)?)
+    } else {
+        None
+    };
+    let (tun, mtu) = open_tun(&cli, kernel_addr, prefix)?;
+    let dev = tun.name().to_string();
+    let clock = Clock::start();
+    let link = link(&cli, tun, &clock)?;
+    let mut runtime = Runtime::new(Stack::new(stack_config(&cli, mtu)?), link);
+    let settings = Settings {
+        tcp: runtime.stack.tcp().config().clone(),
+        http: HttpConfig {
+            www: cli.www.clone(),
+            max_age: cli.http_max_age,
+            unix_epoch_us: clock.unix_start_us(),
+            ..HttpConfig::default()
+        },
+        tls,
+    };
+    start_apps(&mut runtime, &cli, &clock, &enabled, &settings, &dev)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    let configured = if cli.no_configure {
+        "as configured".to_string()
+    } else {
+        format!("kernel side {kernel_addr}/{prefix}")
+    };
+    log::info!(
+        "tunstack {} answering at {} on {dev} ({configured}, MTU {mtu}){}",
+        env!("CARGO_PKG_VERSION"),
+        cli.addr,
+        cli.pcap
+            .as_ref()
+            .map(|p| format!(", capturing to {}", p.display()))
+            .unwrap_or_default()
+    );
+
+    let result = runtime.run(&|| clock.now(), &stop, &[]);
+    log::info!("shutting down");
+    print_summary(runtime, &clock);
+    result.with_context(|| format!("reading from or writing to {dev}"))
+}
+
+/// The shutdown summary: the stack's counters, TCP's, each app's, the link's. Dropping the
+/// link flushes the capture.
+fn print_summary(runtime: Runtime<Box<dyn Link>>, clock: &Clock) {
+    let app_lines: Vec<String> = runtime.apps().iter().flat_map(|a| a.summary()).collect();
+    let Runtime { stack, link, .. } = runtime;
+    println!(
+        "tunstack summary ({:.1} s)",
+        clock.mono_start.elapsed().as_secs_f64()
+    );
+    println!("{}", stack.counters());
+    println!("{}", tcp_summary(stack.tcp().counters()));
+    for line in app_lines {
+        println!("{line}");
+    }
+    for line in link.summary() {
+        println!("{line}");
+    }
+    drop(link);
+}
+
+fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
+    let mut closed: Vec<_> = c.closed.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    closed.sort();
+    format!(
+        "tcp: active opens {}, passive opens {}, SYN backlog drops {}, RSTs for strays {}, \
+         TIME-WAITs ended early {}\n\
+         tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
+         dup ACKs {}, challenge ACKs {}\n\
+         tcp: closed: {}",
+        c.active_opens,
+        c.passive_opens,
+        c.syn_backlog_drops,
+        c.resets_sent_for_strays,
+        c.time_wait_recycled,
+        c.segments_in,
+        c.segments_out,
+        c.bytes_in,
+        c.bytes_out,
+        c.retransmits,
+        c.rtos,
+        c.fast_retransmits,
+        c.dup_acks,
+        c.challenge_acks,
+        if closed.is_empty() {
+            "none".to_string()
+        } else {
+            closed.join(", ")
+        }
+    )
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(command) = &cli.command {
+        let word = match command {
+            Command::Ss => "ss",
+            Command::Stats => "stats",
+        };
+        return match tunstack::control::request(&cli.dev, word) {
+            Ok(answer) => {
+                print!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tunstack {word}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tunstack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
