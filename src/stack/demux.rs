@@ -95,3 +95,46 @@ impl Demux {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const US: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+
+    fn tuple(local: u16, remote: u16) -> FourTuple {
+        FourTuple {
+            local: SocketAddr::new(US, local),
+            remote: SocketAddr::new(Ipv4Addr::new(198, 18, 0, 1).into(), remote),
+        }
+    }
+
+    #[test]
+    fn the_last_hit_cache_goes_with_its_entry() {
+        let mut d = Demux::new(0);
+        let (t, h) = (tuple(80, 40000), SocketHandle::for_test(0, 0));
+        d.insert(t, h);
+        assert_eq!(d.lookup(t), Some(h));
+        assert_eq!(d.lookup(t), Some(h), "from the cache");
+        d.remove(&t);
+        assert_eq!(d.lookup(t), None);
+        let newer = SocketHandle::for_test(0, 1);
+        d.insert(t, newer);
+        assert_eq!(d.lookup(t), Some(newer));
+        assert_eq!(d.lookup(tuple(80, 40001)), None);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn ephemeral_ports_skip_taken_ones_and_wrap() {
+        let mut d = Demux::new(16383); // starts at the last port
+        let remote = tuple(0, 7).remote;
+        let t = d.ephemeral(US, remote, |_| false).unwrap();
+        assert_eq!(t.local.port(), 65535);
+        d.insert(t, SocketHandle::for_test(0, 0));
+        let t = d.ephemeral(US, remote, |port| port == 49152).unwrap();
+        assert_eq!(t.local.port(), 49153, "wrapped, past a listener's port");
+        assert_eq!(d.ephemeral(US, remote, |_| true), None, "all taken");
+    }
+}

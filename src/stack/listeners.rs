@@ -42,11 +42,9 @@ impl Listeners {
         self.by_port.contains_key(&port)
     }
 
-    /// Listens on `port` unless it has a listener already (then false).
-    pub fn insert(&mut self, port: u16, backlog: usize, config: tcp::Config, owner: Owner) -> bool {
-        if self.contains(port) {
-            return false;
-        }
+    /// Listens on `port`, which has no listener yet.
+    pub fn insert(&mut self, port: u16, backlog: usize, config: tcp::Config, owner: Owner) {
+        debug_assert!(!self.contains(port), "port {port} has a listener");
         let listener = Listener {
             owner,
             backlog: backlog.max(1),
@@ -55,7 +53,6 @@ impl Listeners {
             accept_queue: VecDeque::new(),
         };
         self.by_port.insert(port, listener);
-        true
     }
 
     /// Stops listening on `port` (false if nothing listened there).

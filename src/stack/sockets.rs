@@ -25,6 +25,14 @@ impl fmt::Display for SocketHandle {
     }
 }
 
+#[cfg(test)]
+impl SocketHandle {
+    /// A handle for tests of the parts that only store handles.
+    pub(super) fn for_test(index: u32, generation: u32) -> SocketHandle {
+        SocketHandle { index, generation }
+    }
+}
+
 /// Which application a connection or listener belongs to (the runtime's routing tag).
 pub type Owner = u32;
 

@@ -69,3 +69,23 @@ impl TimeWaitCap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_go_first_beyond_the_cap() {
+        let mut cap = TimeWaitCap::new(2);
+        let h: Vec<_> = (0..4).map(|i| SocketHandle::for_test(i, 0)).collect();
+        for &x in &h[..3] {
+            cap.enter(x);
+        }
+        assert_eq!(cap.waiting(), 3);
+        assert_eq!(cap.next_over_cap(), Some(h[0]));
+        cap.leave();
+        assert_eq!(cap.next_over_cap(), None, "at the cap");
+        cap.set_max(0);
+        assert_eq!(cap.next_over_cap(), Some(h[1]));
+    }
+}

@@ -55,3 +55,54 @@ impl TimerHeap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn only_an_earlier_deadline_is_pushed_and_stale_entries_surface() {
+        let mut heap = TimerHeap::default();
+        let (a, b) = (SocketHandle::for_test(0, 0), SocketHandle::for_test(1, 0));
+        let (mut armed_a, mut armed_b) = (None, None);
+        heap.arm(a, &mut armed_a, Some(at(30)));
+        heap.arm(a, &mut armed_a, Some(at(50)));
+        assert_eq!(
+            armed_a,
+            Some(at(30)),
+            "a later deadline waits for the early one"
+        );
+        heap.arm(a, &mut armed_a, Some(at(10)));
+        heap.arm(b, &mut armed_b, Some(at(20)));
+        heap.arm(b, &mut armed_b, None);
+        assert_eq!(heap.next_deadline(), Some(at(10)));
+        assert_eq!(heap.pop_due(at(5)), None);
+        assert_eq!(heap.pop_due(at(30)), Some((at(10), a)));
+        assert_eq!(heap.pop_due(at(30)), Some((at(20), b)));
+        assert_eq!(
+            heap.pop_due(at(30)),
+            Some((at(30), a)),
+            "stale: armed is 10 ms"
+        );
+        assert_eq!(heap.pop_due(at(30)), None);
+    }
+
+    #[test]
+    fn compaction_keeps_current_entries_only() {
+        let mut heap = TimerHeap::default();
+        let h = SocketHandle::for_test(0, 0);
+        for ms in (0..2000).rev() {
+            let mut armed = None;
+            heap.arm(h, &mut armed, Some(at(ms)));
+        }
+        heap.compact(1000, |_, _| false);
+        assert_eq!(heap.heap.len(), 2000, "within the slack");
+        heap.compact(1, |t, _| t == at(7));
+        assert_eq!(heap.heap.len(), 1);
+        assert_eq!(heap.next_deadline(), Some(at(7)));
+    }
+}
