@@ -10,16 +10,23 @@
 //! under its [`DropReason`], with a `debug!` line; nothing here panics on input or grows
 //! without bound.
 
+mod demux;
+mod listeners;
 mod ratelimit;
 mod reassembly;
+mod sockets;
 mod tcp;
+mod time_wait;
+mod timer_heap;
+mod transmit;
 
+pub use listeners::ListenerInfo;
 pub use ratelimit::TokenBucket;
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
-pub use tcp::{
-    DEFAULT_MAX_TIME_WAIT, ListenerInfo, Owner, SocketHandle, StackEvent, TcpCounters, TcpError,
-    TcpEvent, TcpLayer,
-};
+pub use sockets::{Owner, SocketHandle};
+pub use tcp::{StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer};
+pub use time_wait::DEFAULT_MAX_TIME_WAIT;
+pub use transmit::{IpOptions, Transmit};
 
 use crate::tcp::IcmpError;
 use crate::time::Instant;
@@ -161,13 +168,11 @@ impl Stack {
             mss: (config.mtu - ipv4::HEADER_LEN - 20).min(usize::from(u16::MAX)) as u16,
             ..config.tcp.clone()
         };
-        let mut tcp = TcpLayer::new(
-            config.addr.into(),
-            tcp_config,
-            config.isn_secret,
-            config.ttl,
-            config.dscp,
-        );
+        let ip = IpOptions {
+            ttl: config.ttl,
+            dscp: config.dscp,
+        };
+        let mut tcp = TcpLayer::new(config.addr.into(), tcp_config, config.isn_secret, ip);
         tcp.set_max_time_wait(config.max_time_wait);
         Stack {
             tcp,
@@ -385,35 +390,21 @@ impl Stack {
             }
             None => {
                 let (next_ident, mtu) = (&mut self.next_ident, self.config.mtu);
-                self.tcp
-                    .poll_transmit_with(now, &mut |tuple, seg, parts, ttl, dscp| {
-                        let (IpAddr::V4(src), IpAddr::V4(dst)) =
-                            (tuple.local.ip(), tuple.remote.ip())
-                        else {
-                            unreachable!("the TCP layer has IPv4 addresses only");
-                        };
-                        let out = Ipv4Out {
-                            src,
-                            dst,
-                            protocol: IpNumber::TCP,
-                            ttl,
-                            dscp,
-                            ident: *next_ident,
-                            // TCP sizes its segments to the MTU; DF as Linux does (RFC 1191).
-                            dont_fragment: true,
-                        };
-                        *next_ident = next_ident.wrapping_add(1);
-                        let len = seg.wire_len() + parts[0].len() + parts[1].len();
-                        debug_assert!(ipv4::HEADER_LEN + len <= mtu, "segment over the MTU");
-                        let h = out.emit_header(len, buf);
-                        h + seg.emit_parts(
-                            PseudoHeader::tcp(src, dst),
-                            tuple.local.port(),
-                            tuple.remote.port(),
-                            parts,
-                            &mut buf[h..],
-                        )
-                    })?
+                self.tcp.poll_transmit_with(now, &mut |t| {
+                    debug_assert!(
+                        ipv4::HEADER_LEN + t.tcp_len() <= mtu,
+                        "segment over the MTU"
+                    );
+                    match (t.tuple.local.ip(), t.tuple.remote.ip()) {
+                        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                            let ident = *next_ident;
+                            *next_ident = ident.wrapping_add(1);
+                            t.emit_ipv4(src, dst, ident, buf)
+                        }
+                        // IPv6 output slots in here beside IPv4 (a `Transmit::emit_ipv6`).
+                        _ => unreachable!("the TCP layer has IPv4 addresses only"),
+                    }
+                })?
             }
         };
         self.counters.tx_packets += 1;

@@ -229,3 +229,21 @@ pub struct Stats {
     pub send_queue: usize,
     pub recv_queue: usize,
 }
+
+impl Stats {
+    /// Adds `other`'s counters (segments, bytes, retransmits, RTOs, ...) to these, for
+    /// totals over many connections; the current values (srtt, cwnd, sequence numbers,
+    /// windows, queues) are left as they are.
+    pub fn accumulate(&mut self, other: &Stats) {
+        self.segments_in += other.segments_in;
+        self.segments_out += other.segments_out;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.retransmits += other.retransmits;
+        self.rtos += other.rtos;
+        self.fast_retransmits += other.fast_retransmits;
+        self.dup_acks += other.dup_acks;
+        self.challenge_acks += other.challenge_acks;
+        self.loss_probes += other.loss_probes;
+    }
+}
