@@ -2,17 +2,22 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
-//! | `segment.rs` | [`Segment`] apart from wire bytes; parse/emit via etherparse; [`reset_for`] |
-//! | `state.rs` | the eleven [`State`]s |
+//! | `connection.rs` | [`Connection`]: the contract, the TCB's parts, user calls, and the one place states change |
+//! | `state.rs` | the eleven [`State`]s, and the internal `Phase`: a state with the data only it needs |
+//! | `input.rs` | segment arrival, the steps of RFC 9293 §3.10.7 in order |
+//! | `output.rs` | segments out: SYN, data with Nagle/SWS, retransmissions, ACKs |
+//! | `timeouts.rs` | what each timer does, and arming them (RTO within R2, loss probe, keepalive) |
+//! | `timers.rs` | [`TimerKind`] and the deadline table, nothing else |
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
 //! | `rtt.rs` | RFC 6298 RTO with Karn |
-//! | `timers.rs` | [`TimerKind`], the deadline table and what each timer does |
-//! | `congestion.rs` | RFC 5681 + RFC 6582 NewReno |
-//! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
+//! | `congestion.rs` | RFC 5681 slow start, CUBIC (RFC 9438) or NewReno (RFC 6582), RFC 6675 recovery |
 //! | `config.rs` | [`Config`], [`Event`], [`CloseReason`], [`Stats`] and other API types |
-//! | `connection.rs` | the public API; `input.rs` segment arrival; `output.rs` segments out |
+//! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
+//! | `segment.rs` | [`Segment`] apart from wire bytes; parse/emit via etherparse; [`reset_for`] |
+//! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
+//!
+//! Only the types re-exported here are public; the modules are private to `tcp`.
 //!
 //! # What the stack does around it
 //! - Demultiplexing and listeners live in the stack. A segment for a listening port with SYN
@@ -33,25 +38,27 @@
 //! second with `wrk -c50 -H 'Connection: close'`); every line starts with the 4-tuple.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod congestion;
-pub mod connection;
+mod config;
+mod congestion;
+mod connection;
 mod input;
 pub mod isn;
 mod output;
-pub mod reassembly;
-pub mod recv;
-pub mod rtt;
+mod reassembly;
+mod recv;
+mod rtt;
 pub mod segment;
-pub mod send;
+mod send;
 pub mod seq;
-pub mod state;
-pub mod timers;
+mod state;
+mod timeouts;
+mod timers;
 
-pub use congestion::Algorithm;
-pub use connection::{
-    CloseReason, Config, Connection, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
+pub use config::{
+    CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
+pub use congestion::Algorithm;
+pub use connection::Connection;
 pub use isn::IsnGenerator;
 pub use segment::{Ctl, Options, SackBlocks, Segment, SegmentError, SegmentRef, reset_for};
 pub use seq::SeqNum;
