@@ -132,7 +132,8 @@ impl Connection {
             && seg.ack == self.snd.snd_max;
         if is_it {
             self.probes.last_recv_at = now;
-            self.snd.snd_wnd = u32::from(seg.wnd);
+            // As for any ACK of our SYN in SYN-RECEIVED; a SYN's window is never scaled.
+            self.update_window(seg.seq, seg.ack, u32::from(seg.wnd));
             self.enter_established(now);
             self.on_ack(now, seg);
         }
@@ -265,7 +266,13 @@ impl Connection {
             self.challenge_ack(now, "ACK below SND.UNA - MAX.SND.WND");
             return false;
         }
-        let wnd = u32::from(seg.wnd) << self.snd.wscale;
+        // RFC 7323 §2.2: the window of a SYN (here the SYN-ACK of a simultaneous open) is
+        // never scaled.
+        let wnd = if seg.syn() {
+            u32::from(seg.wnd)
+        } else {
+            u32::from(seg.wnd) << self.snd.wscale
+        };
         if ack.after(snd_una) {
             self.on_new_ack(now, seg);
         }
