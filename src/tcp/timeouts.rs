@@ -56,9 +56,22 @@ impl Connection {
         }
     }
 
+    /// Where R2 is counted from: when the oldest outstanding sequence space was first sent,
+    /// or, while the peer holds its window at zero, when it last answered (MUST-37: a zero
+    /// window answered by the peer is not a dead peer). The deadline and the check use the
+    /// same start, so a deadline is never armed in the past.
+    fn r2_start(&mut self, now: Instant) -> Instant {
+        let start = *self.retx.start.get_or_insert(now);
+        if self.snd.snd_wnd == 0 && self.state().is_synchronized() {
+            start.max(self.probes.last_recv_at)
+        } else {
+            start
+        }
+    }
+
     /// Arm the retransmission timer at RTO, but never past the R2 deadline.
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
-        let start = *self.retx.start.get_or_insert(now);
+        let start = self.r2_start(now);
         let at = (now + self.rtt.rto()).min(start + self.r2());
         self.timers.set(TimerKind::Retransmit, at);
         // The probe is re-armed once the burst that follows is out (`poll_transmit`).
@@ -112,11 +125,7 @@ impl Connection {
         if self.state() == State::Closed || (self.snd.outstanding() == 0 && !syn_out) {
             return;
         }
-        let mut start = *self.retx.start.get_or_insert(now);
-        if self.snd.snd_wnd == 0 && self.state().is_synchronized() {
-            // MUST-37: a zero window answered by the peer is not a dead peer.
-            start = start.max(self.probes.last_recv_at);
-        }
+        let start = self.r2_start(now);
         if now - start >= self.r2() {
             debug!(
                 "{} R2 reached after {:?}: giving up",
@@ -236,5 +245,71 @@ impl Connection {
         };
         self.control.push_back(probe);
         self.timers.set(TimerKind::Keepalive, now + k.interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tcp::{Config, Connection, Ctl, FourTuple, Segment, SeqNum, State};
+    use crate::time::{Duration, Instant};
+
+    /// MUST-37 with data outstanding under a zero window: while the peer answers, the R2
+    /// clock follows its answers, and the retransmission deadline follows that clock. It
+    /// used to be armed at the first send + R2 while the check counted from the last answer,
+    /// so at that deadline `handle_timeout` re-armed the timer at `now` forever.
+    #[test]
+    fn must_37_zero_window_r2_deadline_follows_the_answers() {
+        let tuple = FourTuple {
+            local: "198.18.0.2:80".parse().unwrap(),
+            remote: "198.18.0.1:40000".parse().unwrap(),
+        };
+        let config = Config {
+            window_scale: false,
+            sack: false,
+            timestamps: false,
+            ..Config::default()
+        };
+        let (iss, irs) = (SeqNum(u32::MAX - 9), SeqNum(u32::MAX - 4));
+        let mut now = Instant::from_secs(1000);
+        let mut c = Connection::connect(now, tuple, iss, config);
+        while c.poll_transmit(now).is_some() {}
+        let seg = |seq, ack, ctl, wnd| -> Segment {
+            Segment {
+                seq,
+                ack,
+                ctl,
+                wnd,
+                ..Segment::default()
+            }
+        };
+        c.handle_segment(now, &seg(irs, iss + 1, Ctl::SYN | Ctl::ACK, 8192));
+        assert_eq!(c.state(), State::Established);
+        assert_eq!(c.send(b"0123456789"), Ok(10));
+        while c.poll_transmit(now).is_some() {}
+        // The peer acknowledges nothing and shrinks its window to zero, then answers every
+        // retransmission and probe the same way, for three times R2.
+        let zero = seg(irs + 1, iss + 1, Ctl::ACK, 0);
+        c.handle_segment(now, &zero);
+        let (r2, mut answered) = (Duration::from_secs(100), now);
+        while now < Instant::from_secs(1300) {
+            now = c.poll_timeout().expect("the retransmission timer runs");
+            c.handle_timeout(now);
+            while c.poll_transmit(now).is_some() {}
+            // RTO, but never past R2 counted from the last answer; checked before it fires
+            // (the old deadline, first send + R2, would make `handle_timeout` spin).
+            let expected = (now + c.stats().rto).min(answered + r2);
+            assert_eq!(c.poll_timeout(), Some(expected), "armed at {now:?}");
+            c.handle_segment(now, &zero);
+            answered = now;
+        }
+        assert_eq!(c.state(), State::Established);
+        // Silence for R2 ends it.
+        let end = now + Duration::from_secs(101);
+        while let Some(at) = c.poll_timeout().filter(|&at| at <= end) {
+            now = at;
+            c.handle_timeout(now);
+            while c.poll_transmit(now).is_some() {}
+        }
+        assert_eq!(c.state(), State::Closed);
     }
 }
