@@ -7,6 +7,7 @@ function's body. Requirements that do not apply to tunstack carry the reason bel
 
     scripts/must_coverage.py            # the markdown table
     scripts/must_coverage.py --check    # exit 1 if README.md's table differs
+    scripts/must_coverage.py --write    # replace the table in README.md
 """
 import pathlib
 import re
@@ -77,6 +78,14 @@ def table():
 
 def main():
     t = table()
+    if "--write" in sys.argv:
+        path = ROOT / "README.md"
+        readme = path.read_text()
+        start = readme.index("| MUST | status | proved by |")
+        end = readme.index("\n", readme.index("| MUST-69 |", start))
+        path.write_text(readme[:start] + t + readme[end:])
+        print("README.md's MUST table written")
+        return
     if "--check" in sys.argv:
         readme = (ROOT / "README.md").read_text()
         if t not in readme:

@@ -216,6 +216,8 @@ pub struct Stats {
     pub challenge_acks: u64,
     /// RFC 8985 tail loss probes sent.
     pub loss_probes: u64,
+    /// State changes taken (the arcs of RFC 9293 Figure 5).
+    pub transitions: u64,
     pub srtt: Option<Duration>,
     pub rttvar: Duration,
     pub rto: Duration,

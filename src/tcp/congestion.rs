@@ -99,9 +99,6 @@ impl Congestion {
         }
     }
 
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
     pub fn cwnd(&self) -> u32 {
         self.cwnd
     }
@@ -115,10 +112,6 @@ impl Congestion {
     pub fn in_sack_recovery(&self) -> bool {
         self.sack && self.recover.is_some()
     }
-    pub fn recovery_point(&self) -> Option<SeqNum> {
-        self.recover
-    }
-
     /// Whether the peer agreed to SACK (decided by the handshake).
     pub fn set_sack(&mut self, sack: bool) {
         self.sack = sack;
@@ -298,10 +291,6 @@ impl Congestion {
         self.acked_in_ca = 0;
         self.dup_acks = 0;
         self.recover = None;
-    }
-
-    pub fn dup_acks(&self) -> u32 {
-        self.dup_acks
     }
 }
 

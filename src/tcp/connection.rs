@@ -26,12 +26,19 @@
 //!
 //! All ACKs owed after a batch of input are merged into one (MUST-58, MUST-59): the stack
 //! should feed every queued segment before draining `poll_transmit`.
+//!
+//! # Shape
+//! The struct reads like the TCB of RFC 9293 §3.3.1: the 4-tuple, the state (a `Phase`:
+//! data that only one state needs rides in its variant), the send and receive sequence
+//! spaces, then one named part per job. Every state change goes through
+//! `Connection::transition`, which logs it and counts it (`Stats::transitions`);
+//! `input.rs` reacts to segments, `output.rs` builds them, `timeouts.rs` reacts to timers.
 
 use std::collections::VecDeque;
 
 use log::debug;
 
-pub use super::config::{
+use super::config::{
     CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
 use super::congestion::Congestion;
@@ -40,103 +47,165 @@ use super::rtt::RttEstimator;
 use super::segment::{Ctl, Segment};
 use super::send::SendSpace;
 use super::seq::SeqNum;
-use super::state::State;
+use super::state::{Phase, State, UserClose};
 use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
 
 /// One TCP connection. See the module documentation for the contract.
 #[derive(Debug)]
 pub struct Connection {
+    /// The local and remote sockets.
     pub(super) tuple: FourTuple,
     pub(super) config: Config,
-    pub(super) state: State,
-    /// MUST-11: SYN-RECEIVED came from a passive OPEN.
-    pub(super) passive: bool,
+    /// RFC 9293 §3.3.2: where we are, with what only that state needs. Replaced only by
+    /// [`Connection::transition`].
+    pub(super) phase: Phase,
+    /// Send sequence variables (SND.UNA, SND.NXT, SND.WND, SND.WL1/WL2, ISS, ...), the send
+    /// buffer (which doubles as the retransmission queue) and the SACK scoreboard.
     pub(super) snd: SendSpace,
+    /// Receive sequence variables (RCV.NXT, RCV.WND, IRS, ...), the receive buffer and the
+    /// out-of-order queue.
     pub(super) rcv: RecvSpace,
+    /// What the handshake settled (RFC 7323, RFC 2018), and TS.Recent.
+    pub(super) opts: Negotiated,
+    /// The ACK we owe the peer.
+    pub(super) ack: AckDebt,
+    /// RFC 6298 SRTT/RTTVAR/RTO with Karn.
     pub(super) rtt: RttEstimator,
+    /// RFC 9293 §3.8.3 R1/R2 bookkeeping for what is outstanding.
+    pub(super) retx: RetransmitClock,
+    /// RFC 5681 cwnd and ssthresh, CUBIC or NewReno.
     pub(super) cc: Congestion,
+    /// Fast retransmit, RFC 6675 recovery and RFC 8985 tail loss probes.
+    pub(super) recovery: LossRecovery,
+    /// Zero-window probes and keepalives, and when the peer was last heard.
+    pub(super) probes: Probes,
     pub(super) timers: Timers,
-    pub(super) events: VecDeque<Event>,
-    pub(super) close_reason: Option<CloseReason>,
-    /// Explicit segments to send first (RST, probes).
+    /// Explicit segments to send before anything else (RST, probes).
     pub(super) control: VecDeque<Segment>,
-    /// (Re)send our SYN or SYN-ACK.
-    pub(super) syn_pending: bool,
-    /// An ACK is owed now.
-    pub(super) ack_pending: bool,
+    /// RFC 5961 §7 rate limit.
+    pub(super) challenge: ChallengeAcks,
+    /// What the user is told besides data.
+    pub(super) user: UserSide,
+    pub(super) stats: Stats,
+}
+
+/// Options both sides offered in the handshake (RFC 7323, RFC 2018): each is on only when
+/// the peer's SYN carried it and our configuration allows it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Negotiated {
+    /// RFC 7323 §2 window scaling (the shifts live in `snd` and `rcv`).
+    pub(super) window_scale: bool,
+    /// RFC 2018 SACK.
+    pub(super) sack: bool,
+    /// RFC 7323 §3 timestamps, on every segment.
+    pub(super) timestamps: bool,
+    /// RFC 7323 §4.3 TS.Recent: the TSval to echo, and PAWS's reference.
+    pub(super) ts_recent: u32,
+}
+
+/// The ACK we owe (RFC 9293 §3.8.6.3): owed now, or delayed while in-order data trickles in.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AckDebt {
+    /// An ACK is owed now (the next segment out pays it).
+    pub(super) pending: bool,
     /// Octets received in order since we last sent an ACK.
     pub(super) unacked_bytes: u32,
     /// Largest payload seen from the peer (for "every second full-sized segment").
     pub(super) rcv_mss: u32,
+}
+
+/// Repairing loss before the RTO does: fast retransmit (RFC 5681, RFC 6582), RFC 6675
+/// SACK recovery and RFC 8985 tail loss probes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LossRecovery {
+    /// Resend at SND.UNA next (fast retransmit, partial ACK, a lost retransmission).
     pub(super) fast_retransmit: bool,
     /// RFC 6675 HighRxt: one past the highest octet retransmitted in this recovery.
     pub(super) high_rxt: SeqNum,
-    /// Persist timer fired with an open window: send one segment ignoring Nagle/SWS.
-    pub(super) force_send: bool,
     /// RFC 8985 TLPRxtOut: a loss probe is out for the current tail.
     pub(super) tlp_out: bool,
     /// The next segment is a loss probe.
     pub(super) loss_probe: bool,
-    pub(super) persist_backoff: u32,
-    /// The user closed while in SYN-RECEIVED; the FIN is queued once ESTABLISHED.
-    pub(super) close_deferred: bool,
-    /// The user let go of the connection (`release`): nobody will read any more, so
-    /// FIN-WAIT-2 is bounded by `Config::fin_wait_2_timeout`.
-    pub(super) released: bool,
-    pub(super) ws_enabled: bool,
-    pub(super) sack_enabled: bool,
-    pub(super) ts_enabled: bool,
-    pub(super) ts_recent: u32,
-    pub(super) last_recv_at: Instant,
-    pub(super) keepalive_probes: u32,
+}
+
+/// RFC 9293 §3.8.3: the clock R1 and R2 run on for what is outstanding.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RetransmitClock {
     /// When the oldest outstanding sequence space was first sent (R2 clock).
-    pub(super) retx_start: Option<Instant>,
-    pub(super) retx_count: u32,
-    pub(super) challenge_window: (Instant, u32),
-    pub(super) soft_error: Option<IcmpError>,
+    pub(super) start: Option<Instant>,
+    /// Retransmission timeouts since the last new ACK (R1).
+    pub(super) count: u32,
+}
+
+/// Probing a closed window (RFC 9293 §3.8.6.1) and an idle peer (§3.8.4).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probes {
+    /// When the last acceptable segment arrived (MUST-37: a peer that answers probes is
+    /// alive).
+    pub(super) last_recv_at: Instant,
+    /// Zero-window probes sent without the window opening: the persist backoff exponent.
+    pub(super) persist_backoff: u32,
+    /// The persist timer fired with an open window: send one segment ignoring Nagle/SWS.
+    pub(super) force_send: bool,
+    /// Keepalive probes sent without an answer.
+    pub(super) keepalives: u32,
+}
+
+/// RFC 5961 §7: challenge ACKs sent in the current one-second window.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChallengeAcks {
+    pub(super) window_start: Instant,
+    pub(super) count: u32,
+}
+
+/// What the user learns besides data.
+#[derive(Debug, Default)]
+pub(super) struct UserSide {
+    /// Drained by `poll_event`.
+    pub(super) events: VecDeque<Event>,
+    /// `send` took less than it was given: an `Event::Writable` is owed once space frees.
     pub(super) want_writable: bool,
-    pub(super) stats: Stats,
+    /// MUST-47: the last soft error reported by IP.
+    pub(super) soft_error: Option<IcmpError>,
 }
 
 impl Connection {
-    fn new(now: Instant, tuple: FourTuple, iss: SeqNum, config: Config, state: State) -> Self {
+    fn new(now: Instant, tuple: FourTuple, iss: SeqNum, config: Config, phase: Phase) -> Self {
         let smss = u32::from(config.mss.min(536));
         Connection {
             tuple,
+            phase,
             snd: SendSpace::new(iss, config.send_buffer, smss),
             rcv: RecvSpace::new(SeqNum(0), config.recv_buffer, config.recv_buffer, 0),
+            opts: Negotiated::default(),
+            ack: AckDebt {
+                pending: false,
+                unacked_bytes: 0,
+                rcv_mss: smss,
+            },
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
+            retx: RetransmitClock::default(),
             cc: Congestion::new(config.congestion, smss),
-            state,
-            passive: false,
+            recovery: LossRecovery {
+                fast_retransmit: false,
+                high_rxt: iss,
+                tlp_out: false,
+                loss_probe: false,
+            },
+            probes: Probes {
+                last_recv_at: now,
+                persist_backoff: 0,
+                force_send: false,
+                keepalives: 0,
+            },
             timers: Timers::default(),
-            events: VecDeque::new(),
-            close_reason: None,
             control: VecDeque::new(),
-            syn_pending: false,
-            ack_pending: false,
-            unacked_bytes: 0,
-            rcv_mss: smss,
-            fast_retransmit: false,
-            high_rxt: iss,
-            force_send: false,
-            tlp_out: false,
-            loss_probe: false,
-            persist_backoff: 0,
-            close_deferred: false,
-            released: false,
-            ws_enabled: false,
-            sack_enabled: false,
-            ts_enabled: false,
-            ts_recent: 0,
-            last_recv_at: now,
-            keepalive_probes: 0,
-            retx_start: None,
-            retx_count: 0,
-            challenge_window: (now, 0),
-            soft_error: None,
-            want_writable: false,
+            challenge: ChallengeAcks {
+                window_start: now,
+                count: 0,
+            },
+            user: UserSide::default(),
             stats: Stats::default(),
             config,
         }
@@ -144,8 +213,13 @@ impl Connection {
 
     /// Active OPEN (RFC 9293 §3.10.1): SYN-SENT with a SYN queued.
     pub fn connect(now: Instant, tuple: FourTuple, iss: SeqNum, config: Config) -> Connection {
-        let mut c = Connection::new(now, tuple, iss, config, State::SynSent);
-        c.syn_pending = true;
+        let c = Connection::new(
+            now,
+            tuple,
+            iss,
+            config,
+            Phase::SynSent { syn_pending: true },
+        );
         debug!("{tuple} active open, iss {iss}");
         c
     }
@@ -160,10 +234,13 @@ impl Connection {
         syn: &Segment<impl AsRef<[u8]>>,
         config: Config,
     ) -> Connection {
-        let mut c = Connection::new(now, tuple, iss, config, State::SynReceived);
-        c.passive = true;
+        let phase = Phase::SynReceived {
+            passive: true,
+            syn_pending: true,
+            deferred_close: None,
+        };
+        let mut c = Connection::new(now, tuple, iss, config, phase);
         c.on_peer_syn(syn);
-        c.syn_pending = true;
         c.stats.segments_in += 1;
         debug!("{tuple} passive open, iss {iss} irs {}", syn.seq);
         c
@@ -173,7 +250,7 @@ impl Connection {
     /// RFC 7323, RFC 2018). Options are enabled only when both sides offer them.
     pub(super) fn on_peer_syn<P: AsRef<[u8]>>(&mut self, syn: &Segment<P>) {
         let o = &syn.options;
-        self.ws_enabled = self.config.window_scale && o.window_scale.is_some();
+        self.opts.window_scale = self.config.window_scale && o.window_scale.is_some();
         let ws = match o.window_scale {
             Some(peer) if self.config.window_scale => {
                 self.snd.wscale = peer.min(14); // RFC 7323 §2.3: at most 14
@@ -190,27 +267,24 @@ impl Connection {
             self.config.recv_buffer_cap(),
             ws,
         );
-        self.sack_enabled = self.config.sack && o.sack_permitted;
-        self.cc.set_sack(self.sack_enabled);
-        self.ts_enabled = self.config.timestamps && o.timestamps.is_some();
+        self.opts.sack = self.config.sack && o.sack_permitted;
+        self.cc.set_sack(self.opts.sack);
+        self.opts.timestamps = self.config.timestamps && o.timestamps.is_some();
         if let Some((val, _)) = o.timestamps {
-            self.ts_recent = val;
+            self.opts.ts_recent = val;
         }
         // MUST-15: assume 536 without the option; MUST-16: never above our own MSS.
         let peer_mss = u32::from(o.mss.unwrap_or(536));
         // 65495 = 65535 - 40: a segment and its IPv4 header always fit a datagram.
         let mut mss = peer_mss.min(u32::from(self.config.mss)).clamp(64, 65495);
-        if self.ts_enabled {
+        if self.opts.timestamps {
             mss -= 12; // the timestamps option rides on every segment
         }
         self.snd.mss = mss;
         self.cc.set_smss(mss);
-        self.rcv_mss = mss;
+        self.ack.rcv_mss = mss;
         // RFC 7323 §2.2: the window in a SYN is never scaled.
-        self.snd.snd_wnd = u32::from(syn.wnd);
-        self.snd.max_snd_wnd = self.snd.snd_wnd;
-        self.snd.snd_wl1 = syn.seq;
-        self.snd.snd_wl2 = syn.ack;
+        self.update_window(syn.seq, syn.ack, u32::from(syn.wnd));
     }
 
     // ---- user calls (RFC 9293 §3.9.1) ----
@@ -218,13 +292,17 @@ impl Connection {
     /// SEND: queue data; returns how much fit in the send buffer (possibly 0, then an
     /// `Event::Writable` follows when space frees up).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, ConnectionError> {
-        match self.state {
-            State::Closed => Err(ConnectionError::Closed(self.reason())),
-            s if !s.can_send_data() || self.close_deferred => Err(ConnectionError::Closing),
+        match self.phase {
+            Phase::Closed { reason } => Err(ConnectionError::Closed(reason)),
+            Phase::SynReceived {
+                deferred_close: Some(_),
+                ..
+            } => Err(ConnectionError::Closing),
+            p if !p.state().can_send_data() => Err(ConnectionError::Closing),
             _ => {
                 let n = self.snd.write(data);
                 if n < data.len() {
-                    self.want_writable = true;
+                    self.user.want_writable = true;
                 }
                 Ok(n)
             }
@@ -246,16 +324,16 @@ impl Connection {
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
         if self.rcv.buffered() > 0 && !buf.is_empty() {
             let n = self.rcv.read(buf);
-            if self.state.is_synchronized() && self.rcv.window_update_due(self.snd.mss) {
-                self.ack_pending = true; // window update (RFC 9293 §3.8.6.2.2)
+            if self.state().is_synchronized() && self.rcv.window_update_due(self.snd.mss) {
+                self.ack.pending = true; // window update (RFC 9293 §3.8.6.2.2)
             }
             return Ok(n);
         }
         if self.rcv.fin_received {
             return Ok(0);
         }
-        match self.state {
-            State::Closed => Err(ConnectionError::Closed(self.reason())),
+        match self.phase {
+            Phase::Closed { reason } => Err(ConnectionError::Closed(reason)),
             _ => Err(ConnectionError::WouldBlock),
         }
     }
@@ -267,16 +345,18 @@ impl Connection {
 
     /// CLOSE (RFC 9293 §3.10.4): half-close, our FIN follows the queued data. Idempotent.
     pub fn close(&mut self) {
-        match self.state {
-            State::SynSent | State::Listen => self.enter_closed(CloseReason::Normal),
-            State::SynReceived => self.close_deferred = true,
-            State::Established => {
-                self.snd.queue_fin();
-                self.set_state(State::FinWait1);
+        match &mut self.phase {
+            Phase::SynSent { .. } => self.enter_closed(CloseReason::Normal),
+            Phase::SynReceived { deferred_close, .. } => {
+                deferred_close.get_or_insert(UserClose::Close);
             }
-            State::CloseWait => {
+            Phase::Established => {
                 self.snd.queue_fin();
-                self.set_state(State::LastAck);
+                self.transition(Phase::FinWait1 { released: false });
+            }
+            Phase::CloseWait => {
+                self.snd.queue_fin();
+                self.transition(Phase::LastAck);
             }
             _ => {}
         }
@@ -289,24 +369,33 @@ impl Connection {
     /// sends (RFC 9293 §3.10.4), so no timeout cuts it short.
     pub fn release(&mut self, now: Instant) {
         self.close();
-        self.released = true;
-        if self.state == State::FinWait2 && !self.timers.is_running(TimerKind::FinWait2) {
-            self.timers
-                .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
+        match &mut self.phase {
+            Phase::SynReceived { deferred_close, .. } => {
+                *deferred_close = Some(UserClose::Release);
+            }
+            Phase::FinWait1 { released } => *released = true,
+            Phase::FinWait2 { released } => {
+                *released = true;
+                if !self.timers.is_running(TimerKind::FinWait2) {
+                    self.timers
+                        .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
+                }
+            }
+            _ => {}
         }
     }
 
     /// End TIME-WAIT now, as if its 2×MSL had passed: for a stack that must bound how
     /// many connections wait (MUST-13 bends here, as in Linux's `tcp_max_tw_buckets`).
     pub fn end_time_wait(&mut self) {
-        if self.state == State::TimeWait {
+        if self.state() == State::TimeWait {
             self.enter_closed(CloseReason::Normal);
         }
     }
 
     /// ABORT (RFC 9293 §3.10.5): send RST where the peer knows us, drop everything.
     pub fn abort(&mut self) {
-        match self.state {
+        match self.state() {
             State::SynReceived
             | State::Established
             | State::FinWait1
@@ -334,7 +423,7 @@ impl Connection {
     /// MUST-24: turn keepalives on (with parameters) or off.
     pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<Keepalive>) {
         self.config.keepalive = keepalive;
-        self.keepalive_probes = 0;
+        self.probes.keepalives = 0;
         self.timers.stop(TimerKind::Keepalive);
         self.arm_keepalive(now);
     }
@@ -353,15 +442,15 @@ impl Connection {
         match error {
             IcmpError::SourceQuench => {}
             IcmpError::DestinationUnreachable { code: 2 | 3 }
-                if matches!(self.state, State::SynSent | State::SynReceived) =>
+                if matches!(self.state(), State::SynSent | State::SynReceived) =>
             {
                 debug!("{} hard ICMP error {error:?} while opening", self.tuple);
                 self.enter_closed(CloseReason::Unreachable);
             }
             _ => {
                 debug!("{} soft ICMP error {error:?}", self.tuple);
-                self.soft_error = Some(error);
-                self.events.push_back(Event::SoftError(error));
+                self.user.soft_error = Some(error);
+                self.user.events.push_back(Event::SoftError(error));
             }
         }
     }
@@ -370,7 +459,7 @@ impl Connection {
     /// Lowers the effective send MSS (never below 88 octets of payload) and resends what is
     /// outstanding in the smaller size.
     pub fn handle_path_mtu(&mut self, _now: Instant, mtu: u16) {
-        let overhead = 40 + if self.ts_enabled { 12 } else { 0 };
+        let overhead = 40 + if self.opts.timestamps { 12 } else { 0 };
         let mss = u32::from(mtu).saturating_sub(overhead).max(88);
         if mss < self.snd.mss {
             debug!(
@@ -386,7 +475,7 @@ impl Connection {
 
     /// MUST-47: the last soft error reported by IP.
     pub fn soft_error(&self) -> Option<IcmpError> {
-        self.soft_error
+        self.user.soft_error
     }
 
     // ---- outputs and getters ----
@@ -397,11 +486,11 @@ impl Connection {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.user.events.pop_front()
     }
 
     pub fn state(&self) -> State {
-        self.state
+        self.phase.state()
     }
 
     pub fn tuple(&self) -> FourTuple {
@@ -410,7 +499,10 @@ impl Connection {
 
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.close_reason
+        match self.phase {
+            Phase::Closed { reason } => Some(reason),
+            _ => None,
+        }
     }
 
     /// RFC 9293 §3.6.1 (RFC 6191): whether `syn`, a new SYN for this 4-tuple, may open a
@@ -419,18 +511,19 @@ impl Connection {
     /// stack drops this connection and treats the SYN like one for a listener; otherwise
     /// it passes the SYN to `handle_segment` (which answers with an ACK).
     pub fn time_wait_accepts_syn<P: AsRef<[u8]>>(&self, syn: &Segment<P>) -> bool {
-        if self.state != State::TimeWait || !syn.syn() || syn.has_ack() || syn.rst() {
+        if self.state() != State::TimeWait || !syn.syn() || syn.has_ack() || syn.rst() {
             return false;
         }
-        match (self.ts_enabled, syn.options.timestamps) {
-            (true, Some((val, _))) => (val.wrapping_sub(self.ts_recent) as i32) > 0,
+        match (self.opts.timestamps, syn.options.timestamps) {
+            (true, Some((val, _))) => (val.wrapping_sub(self.opts.ts_recent) as i32) > 0,
             _ => syn.seq.after(self.rcv.rcv_nxt),
         }
     }
 
-    /// MUST-11: whether a SYN-RECEIVED state came from a passive OPEN.
+    /// MUST-11: whether a SYN-RECEIVED state came from a passive OPEN (false in any other
+    /// state).
     pub fn is_passive(&self) -> bool {
-        self.passive
+        matches!(self.phase, Phase::SynReceived { passive: true, .. })
     }
 
     pub fn stats(&self) -> Stats {
@@ -461,50 +554,49 @@ impl Connection {
         self.snd.free()
     }
 
-    // ---- internal helpers ----
+    // ---- state transitions (RFC 9293 §3.3.2 Figure 5) ----
 
-    fn reason(&self) -> CloseReason {
-        self.close_reason.unwrap_or(CloseReason::Normal)
-    }
-
-    pub(super) fn set_state(&mut self, next: State) {
-        if next != self.state {
-            debug!("{} {} -> {}", self.tuple, self.state, next);
-            self.state = next;
+    /// The one place the state changes: logs `FROM -> TO` and counts it. Re-entering the
+    /// same state (TIME-WAIT restarting its timer) is neither. Entry actions live in the
+    /// `enter_*` functions that call this; returns the state left.
+    pub(super) fn transition(&mut self, next: Phase) -> Phase {
+        let (from, to) = (self.phase.state(), next.state());
+        if from != to {
+            debug!("{} {from} -> {to}", self.tuple);
+            self.stats.transitions += 1;
         }
+        std::mem::replace(&mut self.phase, next)
     }
 
     pub(super) fn push_event(&mut self, e: Event) {
-        if matches!(e, Event::Readable | Event::Writable) && self.events.contains(&e) {
+        if matches!(e, Event::Readable | Event::Writable) && self.user.events.contains(&e) {
             return;
         }
-        self.events.push_back(e);
+        self.user.events.push_back(e);
     }
 
     /// Enter CLOSED and report why (once).
     pub(super) fn enter_closed(&mut self, reason: CloseReason) {
-        if self.state == State::Closed {
+        if self.state() == State::Closed {
             return;
         }
-        debug!("{} closed: {reason:?} (from {})", self.tuple, self.state);
-        self.set_state(State::Closed);
+        debug!("{} closed: {reason:?} (from {})", self.tuple, self.state());
+        self.transition(Phase::Closed { reason });
         self.timers.stop_all();
-        self.close_reason = Some(reason);
-        self.ack_pending = false;
-        self.syn_pending = false;
-        self.fast_retransmit = false;
+        self.ack.pending = false;
+        self.recovery.fast_retransmit = false;
         self.control.retain(|s| s.rst()); // probes are moot; a RST from abort still goes
         if matches!(reason, CloseReason::Reset | CloseReason::Aborted) {
             // RFC 9293 §3.10.7.4: "all segment queues should be flushed".
             self.snd.clear();
             self.rcv.clear();
         }
-        self.events.push_back(Event::Closed(reason));
+        self.user.events.push_back(Event::Closed(reason));
     }
 
     /// RFC 9293 §3.6.1: TIME-WAIT lasts 2×MSL (MUST-13); entering or re-entering restarts it.
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
-        self.set_state(State::TimeWait);
+        self.transition(Phase::TimeWait);
         // Everything sent is acknowledged and nothing more arrives: give back the buffers'
         // spare memory (unread data stays), so the 2×MSL wait costs little.
         self.snd.release_memory();
@@ -515,93 +607,41 @@ impl Connection {
             .set(TimerKind::TimeWait, now + self.config.msl * 2);
     }
 
+    /// The handshake completed (from SYN-SENT or SYN-RECEIVED); a close the user asked for
+    /// in SYN-RECEIVED happens now.
     pub(super) fn enter_established(&mut self, now: Instant) {
         if self.stats.rtos > 0 {
             self.rtt.on_syn_lost(); // RFC 6298 (5.7)
         }
-        self.set_state(State::Established);
+        let left = self.transition(Phase::Established);
         self.push_event(Event::Connected);
         self.arm_keepalive(now);
-        if self.close_deferred {
-            self.close_deferred = false;
-            self.close();
-        }
-    }
-
-    pub(super) fn arm_keepalive(&mut self, now: Instant) {
-        match self.config.keepalive {
-            Some(k) if self.state.is_synchronized() && self.state != State::TimeWait => {
-                self.timers.set(TimerKind::Keepalive, now + k.idle);
-            }
-            _ => self.timers.stop(TimerKind::Keepalive),
-        }
-    }
-
-    /// R2 in force for what is outstanding (MUST-22/23: SYN uses its own, longer R2).
-    pub(super) fn r2(&self) -> Duration {
-        if !self.snd.syn_acked() || self.state == State::SynReceived {
-            self.config
-                .r2_syn
-                .max(self.config.user_timeout.unwrap_or_default())
-        } else {
-            self.config.user_timeout.unwrap_or(self.config.r2)
-        }
-    }
-
-    /// Arm the retransmission timer at RTO, but never past the R2 deadline.
-    pub(super) fn arm_retransmit(&mut self, now: Instant) {
-        let start = *self.retx_start.get_or_insert(now);
-        let at = (now + self.rtt.rto()).min(start + self.r2());
-        self.timers.set(TimerKind::Retransmit, at);
-        // The probe is re-armed once the burst that follows is out (`poll_transmit`).
-        self.timers.stop(TimerKind::LossProbe);
-    }
-
-    /// RFC 8985 §7.2, after a burst: PTO = 2·SRTT (at least 10 ms, as Linux), plus the
-    /// peer's worst-case delayed ACK when a single segment is in flight; only when it beats
-    /// the RTO, and one probe per tail.
-    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
-        let Some(rto_at) = self.timers.get(TimerKind::Retransmit) else {
-            return;
-        };
-        // Not during RTO recovery (backed off until new data is acknowledged).
-        if !self.state.is_synchronized()
-            || self.tlp_out
-            || self.snd.outstanding() == 0
-            || self.rtt.backoffs() > 0
-            || self.timers.is_running(TimerKind::LossProbe)
+        if let Phase::SynReceived {
+            deferred_close: Some(how),
+            ..
+        } = left
         {
-            return;
-        }
-        let Some(srtt) = self.rtt.srtt() else { return };
-        let mut pto = (srtt * 2).max(Duration::from_millis(10));
-        if self.snd.outstanding() <= self.snd.mss {
-            pto += Duration::from_millis(200); // RFC 8985 WCDelAckT
-        }
-        if now + pto < rto_at {
-            self.timers.set(TimerKind::LossProbe, now + pto);
+            self.close();
+            if how == UserClose::Release
+                && let Phase::FinWait1 { released } = &mut self.phase
+            {
+                *released = true;
+            }
         }
     }
 
-    /// RFC 5961 §7: challenge ACKs are rate limited per connection.
-    pub(super) fn challenge_ack(&mut self, now: Instant, why: &str) {
-        let (start, count) = self.challenge_window;
-        let (start, count) = if now - start >= Duration::from_secs(1) {
-            (now, 0)
-        } else {
-            (start, count)
-        };
-        if count < self.config.challenge_ack_limit {
-            debug!("{} challenge ACK: {why}", self.tuple);
-            self.challenge_window = (start, count + 1);
-            self.ack_pending = true;
-            self.stats.challenge_acks += 1;
-        } else {
-            debug!(
-                "{} challenge ACK suppressed (rate limit): {why}",
-                self.tuple
-            );
-            self.challenge_window = (start, count);
+    /// RFC 9293 §3.10.7.4 fifth, the window update: "set SND.WND <- SEG.WND, set SND.WL1 <-
+    /// SEG.SEQ, and set SND.WL2 <- SEG.ACK" (`wnd` already scaled where RFC 7323 says so).
+    /// The handshake sets these unconditionally; later segments only when they are newer
+    /// (`SendSpace::window_update_acceptable`). An open window ends zero-window probing.
+    pub(super) fn update_window(&mut self, seq: SeqNum, ack: SeqNum, wnd: u32) {
+        self.snd.snd_wnd = wnd;
+        self.snd.snd_wl1 = seq;
+        self.snd.snd_wl2 = ack;
+        self.snd.max_snd_wnd = self.snd.max_snd_wnd.max(wnd);
+        if wnd > 0 {
+            self.probes.persist_backoff = 0;
+            self.timers.stop(TimerKind::Persist);
         }
     }
 }

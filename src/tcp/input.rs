@@ -7,11 +7,12 @@
 
 use log::{debug, trace};
 
+use super::config::{CloseReason, Event};
 use super::congestion::DupAckAction;
-use super::connection::{CloseReason, Connection, Event};
+use super::connection::Connection;
 use super::segment::{Ctl, Segment, SegmentRef};
 use super::seq::SeqNum;
-use super::state::State;
+use super::state::{Phase, State};
 use super::timers::TimerKind;
 use crate::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ impl Connection {
         trace!("{} < {seg}", self.tuple);
         self.stats.segments_in += 1;
         self.stats.bytes_in += seg.payload.len() as u64;
-        match self.state {
+        match self.state() {
             State::Closed | State::Listen => {}
             State::SynSent => self.on_segment_syn_sent(now, seg),
             _ => self.on_segment_synchronized(now, seg),
@@ -38,11 +39,7 @@ impl Connection {
         if seg.has_ack() && (seg.ack.before_eq(self.snd.iss) || seg.ack.after(self.snd.snd_max)) {
             if !seg.rst() {
                 debug!("{} unacceptable ACK in SYN-SENT: RST", self.tuple);
-                self.control.push_back(Segment {
-                    seq: seg.ack,
-                    ctl: Ctl::RST,
-                    ..Segment::default()
-                });
+                self.send_rst(seg.ack);
             }
             return;
         }
@@ -58,67 +55,113 @@ impl Connection {
         if !seg.syn() {
             return;
         }
-        self.last_recv_at = now;
+        self.probes.last_recv_at = now;
         self.on_peer_syn(seg);
         if seg.has_ack() {
             self.snd.on_ack(seg.ack);
             self.rtt.on_ack(now, seg.ack);
             self.timers.stop(TimerKind::Retransmit);
-            self.retx_start = None;
-            self.retx_count = 0;
-            self.syn_pending = false;
-            self.ack_pending = true;
+            self.retx.start = None;
+            self.retx.count = 0;
+            self.ack.pending = true;
             self.enter_established(now);
             // Data or FIN riding on the SYN-ACK: continue at the sixth step.
             self.on_text_and_fin(now, seg, seg.seq + 1);
         } else {
             // RFC 9293 §3.5 simultaneous open (MUST-10): SYN-RECEIVED from an active OPEN.
-            self.passive = false;
-            self.set_state(State::SynReceived);
-            self.syn_pending = true;
+            self.transition(Phase::SynReceived {
+                passive: false,
+                syn_pending: true,
+                deferred_close: None,
+            });
         }
     }
 
     /// RFC 9293 §3.10.7.4: SYN-RECEIVED and the synchronized states.
     fn on_segment_synchronized(&mut self, now: Instant, seg: &SegmentRef<'_>) {
-        if self.state == State::FinWait2 && self.released {
+        if let Phase::FinWait2 { released: true } = self.phase {
             // Any segment, even an unacceptable probe, shows the peer is alive.
             self.timers
                 .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
         }
-        // RFC 9293 §3.5 Figure 7 line 6: in a simultaneous open the peer's SYN-ACK (its SYN
-        // again, now acknowledging ours) completes the handshake. Taken literally the
-        // acceptability test would reject it (SEG.SEQ = RCV.NXT-1); like Linux we accept it.
-        if self.state == State::SynReceived
-            && !self.passive
+        if self.on_simultaneous_syn_ack(now, seg) || self.paws_rejects(seg) {
+            return;
+        }
+        // First: sequence number check.
+        if !self.check_sequence(now, seg) {
+            return;
+        }
+        // Second: RST (RFC 5961 §3.2: only an exact match resets).
+        if seg.rst() {
+            self.on_rst(now, seg);
+            return;
+        }
+        // Fourth: SYN (RFC 5961 §4: challenge ACK; a passive SYN-RECEIVED returns to LISTEN).
+        if seg.syn() {
+            if let Phase::SynReceived { passive: true, .. } = self.phase {
+                debug!("{} SYN in passive SYN-RECEIVED: back to LISTEN", self.tuple);
+                self.enter_closed(CloseReason::ResetInListen);
+            } else {
+                self.challenge_ack(now, "SYN in synchronized state");
+            }
+            return;
+        }
+        // Fifth: ACK.
+        if !seg.has_ack() {
+            return;
+        }
+        if self.state() == State::SynReceived && !self.on_ack_syn_received(now, seg) {
+            return;
+        }
+        if !self.on_ack(now, seg) || !self.on_our_fin_acked(now) {
+            return;
+        }
+        self.on_text_and_fin(now, seg, seg.seq);
+    }
+
+    /// RFC 9293 §3.5 Figure 7 line 6: in a simultaneous open the peer's SYN-ACK (its SYN
+    /// again, now acknowledging ours) completes the handshake. Taken literally the
+    /// acceptability test would reject it (SEG.SEQ = RCV.NXT-1); like Linux we accept it.
+    /// Returns whether it was that SYN-ACK.
+    fn on_simultaneous_syn_ack(&mut self, now: Instant, seg: &SegmentRef<'_>) -> bool {
+        let is_it = matches!(self.phase, Phase::SynReceived { passive: false, .. })
             && seg.syn()
             && seg.has_ack()
             && !seg.rst()
             && seg.seq + 1 == self.rcv.rcv_nxt
-            && seg.ack == self.snd.snd_max
-        {
-            self.last_recv_at = now;
-            self.syn_pending = false;
-            self.snd.snd_wnd = u32::from(seg.wnd);
+            && seg.ack == self.snd.snd_max;
+        if is_it {
+            self.probes.last_recv_at = now;
+            // As for any ACK of our SYN in SYN-RECEIVED; a SYN's window is never scaled.
+            self.update_window(seg.seq, seg.ack, u32::from(seg.wnd));
             self.enter_established(now);
             self.on_ack(now, seg);
-            return;
         }
-        // RFC 7323 §5.3: PAWS, before the window check.
-        if self.ts_enabled
+        is_it
+    }
+
+    /// RFC 7323 §5.3: PAWS, before the window check. Returns whether the segment is dropped
+    /// (with an ACK owed).
+    fn paws_rejects(&mut self, seg: &SegmentRef<'_>) -> bool {
+        if self.opts.timestamps
             && !seg.rst()
             && let Some((val, _)) = seg.options.timestamps
-            && (val.wrapping_sub(self.ts_recent) as i32) < 0
+            && (val.wrapping_sub(self.opts.ts_recent) as i32) < 0
         {
             debug!(
                 "{} PAWS: old timestamp {val} < {}",
-                self.tuple, self.ts_recent
+                self.tuple, self.opts.ts_recent
             );
-            self.ack_pending = true;
-            return;
+            self.ack.pending = true;
+            return true;
         }
+        false
+    }
 
-        // First: sequence number check (the acceptability table).
+    /// First step: the acceptability table (RFC 9293 §3.10.7.4). An unacceptable segment
+    /// is answered with an ACK (unless it is a RST) and dropped: returns false. An
+    /// acceptable one shows the peer is alive and may carry a new TS.Recent.
+    fn check_sequence(&mut self, now: Instant, seg: &SegmentRef<'_>) -> bool {
         let rcv_nxt = self.rcv.rcv_nxt;
         let rcv_wnd = self.rcv.rcv_wnd();
         let len = seg.seg_len();
@@ -132,94 +175,81 @@ impl Connection {
         let acceptable = acceptable || (rcv_wnd == 0 && seg.seq == rcv_nxt);
         if !acceptable {
             if !seg.rst() {
-                if self.state == State::TimeWait && seg.fin() {
+                if self.state() == State::TimeWait && seg.fin() {
                     // A retransmitted FIN: ACK it and restart the 2 MSL timeout.
                     self.enter_time_wait(now);
                 }
-                self.ack_pending = true;
+                self.ack.pending = true;
             }
-            return;
+            return false;
         }
-        self.last_recv_at = now;
-        self.keepalive_probes = 0;
+        self.probes.last_recv_at = now;
+        self.probes.keepalives = 0;
         self.arm_keepalive(now);
-        if self.ts_enabled
+        if self.opts.timestamps
             && let Some((val, _)) = seg.options.timestamps
             && seg.seq.before_eq(rcv_nxt)
         {
-            self.ts_recent = val; // RFC 7323 §4.3
+            self.opts.ts_recent = val; // RFC 7323 §4.3
         }
+        true
+    }
 
-        // Second: RST (RFC 5961 §3.2: only an exact match resets).
-        if seg.rst() {
-            if seg.seq != rcv_nxt {
-                self.challenge_ack(now, "RST in window but not at RCV.NXT");
-                return;
-            }
-            debug!("{} RST received in {}", self.tuple, self.state);
-            let reason = match self.state {
-                State::SynReceived if self.passive => CloseReason::ResetInListen,
-                State::SynReceived => CloseReason::Refused,
-                State::TimeWait => CloseReason::Normal,
-                _ => CloseReason::Reset,
-            };
-            self.enter_closed(reason);
+    /// Second step: an in-window RST. RFC 5961 §3.2: only one exactly at RCV.NXT resets;
+    /// any other draws a challenge ACK.
+    fn on_rst(&mut self, now: Instant, seg: &SegmentRef<'_>) {
+        if seg.seq != self.rcv.rcv_nxt {
+            self.challenge_ack(now, "RST in window but not at RCV.NXT");
             return;
         }
+        debug!("{} RST received in {}", self.tuple, self.state());
+        let reason = match self.phase {
+            Phase::SynReceived { passive: true, .. } => CloseReason::ResetInListen,
+            Phase::SynReceived { .. } => CloseReason::Refused,
+            Phase::TimeWait => CloseReason::Normal,
+            _ => CloseReason::Reset,
+        };
+        self.enter_closed(reason);
+    }
 
-        // Fourth: SYN (RFC 5961 §4: challenge ACK; a passive SYN-RECEIVED returns to LISTEN).
-        if seg.syn() {
-            if self.state == State::SynReceived && self.passive {
-                debug!("{} SYN in passive SYN-RECEIVED: back to LISTEN", self.tuple);
-                self.enter_closed(CloseReason::ResetInListen);
-            } else {
-                self.challenge_ack(now, "SYN in synchronized state");
-            }
-            return;
+    /// Fifth step in SYN-RECEIVED: an ACK of our SYN completes the handshake and sets the
+    /// window ("continue processing with the variables below set to: SND.WND <- SEG.WND,
+    /// SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK"); any other ACK is answered with a RST.
+    /// Returns whether processing continues.
+    fn on_ack_syn_received(&mut self, now: Instant, seg: &SegmentRef<'_>) -> bool {
+        if seg.ack.after(self.snd.snd_una) && seg.ack.before_eq(self.snd.snd_max) {
+            self.update_window(seg.seq, seg.ack, u32::from(seg.wnd) << self.snd.wscale);
+            self.enter_established(now);
+            true
+        } else {
+            debug!("{} unacceptable ACK in SYN-RECEIVED: RST", self.tuple);
+            self.send_rst(seg.ack);
+            false
         }
+    }
 
-        // Fifth: ACK.
-        if !seg.has_ack() {
-            return;
+    /// Fifth step, the states waiting for our FIN's ACK: FIN-WAIT-1 moves on to FIN-WAIT-2,
+    /// CLOSING to TIME-WAIT, LAST-ACK to CLOSED. Returns whether processing continues.
+    fn on_our_fin_acked(&mut self, now: Instant) -> bool {
+        if !self.snd.fin_acked() {
+            return true;
         }
-        if self.state == State::SynReceived {
-            if seg.ack.after(self.snd.snd_una) && seg.ack.before_eq(self.snd.snd_max) {
-                self.syn_pending = false;
-                self.snd.snd_wnd = u32::from(seg.wnd) << self.snd.wscale;
-                self.snd.max_snd_wnd = self.snd.max_snd_wnd.max(self.snd.snd_wnd);
-                self.snd.snd_wl1 = seg.seq;
-                self.snd.snd_wl2 = seg.ack;
-                self.enter_established(now);
-            } else {
-                debug!("{} unacceptable ACK in SYN-RECEIVED: RST", self.tuple);
-                self.control.push_back(Segment {
-                    seq: seg.ack,
-                    ctl: Ctl::RST,
-                    ..Segment::default()
-                });
-                return;
-            }
-        }
-        if !self.on_ack(now, seg) {
-            return;
-        }
-        match self.state {
-            State::FinWait1 if self.snd.fin_acked() => {
-                self.set_state(State::FinWait2);
-                if self.released {
+        match self.phase {
+            Phase::FinWait1 { released } => {
+                self.transition(Phase::FinWait2 { released });
+                if released {
                     self.timers
                         .set(TimerKind::FinWait2, now + self.config.fin_wait_2_timeout);
                 }
             }
-            State::Closing if self.snd.fin_acked() => self.enter_time_wait(now),
-            State::LastAck if self.snd.fin_acked() => {
+            Phase::Closing => self.enter_time_wait(now),
+            Phase::LastAck => {
                 self.enter_closed(CloseReason::Normal);
-                return;
+                return false;
             }
             _ => {}
         }
-
-        self.on_text_and_fin(now, seg, seg.seq);
+        true
     }
 
     /// RFC 9293 §3.10.7.4 fifth (ESTABLISHED and later): the ACK field, SND.WL1/WL2 window
@@ -229,105 +259,112 @@ impl Connection {
         let snd_una = self.snd.snd_una;
         if ack.after(self.snd.snd_max) {
             // Acknowledges something not yet sent: ACK and drop.
-            self.ack_pending = true;
+            self.ack.pending = true;
             return false;
         }
         if ack.before(snd_una - self.snd.max_snd_wnd.max(1)) {
             self.challenge_ack(now, "ACK below SND.UNA - MAX.SND.WND");
             return false;
         }
-        let wnd = u32::from(seg.wnd) << self.snd.wscale;
+        // RFC 7323 §2.2: the window of a SYN (here the SYN-ACK of a simultaneous open) is
+        // never scaled.
+        let wnd = if seg.syn() {
+            u32::from(seg.wnd)
+        } else {
+            u32::from(seg.wnd) << self.snd.wscale
+        };
         if ack.after(snd_una) {
-            let acked = ack - snd_una;
-            let freed = self.snd.on_ack(ack);
-            // RFC 7323 §4.1 RTTM: while Karn's rule leaves no segment timed (after a
-            // retransmission), TSecr still gives an unambiguous sample: it echoes the TSval
-            // of the segment that caused this ACK.
-            if !self.rtt.is_timing()
-                && self.ts_enabled
-                && let Some((_, ecr)) = seg.options.timestamps
-                && ecr != 0
-            {
-                let ms = Self::ts_val(now).wrapping_sub(ecr);
-                if (ms as i32) >= 0 && ms < 3_600_000 {
-                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
-                }
-            }
-            self.rtt.on_ack(now, ack);
-            let outstanding = self.snd.outstanding();
-            let srtt = self.rtt.srtt();
-            if self.cc.on_ack(now, srtt, ack, acked, outstanding) && outstanding > 0 {
-                self.fast_retransmit = true; // RFC 6582 partial ACK
-                self.stats.fast_retransmits += 1;
-            }
-            self.retx_count = 0;
-            self.tlp_out = false;
-            if outstanding == 0 {
-                self.timers.stop(TimerKind::Retransmit);
-                self.timers.stop(TimerKind::LossProbe);
-                self.retx_start = None;
-            } else {
-                // RFC 6298 (5.3): restart the timer on new data acknowledged.
-                self.retx_start = Some(now);
-                self.arm_retransmit(now);
-            }
-            if freed > 0 && self.want_writable {
-                self.want_writable = false;
-                self.push_event(Event::Writable);
-            }
+            self.on_new_ack(now, seg);
         }
         // RFC 2018: SACK blocks update the scoreboard. An ACK that SACKs new data counts as
         // a duplicate even when it carries data (with data flowing both ways, the RFC 5681
         // definition alone would never see one).
-        let sack_progress = self.sack_enabled && self.snd.on_sack(seg.options.sack.as_slice());
+        let sack_progress = self.opts.sack && self.snd.on_sack(seg.options.sack.as_slice());
         if ack == snd_una
             && self.snd.outstanding() > 0
             && (sack_progress || (seg.payload.is_empty() && !seg.fin() && wnd == self.snd.snd_wnd))
         {
-            // RFC 5681 §2 duplicate ACK.
-            self.stats.dup_acks += 1;
-            let action = self.cc.on_dup_ack(
-                self.snd.snd_max,
-                self.snd.outstanding(),
-                self.snd.sacked_bytes(),
-            );
-            if action == DupAckAction::FastRetransmit {
-                debug!("{} fast retransmit at {}", self.tuple, snd_una);
-                self.high_rxt = snd_una;
-                self.fast_retransmit = true;
-                self.stats.fast_retransmits += 1;
-            } else if self.tlp_out && sack_progress && !self.cc.in_recovery() {
-                // RFC 8985 §7.4: the loss probe's ACK SACKs data beyond a hole that is
-                // still there: the hole is lost. Recover now rather than at the RTO.
-                debug!("{} loss probe revealed a hole at {}", self.tuple, snd_una);
-                self.cc
-                    .enter_recovery(self.snd.snd_max, self.snd.outstanding());
-                self.high_rxt = snd_una;
-                self.fast_retransmit = true;
-                self.stats.fast_retransmits += 1;
-            }
+            self.on_dup_ack(snd_una, sack_progress);
         }
-        // Window update (SND.WL1/WL2 rule).
-        if !ack.before(snd_una)
-            && (self.snd.snd_wl1.before(seg.seq)
-                || (self.snd.snd_wl1 == seg.seq && self.snd.snd_wl2.before_eq(ack)))
-        {
-            self.snd.snd_wnd = wnd;
-            self.snd.snd_wl1 = seg.seq;
-            self.snd.snd_wl2 = ack;
-            self.snd.max_snd_wnd = self.snd.max_snd_wnd.max(wnd);
-            if wnd > 0 {
-                self.persist_backoff = 0;
-                self.timers.stop(TimerKind::Persist);
-            }
+        if !ack.before(snd_una) && self.snd.window_update_acceptable(seg.seq, ack) {
+            self.update_window(seg.seq, ack, wnd);
         }
         true
+    }
+
+    /// SND.UNA < SEG.ACK =< SND.MAX: new data acknowledged. RTT sample, congestion
+    /// window, the retransmission timer (RFC 6298 (5.2), (5.3)), send buffer space.
+    fn on_new_ack(&mut self, now: Instant, seg: &SegmentRef<'_>) {
+        let ack = seg.ack;
+        let acked = ack - self.snd.snd_una;
+        let freed = self.snd.on_ack(ack);
+        // RFC 7323 §4.1 RTTM: while Karn's rule leaves no segment timed (after a
+        // retransmission), TSecr still gives an unambiguous sample: it echoes the TSval
+        // of the segment that caused this ACK.
+        if !self.rtt.is_timing()
+            && self.opts.timestamps
+            && let Some((_, ecr)) = seg.options.timestamps
+            && ecr != 0
+        {
+            let ms = Self::ts_val(now).wrapping_sub(ecr);
+            if (ms as i32) >= 0 && ms < 3_600_000 {
+                self.rtt.sample(Duration::from_millis(u64::from(ms)));
+            }
+        }
+        self.rtt.on_ack(now, ack);
+        let outstanding = self.snd.outstanding();
+        let srtt = self.rtt.srtt();
+        if self.cc.on_ack(now, srtt, ack, acked, outstanding) && outstanding > 0 {
+            self.recovery.fast_retransmit = true; // RFC 6582 partial ACK
+            self.stats.fast_retransmits += 1;
+        }
+        self.retx.count = 0;
+        self.recovery.tlp_out = false;
+        if outstanding == 0 {
+            self.timers.stop(TimerKind::Retransmit);
+            self.timers.stop(TimerKind::LossProbe);
+            self.retx.start = None;
+        } else {
+            // RFC 6298 (5.3): restart the timer on new data acknowledged.
+            self.retx.start = Some(now);
+            self.arm_retransmit(now);
+        }
+        if freed > 0 && self.user.want_writable {
+            self.user.want_writable = false;
+            self.push_event(Event::Writable);
+        }
+    }
+
+    /// RFC 5681 §2 duplicate ACK (or one that SACKed new data): maybe fast retransmit
+    /// (RFC 5681 §3.2, RFC 6675 §5), or RFC 8985 §7.4 recovery after a loss probe.
+    fn on_dup_ack(&mut self, snd_una: SeqNum, sack_progress: bool) {
+        self.stats.dup_acks += 1;
+        let action = self.cc.on_dup_ack(
+            self.snd.snd_max,
+            self.snd.outstanding(),
+            self.snd.sacked_bytes(),
+        );
+        if action == DupAckAction::FastRetransmit {
+            debug!("{} fast retransmit at {}", self.tuple, snd_una);
+            self.recovery.high_rxt = snd_una;
+            self.recovery.fast_retransmit = true;
+            self.stats.fast_retransmits += 1;
+        } else if self.recovery.tlp_out && sack_progress && !self.cc.in_recovery() {
+            // RFC 8985 §7.4: the loss probe's ACK SACKs data beyond a hole that is
+            // still there: the hole is lost. Recover now rather than at the RTO.
+            debug!("{} loss probe revealed a hole at {}", self.tuple, snd_una);
+            self.cc
+                .enter_recovery(self.snd.snd_max, self.snd.outstanding());
+            self.recovery.high_rxt = snd_una;
+            self.recovery.fast_retransmit = true;
+            self.stats.fast_retransmits += 1;
+        }
     }
 
     /// Sixth to eighth steps: URG, segment text, FIN. `start` is the sequence number of the
     /// first data octet (SEG.SEQ, or SEG.SEQ+1 on a SYN).
     fn on_text_and_fin(&mut self, now: Instant, seg: &SegmentRef<'_>, start: SeqNum) {
-        if !self.state.can_receive_data() {
+        if !self.state().can_receive_data() {
             return; // CLOSE-WAIT and later: the peer's FIN was already processed
         }
         // Sixth: URG (MUST-30, MUST-32).
@@ -355,12 +392,12 @@ impl Connection {
         let trimmed_tail = data.len() > room;
         if trimmed_tail {
             data = &data[..room];
-            self.ack_pending = true;
+            self.ack.pending = true;
         }
         if !seg.payload.is_empty() {
-            self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32);
+            self.ack.rcv_mss = self.ack.rcv_mss.max(seg.payload.len() as u32);
             if data.is_empty() {
-                self.ack_pending = true; // duplicate data: tell the peer where we are
+                self.ack.pending = true; // duplicate data: tell the peer where we are
             } else if seq == rcv_nxt {
                 let had_gap = !self.rcv.reassembly.is_empty();
                 self.rcv.push_in_order(data);
@@ -368,10 +405,10 @@ impl Connection {
                     self.rcv.autotune(now, srtt);
                 }
                 self.push_event(Event::Readable);
-                self.unacked_bytes += data.len() as u32;
-                if had_gap || self.unacked_bytes >= 2 * self.rcv_mss {
+                self.ack.unacked_bytes += data.len() as u32;
+                if had_gap || self.ack.unacked_bytes >= 2 * self.ack.rcv_mss {
                     // MUST-40/SHLD-19: ACK every second full segment; gap fills at once.
-                    self.ack_pending = true;
+                    self.ack.pending = true;
                 } else {
                     self.timers
                         .set_if_idle(TimerKind::DelayedAck, now + self.config.delayed_ack);
@@ -385,14 +422,14 @@ impl Connection {
                         data.len()
                     );
                 }
-                self.ack_pending = true;
+                self.ack.pending = true;
             }
         }
         // Eighth: FIN, processed once every octet before it arrived.
         if seg.fin() && !trimmed_tail {
             let fin_seq = start + seg.payload.len() as u32;
             self.rcv.pending_fin = Some(fin_seq);
-            self.ack_pending = true;
+            self.ack.pending = true;
         }
         if let Some(fin_seq) = self.rcv.pending_fin
             && fin_seq == self.rcv.rcv_nxt
@@ -406,15 +443,49 @@ impl Connection {
         self.rcv.pending_fin = None;
         self.rcv.fin_received = true;
         self.rcv.rcv_nxt += 1;
-        self.ack_pending = true;
-        debug!("{} FIN received in {}", self.tuple, self.state);
+        self.ack.pending = true;
+        debug!("{} FIN received in {}", self.tuple, self.state());
         self.push_event(Event::PeerClosed);
-        match self.state {
-            State::SynReceived | State::Established => self.set_state(State::CloseWait),
-            State::FinWait1 if self.snd.fin_acked() => self.enter_time_wait(now),
-            State::FinWait1 => self.set_state(State::Closing),
-            State::FinWait2 => self.enter_time_wait(now),
+        match self.phase {
+            Phase::SynReceived { .. } | Phase::Established => {
+                self.transition(Phase::CloseWait);
+            }
+            Phase::FinWait1 { .. } if self.snd.fin_acked() => self.enter_time_wait(now),
+            Phase::FinWait1 { .. } => {
+                self.transition(Phase::Closing);
+            }
+            Phase::FinWait2 { .. } => self.enter_time_wait(now),
             _ => {}
+        }
+    }
+
+    /// Queue `<SEQ=seq><CTL=RST>` (an unacceptable ACK while opening, RFC 9293 §3.10.7.3
+    /// and §3.10.7.4).
+    fn send_rst(&mut self, seq: SeqNum) {
+        self.control.push_back(Segment {
+            seq,
+            ctl: Ctl::RST,
+            ..Segment::default()
+        });
+    }
+
+    /// RFC 5961 §7: challenge ACKs are rate limited per connection.
+    pub(super) fn challenge_ack(&mut self, now: Instant, why: &str) {
+        let c = &mut self.challenge;
+        if now - c.window_start >= Duration::from_secs(1) {
+            c.window_start = now;
+            c.count = 0;
+        }
+        if c.count < self.config.challenge_ack_limit {
+            debug!("{} challenge ACK: {why}", self.tuple);
+            c.count += 1;
+            self.ack.pending = true;
+            self.stats.challenge_acks += 1;
+        } else {
+            debug!(
+                "{} challenge ACK suppressed (rate limit): {why}",
+                self.tuple
+            );
         }
     }
 }

@@ -2,17 +2,22 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
+//! | `connection.rs` | [`Connection`]: the contract, the TCB's parts, user calls, and the one place states change |
+//! | `state.rs` | the eleven [`State`]s, and the internal `Phase`: a state with the data only it needs |
+//! | `input.rs` | segment arrival, the steps of RFC 9293 §3.10.7 in order |
+//! | `output.rs` | segments out: SYN, data with Nagle/SWS, retransmissions, ACKs |
+//! | `timeouts.rs` | what each timer does, and arming them (RTO within R2, loss probe, keepalive) |
+//! | `timers.rs` | [`TimerKind`] and the deadline table, nothing else |
 //! | `reset.rs` | [`reset_for`]: the RST answering a segment for no connection |
-//! | `state.rs` | the eleven [`State`]s |
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
 //! | `rtt.rs` | RFC 6298 RTO with Karn |
-//! | `timers.rs` | [`TimerKind`], the deadline table and what each timer does |
-//! | `congestion.rs` | RFC 5681 + RFC 6582 NewReno |
-//! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
+//! | `congestion.rs` | RFC 5681 slow start, CUBIC (RFC 9438) or NewReno (RFC 6582), RFC 6675 recovery |
 //! | `config.rs` | [`Config`], [`Event`], [`CloseReason`], [`Stats`] and other API types |
-//! | `connection.rs` | the public API; `input.rs` segment arrival; `output.rs` segments out |
+//! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
+//! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
+//!
+//! Only the types re-exported here are public; the modules are private to `tcp`.
 //!
 //! # What the stack does around it
 //! - Demultiplexing and listeners live in the stack. A segment for a listening port with SYN
@@ -33,28 +38,30 @@
 //! second with `wrk -c50 -H 'Connection: close'`); every line starts with the 4-tuple.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod congestion;
-pub mod connection;
+mod config;
+mod congestion;
+mod connection;
 mod input;
-pub mod isn;
+mod isn;
 mod output;
-pub mod reassembly;
-pub mod recv;
+mod reassembly;
+mod recv;
 mod reset;
-pub mod rtt;
+mod rtt;
 /// The TCP codec lives in `wire::tcp`; the engine names it `segment`.
-pub(crate) use crate::wire::tcp as segment;
-pub mod send;
-pub mod seq;
-pub mod state;
-pub mod timers;
+use crate::wire::tcp as segment;
+mod send;
+pub(crate) mod seq;
+mod state;
+mod timeouts;
+mod timers;
 
 pub use crate::wire::tcp::{Ctl, Options, SackBlocks, Segment, SegmentRef};
-pub use congestion::Algorithm;
-pub use connection::{
-    CloseReason, Config, Connection, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
+pub use config::{
+    CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
+pub use congestion::Algorithm;
+pub use connection::Connection;
 pub use isn::IsnGenerator;
 pub use reset::reset_for;
 pub use seq::SeqNum;

@@ -3,10 +3,10 @@
 
 use log::trace;
 
-use super::connection::Connection;
+use super::connection::{Connection, our_wscale};
 use super::segment::{Ctl, Options, Segment};
 use super::seq::SeqNum;
-use super::state::State;
+use super::state::Phase;
 use super::timers::TimerKind;
 use crate::time::Instant;
 
@@ -39,7 +39,7 @@ impl Connection {
 
     fn poll_segment(&mut self, now: Instant) -> Option<Out> {
         let Some((seg, len)) = self.next_segment(now) else {
-            self.force_send = false;
+            self.probes.force_send = false;
             self.arm_idle_timers(now);
             self.arm_loss_probe(now);
             return None;
@@ -61,22 +61,22 @@ impl Connection {
             }
             return Some((seg, 0));
         }
-        match self.state {
-            State::Closed | State::Listen => None,
-            State::SynSent => self.syn_pending.then(|| (self.build_syn(now, false), 0)),
+        match self.phase {
+            Phase::Closed { .. } => None,
+            Phase::SynSent { syn_pending } => syn_pending.then(|| (self.build_syn(now, false), 0)),
             // In SYN-RECEIVED every ACK we owe is a SYN-ACK (it also answers a duplicate SYN).
-            State::SynReceived => {
-                (self.syn_pending || self.ack_pending).then(|| (self.build_syn(now, true), 0))
+            Phase::SynReceived { syn_pending, .. } => {
+                (syn_pending || self.ack.pending).then(|| (self.build_syn(now, true), 0))
             }
             _ => {
-                if self.loss_probe {
-                    self.loss_probe = false;
+                if self.recovery.loss_probe {
+                    self.recovery.loss_probe = false;
                     if let Some(seg) = self.build_probe(now) {
                         return Some(seg);
                     }
                 }
-                if self.fast_retransmit {
-                    self.fast_retransmit = false;
+                if self.recovery.fast_retransmit {
+                    self.recovery.fast_retransmit = false;
                     if let Some(seg) = self.build_retransmit_una(now) {
                         return Some(seg);
                     }
@@ -91,7 +91,7 @@ impl Connection {
                 }
                 // A pure ACK carries SND.MAX, not a pulled-back SND.NXT: after a timeout
                 // SND.NXT may lie below the peer's RCV.NXT and the ACK would be unacceptable.
-                self.ack_pending.then(|| {
+                self.ack.pending.then(|| {
                     let mut seg = Segment {
                         seq: self.snd.snd_max,
                         ..Segment::default()
@@ -115,15 +115,15 @@ impl Connection {
         seg.ack = self.rcv.rcv_nxt;
         self.rcv.update_window(self.snd.mss);
         seg.wnd = self.rcv.wnd_field();
-        if self.ts_enabled {
-            seg.options.timestamps = Some((Self::ts_val(now), self.ts_recent));
+        if self.opts.timestamps {
+            seg.options.timestamps = Some((Self::ts_val(now), self.opts.ts_recent));
         }
-        if self.sack_enabled && !self.rcv.reassembly.is_empty() {
+        if self.opts.sack && !self.rcv.reassembly.is_empty() {
             // RFC 2018 §4: report what we hold beyond RCV.NXT.
             seg.options.sack = self.rcv.reassembly.sack_blocks();
         }
-        self.ack_pending = false;
-        self.unacked_bytes = 0;
+        self.ack.pending = false;
+        self.ack.unacked_bytes = 0;
         self.timers.stop(TimerKind::DelayedAck);
     }
 
@@ -136,16 +136,16 @@ impl Connection {
         };
         if with_ack {
             // Answer only what the peer offered (RFC 7323 §1.3, RFC 2018 §2).
-            if self.ws_enabled {
+            if self.opts.window_scale {
                 options.window_scale = Some(self.rcv.wscale);
             }
-            options.sack_permitted = self.sack_enabled;
-            if self.ts_enabled {
-                options.timestamps = Some((Self::ts_val(now), self.ts_recent));
+            options.sack_permitted = self.opts.sack;
+            if self.opts.timestamps {
+                options.timestamps = Some((Self::ts_val(now), self.opts.ts_recent));
             }
         } else {
             if c.window_scale {
-                options.window_scale = Some(super::connection::our_wscale(c.recv_buffer_cap()));
+                options.window_scale = Some(our_wscale(c.recv_buffer_cap()));
             }
             options.sack_permitted = c.sack;
             if c.timestamps {
@@ -170,8 +170,8 @@ impl Connection {
             self.rtt.on_send(now, self.snd.iss + 1);
         }
         self.snd.on_sent(self.snd.iss + 1);
-        self.syn_pending = false;
-        self.ack_pending = false;
+        self.phase.set_syn_pending(false);
+        self.ack.pending = false;
         if !self.timers.is_running(TimerKind::Retransmit) {
             self.arm_retransmit(now);
         }
@@ -195,7 +195,7 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        if !retransmission && !self.force_send {
+        if !retransmission && !self.probes.force_send {
             // RFC 9293 §3.7.4 Nagle (MUST-17) and §3.8.6.2.1 sender SWS avoidance (MUST-38).
             let full = len >= mss;
             let all = seq + len as u32 == data_end;
@@ -205,7 +205,7 @@ impl Connection {
                 return None;
             }
         }
-        self.force_send = false;
+        self.probes.force_send = false;
         let mut seg = Segment {
             seq,
             ..Segment::default()
@@ -239,7 +239,7 @@ impl Connection {
             return self.snd.usable_window(self.cc.cwnd());
         }
         let peer = self.snd.snd_wnd.saturating_sub(self.snd.in_flight());
-        let pipe = self.snd.pipe(self.high_rxt, self.snd.mss);
+        let pipe = self.snd.pipe(self.recovery.high_rxt, self.snd.mss);
         peer.min(self.cc.cwnd().saturating_sub(pipe))
     }
 
@@ -249,21 +249,21 @@ impl Connection {
     fn build_sack_retransmit(&mut self, now: Instant) -> Option<Out> {
         let smss = self.snd.mss;
         let limit = self.payload_limit();
-        let pipe = self.snd.pipe(self.high_rxt, smss);
+        let pipe = self.snd.pipe(self.recovery.high_rxt, smss);
         if self.cc.cwnd().saturating_sub(pipe) < limit {
             return None;
         }
         let new_data = self.snd.available_from(self.snd.snd_nxt) > 0
             && self.snd.snd_wnd > self.snd.in_flight();
-        let lost = self.snd.next_hole(self.high_rxt, smss, true);
+        let lost = self.snd.next_hole(self.recovery.high_rxt, smss, true);
         let (seq, hole) = match lost {
             Some(hole) => hole,
-            None if !new_data => self.snd.next_hole(self.high_rxt, smss, false)?,
+            None if !new_data => self.snd.next_hole(self.recovery.high_rxt, smss, false)?,
             None => return None,
         };
         let len = hole.min(limit).min(self.snd.available_from(seq));
         let out = self.resend(now, seq, len as usize, false)?;
-        self.high_rxt = seq + len;
+        self.recovery.high_rxt = seq + len;
         Some(out)
     }
 
@@ -320,7 +320,10 @@ impl Connection {
         let len = len as usize;
         let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len as u32);
         let out = self.resend(now, seq, len, fin)?;
-        self.high_rxt = self.high_rxt.max(seq + len as u32 + u32::from(fin));
+        self.recovery.high_rxt = self
+            .recovery
+            .high_rxt
+            .max(seq + len as u32 + u32::from(fin));
         self.arm_retransmit(now);
         Some(out)
     }
@@ -349,15 +352,15 @@ impl Connection {
     /// accounts for timestamps) less any SACK option it will carry (MUST-16: TCP options
     /// count against the MSS).
     fn payload_limit(&self) -> u32 {
-        if !self.sack_enabled || self.rcv.reassembly.is_empty() {
+        if !self.opts.sack || self.rcv.reassembly.is_empty() {
             return self.snd.mss;
         }
         let opts = Options {
             sack: self.rcv.reassembly.sack_blocks(),
-            timestamps: self.ts_enabled.then_some((0, 0)),
+            timestamps: self.opts.timestamps.then_some((0, 0)),
             ..Options::default()
         };
-        let extra = opts.wire_len() as u32 - if self.ts_enabled { 12 } else { 0 };
+        let extra = opts.wire_len() as u32 - if self.opts.timestamps { 12 } else { 0 };
         self.snd.mss.saturating_sub(extra).max(1)
     }
 
@@ -374,13 +377,13 @@ impl Connection {
     /// After the last segment: the persist timer runs when data waits, nothing is in flight
     /// and nothing was sent (zero or unusably small window); SHLD-29/30 timing.
     fn arm_idle_timers(&mut self, now: Instant) {
-        let waiting = self.state.is_synchronized()
+        let waiting = self.state().is_synchronized()
             && self.snd.has_unsent()
             && self.snd.outstanding() == 0
             && !self.timers.is_running(TimerKind::Retransmit);
         if waiting {
             let mut d = self.rtt.rto();
-            for _ in 0..self.persist_backoff {
+            for _ in 0..self.probes.persist_backoff {
                 d = (d * 2).min(self.config.rto_max);
             }
             self.timers.set_if_idle(TimerKind::Persist, now + d);

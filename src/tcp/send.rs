@@ -103,10 +103,6 @@ impl SendSpace {
         self.buf.len()
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// One past the last data octet written by the user.
     pub fn data_end(&self) -> SeqNum {
         self.buf_seq + self.buf.len() as u32
@@ -144,6 +140,7 @@ impl SendSpace {
     }
 
     /// Data octets (plus an unsent FIN) not yet sent.
+    #[cfg(test)]
     pub fn unsent(&self) -> u32 {
         let end = self.data_end() + u32::from(self.fin_queued);
         if end.after(self.snd_nxt) {
@@ -336,6 +333,13 @@ impl SendSpace {
             .map(|(a, b)| (a.max(high_rxt), b))
             .find(|&(a, _)| a.before(limit))
             .map(|(a, b)| (a, b - a))
+    }
+
+    /// RFC 9293 §3.10.7.4 fifth: whether a segment may update the window, "If SND.WL1 <
+    /// SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)", so that an old, reordered
+    /// segment never does. The update itself is `Connection::update_window`.
+    pub fn window_update_acceptable(&self, seq: SeqNum, ack: SeqNum) -> bool {
+        self.snd_wl1.before(seq) || (self.snd_wl1 == seq && self.snd_wl2.before_eq(ack))
     }
 
     /// Record that the sequence space up to `end` has been sent.
