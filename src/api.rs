@@ -278,6 +278,7 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
+    /// The local port it listens on.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -376,10 +377,12 @@ impl TcpStream {
         TcpStream::new(shared.clone(), handle)
     }
 
+    /// The remote end's address and port (fixed at open; still answers once closed).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.peer)
     }
 
+    /// Our address and port on this connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }
@@ -426,11 +429,14 @@ impl TcpStream {
         self.with_conn(|c| c.set_user_timeout(timeout))
     }
 
+    /// How long `read` waits for data before failing with `TimedOut`; `None` waits forever.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.read_timeout = timeout;
         Ok(())
     }
 
+    /// How long `write` waits for room in the send buffer before failing with `TimedOut`;
+    /// `None` waits forever.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.write_timeout = timeout;
         Ok(())

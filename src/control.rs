@@ -18,7 +18,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 
 /// The abstract socket name for a device.
-pub fn socket_name(dev: &str) -> String {
+fn socket_name(dev: &str) -> String {
     format!("tunstack/{dev}")
 }
 
@@ -28,6 +28,8 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
+    /// Listens on `@tunstack/<dev>` in this network namespace (non-blocking; served from
+    /// [`App::poll`]).
     pub fn bind(dev: &str) -> io::Result<ControlServer> {
         let addr = SocketAddr::from_abstract_name(socket_name(dev).as_bytes())?;
         let listener = UnixListener::bind_addr(&addr)?;
@@ -77,7 +79,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// The table `tunstack ss` prints, in the manner of `ss -tni`.
-pub fn connection_table(stack: &Stack) -> String {
+fn connection_table(stack: &Stack) -> String {
     let tcp = stack.tcp();
     let mut out = String::new();
     let _ = writeln!(

@@ -21,7 +21,9 @@ const MAX_ROUNDS: usize = 64;
 
 /// A stack joined to a link, with its applications.
 pub struct Runtime<L> {
+    /// The stack; between turns the caller may use it directly (sockets, counters).
     pub stack: Stack,
+    /// Where the stack's packets come from and go to.
     pub link: L,
     apps: Vec<Box<dyn App + Send>>,
     rx: Vec<u8>,
@@ -29,6 +31,8 @@ pub struct Runtime<L> {
 }
 
 impl<L: Link> Runtime<L> {
+    /// Joins `stack` to `link`, with no applications yet.
+    #[must_use]
     pub fn new(stack: Stack, link: L) -> Runtime<L> {
         Runtime {
             stack,
@@ -47,6 +51,7 @@ impl<L: Link> Runtime<L> {
         Ok(owner)
     }
 
+    /// The applications, in the order they were added (index = owner tag).
     pub fn apps(&self) -> &[Box<dyn App + Send>] {
         &self.apps
     }

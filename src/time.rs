@@ -16,18 +16,25 @@ impl Instant {
     /// The epoch itself.
     pub const ZERO: Instant = Instant(0);
 
+    /// `us` microseconds after the epoch.
+    #[must_use]
     pub const fn from_micros(us: u64) -> Instant {
         Instant(us)
     }
 
+    /// `ms` milliseconds after the epoch.
+    #[must_use]
     pub const fn from_millis(ms: u64) -> Instant {
         Instant(ms * 1_000)
     }
 
+    /// `s` seconds after the epoch.
+    #[must_use]
     pub const fn from_secs(s: u64) -> Instant {
         Instant(s * 1_000_000)
     }
 
+    /// Microseconds since the epoch.
     pub const fn as_micros(self) -> u64 {
         self.0
     }

@@ -15,8 +15,8 @@
 
 pub mod http;
 pub mod registry;
-pub mod services;
-pub mod sockets;
+pub(crate) mod services;
+mod sockets;
 
 pub use sockets::Sockets;
 
@@ -33,6 +33,7 @@ pub trait App {
     fn on_event(&mut self, now: Instant, sockets: &mut Sockets<'_>, event: TcpEvent);
 
     /// The app's own next deadline (e.g. an idle timeout).
+    #[must_use]
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }

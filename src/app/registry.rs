@@ -19,15 +19,18 @@ pub struct Needs {
 }
 
 impl Needs {
+    /// Nothing to prepare (the classic services).
     pub const NOTHING: Needs = Needs {
         site: false,
         tls: false,
     };
-    pub const SITE: Needs = Needs {
+    /// The site only (HTTP).
+    pub(crate) const SITE: Needs = Needs {
         site: true,
         tls: false,
     };
-    pub const SITE_AND_TLS: Needs = Needs {
+    /// The site and a TLS certificate (HTTPS).
+    pub(crate) const SITE_AND_TLS: Needs = Needs {
         site: true,
         tls: true,
     };
@@ -50,9 +53,13 @@ pub type Constructor =
 
 /// One built-in service.
 pub struct Service {
+    /// What `--services` and `--keepalive` call it, and its label in logs and the summary.
     pub name: &'static str,
+    /// The TCP port it listens on (its well-known port).
     pub port: u16,
+    /// What the daemon prepares before building it.
     pub needs: Needs,
+    /// Builds its app.
     pub build: Constructor,
 }
 

@@ -12,7 +12,7 @@ use std::io;
 
 /// What one of the small services does with a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Classic {
+pub(crate) enum Classic {
     /// RFC 862: sends back what it reads.
     Echo,
     /// RFC 863: reads and forgets.
@@ -25,7 +25,7 @@ pub enum Classic {
 
 /// RFC 864: 72 characters per line from the 95 printable ASCII characters, each line
 /// starting one character further along, ended by CR LF.
-pub fn chargen_line(n: u64, out: &mut Vec<u8>) {
+fn chargen_line(n: u64, out: &mut Vec<u8>) {
     let start = (n % 95) as u8;
     out.extend((0..72u8).map(|i| b' ' + (start + i) % 95));
     out.extend_from_slice(b"\r\n");
@@ -46,8 +46,7 @@ fn chargen_cycle() -> &'static [u8] {
 }
 
 /// RFC 865 asks for a short message of printable ASCII, under 512 characters.
-pub const QUOTE: &[u8] =
-    b"\"A TCP stack is judged by its tests.\" -- RFC 9293, between the lines\r\n";
+const QUOTE: &[u8] = b"\"A TCP stack is judged by its tests.\" -- RFC 9293, between the lines\r\n";
 
 struct Conn {
     /// Echo: bytes read but not yet accepted by `send`.
@@ -59,7 +58,7 @@ struct Conn {
 }
 
 /// One small service on its port.
-pub struct ClassicServer {
+pub(crate) struct ClassicServer {
     name: &'static str,
     port: u16,
     kind: Classic,
@@ -72,7 +71,9 @@ pub struct ClassicServer {
 }
 
 impl ClassicServer {
-    pub fn new(
+    /// The service `name` on `port`; `tcp` overrides the stack's TCP defaults for it.
+    #[must_use]
+    pub(crate) fn new(
         name: &'static str,
         port: u16,
         kind: Classic,

@@ -17,8 +17,9 @@ pub struct Sockets<'a> {
 
 impl<'a> Sockets<'a> {
     /// The view of `stack` for the app tagged `owner`.
+    #[must_use]
     #[inline]
-    pub fn new(stack: &'a mut Stack, owner: Owner) -> Sockets<'a> {
+    pub(crate) fn new(stack: &'a mut Stack, owner: Owner) -> Sockets<'a> {
         Sockets { stack, owner }
     }
 

@@ -55,11 +55,13 @@ pub struct FaultSpec {
     pub rx: DirectionFaults,
     /// Packets travelling from the stack (sent to the inner link).
     pub tx: DirectionFaults,
+    /// Seed of the one RNG behind every decision: the same seed and packets, the same run.
     pub seed: u64,
 }
 
 impl FaultSpec {
     /// The same faults in both directions.
+    #[must_use]
     pub fn symmetric(faults: DirectionFaults, seed: u64) -> FaultSpec {
         FaultSpec {
             rx: faults.clone(),
@@ -132,10 +134,15 @@ impl FromStr for FaultSpec {
 /// What the injector did, per direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultsStats {
+    /// Packets delivered (each copy of a duplicate counts).
     pub passed: u64,
+    /// Packets lost to `loss`.
     pub dropped: u64,
+    /// Packets delivered twice.
     pub duplicated: u64,
+    /// Packets held back by `reorder_delay`.
     pub reordered: u64,
+    /// Packets (copies) with one bit flipped.
     pub corrupted: u64,
 }
 
@@ -266,6 +273,8 @@ pub struct Faults<L> {
 }
 
 impl<L: Link> Faults<L> {
+    /// Wraps `inner` with the faults of `spec`, its RNG seeded with `spec.seed`.
+    #[must_use]
     pub fn new(inner: L, spec: FaultSpec) -> Faults<L> {
         Faults {
             inner,
@@ -289,15 +298,17 @@ impl<L: Link> Faults<L> {
         self.tx.faults = tx;
     }
 
-    /// (towards the stack, from the stack)
+    /// What was done so far: (towards the stack, from the stack).
     pub fn stats(&self) -> (FaultsStats, FaultsStats) {
         (self.rx.stats, self.tx.stats)
     }
 
+    /// The wrapped link.
     pub fn inner(&self) -> &L {
         &self.inner
     }
 
+    /// The wrapped link, mutably; packets sent through it directly bypass the faults.
     pub fn inner_mut(&mut self) -> &mut L {
         &mut self.inner
     }

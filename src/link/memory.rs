@@ -31,6 +31,7 @@ pub struct Memory {
 
 impl Memory {
     /// Two connected ends.
+    #[must_use]
     pub fn pair() -> (Memory, Memory) {
         let a: Queue = Arc::default();
         let b: Queue = Arc::default();

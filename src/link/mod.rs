@@ -30,7 +30,12 @@ pub enum ChecksumState {
     Verified,
     /// Only the pseudo-header sum is in place; the checksum over the data starting at
     /// `start` is still to be computed and stored at `start + offset` (virtio `NEEDS_CSUM`).
-    Partial { start: u16, offset: u16 },
+    Partial {
+        /// Where the checksummed data starts, in octets from the start of the packet.
+        start: u16,
+        /// Where the checksum goes, in octets from `start`.
+        offset: u16,
+    },
 }
 
 /// Segmentation offload: whether a packet is a super-segment the device splits (transmit)
@@ -42,7 +47,12 @@ pub enum Gso {
     None,
     /// A TCP super-segment (over IPv4 or IPv6, as its IP header says) of segments carrying
     /// `size` payload octets each (the last may be shorter); `header_len` is IP + TCP header.
-    Tcp { size: u16, header_len: u16 },
+    Tcp {
+        /// Payload octets per segment (the MSS the device splits at).
+        size: u16,
+        /// Octets of IP header plus TCP header, repeated in front of each segment.
+        header_len: u16,
+    },
 }
 
 /// The descriptor that travels with every packet through a [`Link`].
@@ -50,12 +60,15 @@ pub enum Gso {
 pub struct PacketDesc {
     /// Bytes of the packet (from the start of the buffer).
     pub len: usize,
+    /// How far the transport checksum is computed or verified.
     pub checksum: ChecksumState,
+    /// Whether this is a super-segment to split or a merged one.
     pub gso: Gso,
 }
 
 impl PacketDesc {
     /// An ordinary packet of `len` bytes, nothing known beyond its bytes.
+    #[must_use]
     pub fn plain(len: usize) -> PacketDesc {
         PacketDesc {
             len,
@@ -80,6 +93,7 @@ pub trait Link {
     }
 
     /// The earliest time this link has delayed work (a held packet) to do, if any.
+    #[must_use]
     fn poll_at(&self) -> Option<Instant> {
         None
     }

@@ -83,6 +83,7 @@ impl PcapWriter {
         self.packets
     }
 
+    /// Pushes buffered records to the output (dropping the writer does so too).
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
@@ -101,18 +102,23 @@ pub struct Pcap<L> {
 }
 
 impl<L: Link> Pcap<L> {
+    /// Records what passes through `inner` with `writer`.
+    #[must_use]
     pub fn new(inner: L, writer: PcapWriter) -> Pcap<L> {
         Pcap { inner, writer }
     }
 
+    /// The capture writer (to count packets or flush).
     pub fn writer(&mut self) -> &mut PcapWriter {
         &mut self.writer
     }
 
+    /// The wrapped link.
     pub fn inner(&self) -> &L {
         &self.inner
     }
 
+    /// The wrapped link, mutably; packets sent through it directly are not recorded.
     pub fn inner_mut(&mut self) -> &mut L {
         &mut self.inner
     }

@@ -16,25 +16,44 @@ use tun_tap::{Iface, Mode};
 /// Why the device could not be opened or configured, phrased for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum TunError {
+    /// EPERM/EACCES: the process may not create or attach to the device.
     #[error(
         "no permission to use /dev/net/tun for {dev}: run with sudo, grant CAP_NET_ADMIN \
          (setcap cap_net_admin+ep $(which tunstack)), or create a persistent device with \
          `ip tuntap add {dev} mode tun user $USER` and pass --no-configure"
     )]
-    Permission { dev: String },
+    Permission {
+        /// The device name asked for.
+        dev: String,
+    },
+    /// EBUSY: another process holds the device.
     #[error(
         "device {dev} is busy: another process (another tunstack?) holds it; stop that \
          process or pick another name with --dev"
     )]
-    Busy { dev: String },
+    Busy {
+        /// The device name asked for.
+        dev: String,
+    },
+    /// ENOENT/ENODEV: /dev/net/tun does not exist.
     #[error("/dev/net/tun is missing: load the tun module (`modprobe tun`)")]
     NoTunModule,
+    /// Any other failure to open the device or make it non-blocking.
     #[error("opening TUN device {dev}: {source}")]
-    Open { dev: String, source: io::Error },
+    Open {
+        /// The device name asked for.
+        dev: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Setting up the kernel side (a socket(2) or ioctl(2) call) failed.
     #[error("configuring {dev} ({what}): {source}")]
     Configure {
+        /// The device being configured.
         dev: String,
+        /// Which step failed: `socket`, `address`, `netmask`, `mtu`, `read flags`, `bring up`.
         what: &'static str,
+        /// The OS error.
         source: io::Error,
     },
 }

@@ -5,7 +5,7 @@ use etherparse::icmpv4::DestUnreachableHeader;
 use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpNumber};
 use std::net::SocketAddr;
 
-/// ICMP header length (type, code, checksum, rest-of-header).
+/// ICMP header length in octets (type, code, checksum, rest-of-header).
 pub const HEADER_LEN: usize = 8;
 /// RFC 1812 §4.3.2.3: an ICMP error carries as much of the offending datagram as fits
 /// without the error exceeding 576 bytes.
@@ -14,31 +14,49 @@ pub const ERROR_MAX_LEN: usize = 576;
 /// An incoming ICMP message, as far as the stack cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpIn<'a> {
+    /// RFC 792 type 8: answered with an echo reply carrying the same three fields.
     EchoRequest {
+        /// RFC 792: identifier, echoed in the reply.
         id: u16,
+        /// RFC 792: sequence number, echoed in the reply.
         seq: u16,
+        /// The data after the header, echoed in the reply.
         data: &'a [u8],
     },
-    /// An error about a datagram we sent; `original` is its IP header and leading bytes.
+    /// RFC 792 type 3: an error about a datagram we sent.
     DestUnreachable {
+        /// RFC 792 code: 0 net, 1 host, 2 protocol, 3 port unreachable, 4 fragmentation
+        /// needed and DF set, 5 source route failed (RFC 1122 §3.2.2.1 adds 6..=12).
         code: u8,
+        /// RFC 1191 §4: the next-hop MTU of a code 4 message (zero from older routers).
         next_hop_mtu: u16,
+        /// The quoted datagram: its IP header and leading octets (RFC 792: at least 8).
         original: &'a [u8],
     },
+    /// RFC 792 type 11: a datagram we sent ran out of TTL or of reassembly time.
     TimeExceeded {
+        /// RFC 792 code: 0 TTL exceeded in transit, 1 fragment reassembly time exceeded.
         code: u8,
+        /// The quoted datagram: its IP header and leading octets (RFC 792: at least 8).
         original: &'a [u8],
     },
+    /// RFC 792 type 12: a header field of a datagram we sent was refused.
     ParameterProblem {
+        /// RFC 792: the octet of the quoted datagram where the error was found.
         pointer: u8,
+        /// The quoted datagram: its IP header and leading octets (RFC 792: at least 8).
         original: &'a [u8],
     },
+    /// RFC 792 type 4, deprecated by RFC 6633: counted and otherwise ignored (MUST-55).
     SourceQuench {
+        /// The quoted datagram: its IP header and leading octets (RFC 792: at least 8).
         original: &'a [u8],
     },
     /// Any other type (echo replies, timestamps, ...): counted, not answered.
     Other {
+        /// The message's type field.
         icmp_type: u8,
+        /// The message's code field.
         code: u8,
     },
 }
@@ -47,9 +65,11 @@ pub enum IcmpIn<'a> {
 /// the first 8 octets of its payload (RFC 792), which hold both ports for TCP and UDP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quote {
+    /// The quoted datagram's protocol field (TCP or UDP for a useful quote).
     pub protocol: IpNumber,
     /// The quoted datagram's source (ours, when it is about something we sent).
     pub src: SocketAddr,
+    /// The quoted datagram's destination (the peer, when we sent it).
     pub dst: SocketAddr,
 }
 
@@ -69,7 +89,7 @@ pub fn parse_quote(original: &[u8]) -> Option<Quote> {
     })
 }
 
-/// Checks the checksum over the whole message and decodes it.
+/// Checks the checksum over the whole message (`message` is the IP payload) and decodes it.
 pub fn parse(message: &[u8]) -> Result<IcmpIn<'_>, DropReason> {
     if message.len() < HEADER_LEN {
         return Err(DropReason::IcmpTruncated);
@@ -104,7 +124,8 @@ pub fn parse(message: &[u8]) -> Result<IcmpIn<'_>, DropReason> {
     })
 }
 
-/// Writes an echo reply carrying the request's identifier, sequence number and data.
+/// Writes an echo reply (RFC 792 type 0) carrying the request's identifier, sequence number
+/// and data into `buf`; returns the octets written.
 pub fn emit_echo_reply(id: u16, seq: u16, data: &[u8], buf: &mut [u8]) -> usize {
     let header =
         Icmpv4Header::with_checksum(Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq }), data);
@@ -112,7 +133,7 @@ pub fn emit_echo_reply(id: u16, seq: u16, data: &[u8], buf: &mut [u8]) -> usize 
 }
 
 /// Writes a destination-unreachable error quoting `original` (an IP datagram we received),
-/// trimmed so the whole IP packet stays within 576 bytes.
+/// trimmed so the whole IP packet stays within 576 bytes; returns the octets written.
 pub fn emit_dest_unreachable(
     reason: DestUnreachableHeader,
     original: &[u8],

@@ -4,9 +4,9 @@ use super::DropReason;
 use etherparse::{IpDscp, IpEcn, IpFragOffset, IpNumber, Ipv4Header, Ipv4HeaderSlice};
 use std::net::Ipv4Addr;
 
-/// Minimum IPv4 header length.
+/// Minimum IPv4 header length in octets (IHL 5; the only length we emit).
 pub const HEADER_LEN: usize = 20;
-/// Largest IPv4 datagram (total length is a 16-bit field).
+/// Largest IPv4 datagram in octets (Total Length is a 16-bit field).
 pub const MAX_DATAGRAM: usize = 65_535;
 /// Default time to live for datagrams we originate (RFC 1700 / Linux default).
 pub const DEFAULT_TTL: u8 = 64;
@@ -56,35 +56,42 @@ pub fn parse(packet: &[u8]) -> Result<Ipv4View<'_>, DropReason> {
 }
 
 impl<'a> Ipv4View<'a> {
+    /// RFC 791: Source Address.
     pub fn src(&self) -> Ipv4Addr {
         self.header.source_addr()
     }
 
+    /// RFC 791: Destination Address.
     pub fn dst(&self) -> Ipv4Addr {
         self.header.destination_addr()
     }
 
+    /// RFC 791: Protocol, the payload's upper-layer protocol (1 ICMP, 6 TCP, 17 UDP).
     pub fn protocol(&self) -> IpNumber {
         self.header.protocol()
     }
 
+    /// RFC 791: Time to Live, in hops.
     pub fn ttl(&self) -> u8 {
         self.header.ttl()
     }
 
+    /// RFC 791: Identification, shared by the fragments of one datagram.
     pub fn ident(&self) -> u16 {
         self.header.identification()
     }
 
+    /// RFC 791: the MF flag (more fragments follow this one).
     pub fn more_fragments(&self) -> bool {
         self.header.more_fragments()
     }
 
+    /// RFC 791: the DF flag (the sender forbids fragmentation).
     pub fn dont_fragment(&self) -> bool {
         self.header.dont_fragment()
     }
 
-    /// Fragment offset in bytes.
+    /// RFC 791: Fragment Offset, converted from 8-octet units to bytes.
     pub fn fragment_offset(&self) -> usize {
         usize::from(self.header.fragments_offset().byte_offset())
     }
@@ -104,6 +111,7 @@ impl<'a> Ipv4View<'a> {
         self.datagram
     }
 
+    /// The bytes after the header, up to the total length.
     pub fn payload(&self) -> &'a [u8] {
         self.payload
     }
@@ -112,13 +120,19 @@ impl<'a> Ipv4View<'a> {
 /// The fields of a datagram we originate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv4Out {
+    /// RFC 791: Source Address (ours).
     pub src: Ipv4Addr,
+    /// RFC 791: Destination Address.
     pub dst: Ipv4Addr,
+    /// RFC 791: Protocol of the payload.
     pub protocol: IpNumber,
+    /// RFC 791: Time to Live, in hops.
     pub ttl: u8,
     /// DiffServ code point (RFC 2474), 0..=63.
     pub dscp: u8,
+    /// RFC 791: Identification; every fragment of the datagram carries it.
     pub ident: u16,
+    /// RFC 791: the DF flag; when set, routers drop rather than fragment (RFC 1191).
     pub dont_fragment: bool,
 }
 
@@ -142,12 +156,14 @@ impl Ipv4Out {
         h
     }
 
-    /// Writes a 20-byte header for a datagram carrying `payload_len` bytes unfragmented.
+    /// Writes a 20-byte header for a datagram carrying `payload_len` bytes unfragmented;
+    /// returns the octets written.
     pub fn emit_header(&self, payload_len: usize, buf: &mut [u8]) -> usize {
         self.emit_fragment_header(payload_len, 0, false, buf)
     }
 
-    /// Writes a 20-byte header for one fragment.
+    /// Writes a 20-byte header for one fragment: `offset` in bytes (a multiple of 8),
+    /// `more_fragments` the MF flag; returns the octets written.
     pub fn emit_fragment_header(
         &self,
         payload_len: usize,

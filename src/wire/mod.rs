@@ -68,6 +68,7 @@ pub struct PseudoHeader {
 
 impl PseudoHeader {
     /// The pseudo-header of `protocol` between `src` and `dst` (both of one family).
+    #[must_use]
     pub fn new(src: IpAddr, dst: IpAddr, protocol: IpNumber) -> PseudoHeader {
         let mut sum = Sum16BitWords::new();
         for addr in [src, dst] {
@@ -83,11 +84,13 @@ impl PseudoHeader {
     }
 
     /// The TCP pseudo-header between `src` and `dst`.
+    #[must_use]
     pub fn tcp(src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> PseudoHeader {
         PseudoHeader::new(src.into(), dst.into(), IpNumber::TCP)
     }
 
     /// The UDP pseudo-header between `src` and `dst`.
+    #[must_use]
     pub fn udp(src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> PseudoHeader {
         PseudoHeader::new(src.into(), dst.into(), IpNumber::UDP)
     }
@@ -121,7 +124,7 @@ impl PseudoHeader {
     }
 }
 
-/// True when `bytes` (checksum field included) sums to the all-ones pattern.
+/// True when `parts` (checksum field included) sum to the all-ones pattern (RFC 1071).
 pub fn checksum_ok(parts: &[&[u8]]) -> bool {
     internet_checksum(parts) == [0, 0]
 }

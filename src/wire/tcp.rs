@@ -32,17 +32,24 @@ use etherparse::{TcpHeader, TcpHeaderSlice, TcpOptions};
 use super::{DropReason, PseudoHeader};
 use crate::tcp::SeqNum;
 
-/// The control bits of a segment.
+/// The control bits of a segment (RFC 9293 §3.1), combined with `|`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ctl(u8);
 
 impl Ctl {
+    /// No bit set.
     pub const NONE: Ctl = Ctl(0);
+    /// RFC 9293 §3.1 FIN: no more data from the sender.
     pub const FIN: Ctl = Ctl(0x01);
+    /// RFC 9293 §3.1 SYN: synchronize sequence numbers.
     pub const SYN: Ctl = Ctl(0x02);
+    /// RFC 9293 §3.1 RST: reset the connection.
     pub const RST: Ctl = Ctl(0x04);
+    /// RFC 9293 §3.1 PSH: push function.
     pub const PSH: Ctl = Ctl(0x08);
+    /// RFC 9293 §3.1 ACK: the acknowledgment field is significant.
     pub const ACK: Ctl = Ctl(0x10);
+    /// RFC 9293 §3.1 URG: the urgent pointer field is significant.
     pub const URG: Ctl = Ctl(0x20);
 
     /// Whether every bit of `other` is set in `self`.
@@ -50,6 +57,7 @@ impl Ctl {
         self.0 & other.0 == other.0
     }
 
+    /// Sets (`on`) or clears every bit of `other`.
     pub fn set(&mut self, other: Ctl, on: bool) {
         if on {
             self.0 |= other.0;
@@ -58,14 +66,17 @@ impl Ctl {
         }
     }
 
+    /// The bits as they sit in the header's flags octet (FIN = 0x01 ... URG = 0x20).
     pub fn bits(self) -> u8 {
         self.0
     }
 
+    /// The bits of a header's flags octet; bits above URG (ECE, CWR) are dropped.
     pub fn from_bits(bits: u8) -> Ctl {
         Ctl(bits & 0x3f)
     }
 
+    /// Whether no bit is set.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -117,6 +128,7 @@ pub struct SackBlocks {
 }
 
 impl SackBlocks {
+    /// Appends the block `[left, right)`; `false` (and nothing added) when four are held.
     pub fn push(&mut self, left: SeqNum, right: SeqNum) -> bool {
         if usize::from(self.len) == self.blocks.len() {
             return false;
@@ -126,14 +138,17 @@ impl SackBlocks {
         true
     }
 
+    /// The blocks in the order pushed; RFC 2018 §4 wants the most recent one first.
     pub fn as_slice(&self) -> &[(SeqNum, SeqNum)] {
         &self.blocks[..usize::from(self.len)]
     }
 
+    /// Whether no block is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The number of blocks held, 0..=4.
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
@@ -278,16 +293,20 @@ impl Options {
 /// received segment is copied before the receive buffer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Segment<P = Bytes> {
-    /// SEG.SEQ
+    /// SEG.SEQ: the sequence number of the first octet (or of the SYN).
     pub seq: SeqNum,
-    /// SEG.ACK (meaningful only with `Ctl::ACK`)
+    /// SEG.ACK: the next sequence number the sender expects (meaningful only with
+    /// `Ctl::ACK`).
     pub ack: SeqNum,
     /// SEG.WND as carried on the wire (unscaled).
     pub wnd: u16,
+    /// The control bits (URG, ACK, PSH, RST, SYN, FIN).
     pub ctl: Ctl,
-    /// SEG.UP (meaningful only with `Ctl::URG`)
+    /// SEG.UP: the urgent pointer, an offset from SEG.SEQ (meaningful only with `Ctl::URG`).
     pub urgent: u16,
+    /// The options we understand; others were skipped when parsing (MUST-6).
     pub options: Options,
+    /// The data octets (SEG.LEN counts them, plus SYN and FIN).
     pub payload: P,
 }
 
@@ -296,6 +315,7 @@ pub type SegmentRef<'a> = Segment<&'a [u8]>;
 
 impl<P> Segment<P> {
     /// The same header fields and options with another payload.
+    #[must_use]
     pub fn with_payload<Q>(&self, payload: Q) -> Segment<Q> {
         Segment {
             seq: self.seq,
@@ -311,19 +331,24 @@ impl<P> Segment<P> {
 
 impl<P: AsRef<[u8]>> Segment<P> {
     /// The same segment with its payload borrowed.
+    #[must_use]
     pub fn borrowed(&self) -> SegmentRef<'_> {
         self.with_payload(self.payload.as_ref())
     }
 
+    /// Whether SYN is set.
     pub fn syn(&self) -> bool {
         self.ctl.contains(Ctl::SYN)
     }
+    /// Whether FIN is set.
     pub fn fin(&self) -> bool {
         self.ctl.contains(Ctl::FIN)
     }
+    /// Whether RST is set.
     pub fn rst(&self) -> bool {
         self.ctl.contains(Ctl::RST)
     }
+    /// Whether ACK is set (SEG.ACK is meaningful).
     pub fn has_ack(&self) -> bool {
         self.ctl.contains(Ctl::ACK)
     }
@@ -448,6 +473,7 @@ impl<'a> SegmentRef<'a> {
     }
 
     /// The same segment owning a copy of its payload.
+    #[must_use]
     pub fn to_owned_segment(&self) -> Segment {
         self.with_payload(Bytes::copy_from_slice(self.payload))
     }

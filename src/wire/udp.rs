@@ -3,14 +3,17 @@
 
 use super::{DropReason, PseudoHeader};
 
-/// UDP header length.
+/// UDP header length in octets (RFC 768: ports, length, checksum).
 pub const HEADER_LEN: usize = 8;
 
 /// A UDP datagram that passed its checks; `payload` is cut to the header's length field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UdpView<'a> {
+    /// RFC 768: the sender's port (0 when it expects no reply).
     pub src_port: u16,
+    /// RFC 768: the port the datagram is addressed to.
     pub dst_port: u16,
+    /// The data after the header, up to the length field (link padding cut off).
     pub payload: &'a [u8],
 }
 

@@ -6,7 +6,7 @@ use super::request::{Method, Request};
 
 /// What to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// 200 with the whole representation.
     Full,
     /// 304: the client's copy is current (no body).
@@ -14,17 +14,25 @@ pub enum Outcome {
     /// 412: a precondition of the client's failed.
     PreconditionFailed,
     /// 206 with bytes `first..=last`.
-    Partial { first: u64, last: u64 },
+    Partial {
+        /// Offset of the first byte sent.
+        first: u64,
+        /// Offset of the last byte sent (inclusive, as in Content-Range).
+        last: u64,
+    },
     /// 416 with `Content-Range: bytes */len`.
     Unsatisfiable,
 }
 
 /// The validators of the selected representation.
 #[derive(Clone, Copy, Debug)]
-pub struct Validators<'a> {
-    pub etag: &'a str,
-    pub modified: u64,
-    pub len: u64,
+pub(crate) struct Validators<'a> {
+    /// The strong entity tag, quotes included (RFC 9110 §8.8.3).
+    pub(crate) etag: &'a str,
+    /// Last-Modified, Unix seconds (RFC 9110 §8.8.2).
+    pub(crate) modified: u64,
+    /// The representation's length in bytes (the range set is evaluated against it).
+    pub(crate) len: u64,
 }
 
 /// Entity tags of an If-Match / If-None-Match list: (weak, opaque tag with quotes), up to
@@ -65,7 +73,7 @@ fn weak_match(value: &str, etag: &str) -> bool {
 }
 
 /// RFC 9110 §13.2.2, steps 1-5, for GET and HEAD of an existing representation.
-pub fn evaluate(req: &Request<'_>, v: Validators<'_>) -> Outcome {
+pub(crate) fn evaluate(req: &Request<'_>, v: Validators<'_>) -> Outcome {
     // 1. If-Match: false → 412.
     if let Some(value) = req.header("if-match") {
         if !strong_match(value, v.etag) {
@@ -111,7 +119,7 @@ pub fn evaluate(req: &Request<'_>, v: Validators<'_>) -> Outcome {
 /// One `bytes=` range against a representation of `len` bytes. Anything we do not
 /// understand (another unit, several ranges, bad syntax) is ignored: 200 with everything,
 /// which RFC 9110 §14.2 allows.
-pub fn byte_range(value: &str, len: u64) -> Outcome {
+pub(crate) fn byte_range(value: &str, len: u64) -> Outcome {
     let Some((unit, set)) = value.split_once('=') else {
         return Outcome::Full;
     };

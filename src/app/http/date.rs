@@ -35,14 +35,16 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) formatted in place: no allocation, so
 /// the server can produce Date and Last-Modified per response for the price of a copy.
 #[derive(Clone, Copy)]
-pub struct HttpDate {
+pub(crate) struct HttpDate {
     /// 29 bytes for years 1970-9999; room for the digits of any year a u64 can reach.
     buf: [u8; 40],
     len: u8,
 }
 
 impl HttpDate {
-    pub fn new(unix: u64) -> HttpDate {
+    /// The IMF-fixdate of `unix` (seconds since 1970-01-01 00:00:00 UTC).
+    #[must_use]
+    pub(crate) fn new(unix: u64) -> HttpDate {
         let days = (unix / 86_400) as i64;
         let secs = unix % 86_400;
         let (y, m, d) = civil_from_days(days);
@@ -82,11 +84,13 @@ impl HttpDate {
         self.len += bytes.len() as u8;
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    /// The date as ASCII bytes, ready for a header line.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len as usize]
     }
 
-    pub fn as_str(&self) -> &str {
+    /// The date as text.
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII is ever pushed.
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
@@ -104,7 +108,8 @@ pub struct DateCache {
 }
 
 impl DateCache {
-    pub fn get(&self, unix: u64) -> HttpDate {
+    /// The IMF-fixdate of `unix` (Unix seconds), formatted again only when the second changed.
+    pub(crate) fn get(&self, unix: u64) -> HttpDate {
         match self.last.get() {
             Some((at, date)) if at == unix => date,
             _ => {
@@ -116,7 +121,7 @@ impl DateCache {
     }
 }
 
-/// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+/// The IMF-fixdate of `unix` (Unix seconds), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn format(unix: u64) -> String {
     HttpDate::new(unix).as_str().to_string()
 }

@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 /// Settings shared by all connections of a server.
 pub struct Shared {
+    /// What targets resolve to: the `--www` root or the embedded page.
     pub site: Site,
+    /// Bounds on each request's head, target and skipped body.
     pub limits: Limits,
     /// `Cache-Control: max-age` in seconds.
     pub max_age: u64,
@@ -34,13 +36,15 @@ pub struct Shared {
     pub header_timeout: Duration,
     /// A response that makes no progress for this long is abandoned (reset).
     pub send_timeout: Duration,
+    /// The Server field value (`tunstack/VERSION`).
     pub server: String,
     /// The Date field, formatted once a second.
     pub date: DateCache,
 }
 
 impl Shared {
-    pub fn unix_now(&self, now: Instant) -> u64 {
+    /// The Unix time in seconds at the loop's `now`.
+    pub(crate) fn unix_now(&self, now: Instant) -> u64 {
         (self.unix_epoch_us + now.as_micros()) / 1_000_000
     }
 }
@@ -74,7 +78,8 @@ enum Taken {
 
 /// What the deadline means when it passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expired {
+pub(crate) enum Expired {
+    /// No deadline had passed: nothing was done.
     Nothing,
     /// Idle keep-alive connection: close quietly.
     Idle,
@@ -87,10 +92,14 @@ pub enum Expired {
 /// Counters for the summary.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tally {
+    /// Complete request heads answered (refused heads are not counted).
     pub requests: u64,
+    /// Plaintext output octets consumed by the transport.
     pub bytes_out: u64,
 }
 
+/// One connection's HTTP/1.1 protocol state: input not yet answered, output not yet taken,
+/// the body being sent, and the times its deadlines are measured from.
 pub struct Exchange {
     inbuf: Vec<u8>,
     /// Bytes of a request body still to discard.
@@ -104,10 +113,13 @@ pub struct Exchange {
     broken: bool,
     head_started_at: Option<Instant>,
     last_activity: Instant,
+    /// What this connection has done, for the server's summary.
     pub tally: Tally,
 }
 
 impl Exchange {
+    /// A fresh connection that arrived at `now` (its idle time counts from here).
+    #[must_use]
     pub fn new(now: Instant) -> Exchange {
         Exchange {
             inbuf: Vec::new(),
@@ -125,13 +137,15 @@ impl Exchange {
 
     /// How many more input bytes to accept now (zero applies back-pressure: the data stays
     /// in TCP's receive buffer and the window closes).
-    pub fn room(&self, limits: &Limits) -> usize {
+    pub(crate) fn room(&self, limits: &Limits) -> usize {
         if self.closing {
             return usize::MAX; // read and discard until the peer's FIN
         }
         (limits.max_head + 4096).saturating_sub(self.inbuf.len())
     }
 
+    /// Takes plaintext bytes from the peer, arriving at `now` (the pump passes no more than
+    /// the exchange has room for); they are answered by [`process`](Self::process).
     pub fn input(&mut self, now: Instant, data: &[u8]) {
         self.last_activity = now;
         if self.closing {
@@ -149,16 +163,20 @@ impl Exchange {
         self.inbuf.extend_from_slice(data);
     }
 
+    /// Whether the connection ends once the queued output is sent (`Connection: close`, a
+    /// refused request, or an idle timeout); no further requests are read.
     pub fn is_closing(&self) -> bool {
         self.closing
     }
 
+    /// Whether a response could not be completed as announced (a file ended early, or the
+    /// peer stalled past `send_timeout`): the connection must be reset, not closed.
     pub fn is_broken(&self) -> bool {
         self.broken
     }
 
     /// Whether everything queued has been handed to the transport.
-    pub fn drained(&self) -> bool {
+    pub(crate) fn drained(&self) -> bool {
         self.out_pos == self.out.len() && self.body.is_none()
     }
 
@@ -437,7 +455,8 @@ impl Exchange {
     }
 
     /// The next deadline and what it means.
-    pub fn deadline(&self, shared: &Shared) -> Option<(Instant, Expired)> {
+    #[must_use]
+    pub(crate) fn deadline(&self, shared: &Shared) -> Option<(Instant, Expired)> {
         if !self.drained() {
             return Some((
                 self.last_activity + shared.send_timeout,
@@ -456,7 +475,7 @@ impl Exchange {
     }
 
     /// Acts on a passed deadline; returns what happened.
-    pub fn handle_timeout(&mut self, now: Instant, shared: &Shared) -> Expired {
+    pub(crate) fn handle_timeout(&mut self, now: Instant, shared: &Shared) -> Expired {
         match self.deadline(shared) {
             Some((at, what)) if at <= now => {
                 match what {
@@ -502,7 +521,8 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-pub fn reason(status: u16) -> &'static str {
+/// The reason phrase of `status` (RFC 9110 §15), "Unknown" for codes we never send.
+fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         206 => "Partial Content",

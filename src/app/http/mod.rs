@@ -22,7 +22,7 @@
 //! HTTP keep-alive (connection reuse, RFC 9112 §9.3) is this module's idle timeout; TCP
 //! keepalive probes are a separate, per-listener TCP setting.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod date;
 pub mod exchange;
 pub mod request;
@@ -45,6 +45,7 @@ use transport::{Finish, Io, ROUNDS, Transport};
 /// Settings of one server (HTTP or HTTPS).
 #[derive(Clone)]
 pub struct HttpConfig {
+    /// The TCP port to listen on (80; 443 for HTTPS).
     pub port: u16,
     /// Serve this directory; `None` serves the embedded page.
     pub www: Option<PathBuf>,
@@ -53,10 +54,14 @@ pub struct HttpConfig {
     /// Unix time in µs of the loop's `Instant::ZERO` (the daemon passes its start time);
     /// Date headers are this plus `now`. The library never reads a clock.
     pub unix_epoch_us: u64,
+    /// A kept-alive connection with no request in progress is closed after this long
+    /// (RFC 9112 §9.5; announced as `Keep-Alive: timeout` to HTTP/1.0 clients).
     pub idle_timeout: Duration,
+    /// A request head must be complete this long after its first byte, or 408 (slowloris).
     pub header_timeout: Duration,
     /// A response the peer takes nothing of for this long is abandoned (RST).
     pub send_timeout: Duration,
+    /// Bounds on a request's head, target and skipped body (431/414/413 beyond them).
     pub limits: Limits,
     /// Connections beyond this are refused with a RST.
     pub max_connections: usize,
@@ -132,12 +137,20 @@ impl Conn {
 /// Totals for the shutdown summary.
 #[derive(Clone, Debug, Default)]
 pub struct HttpStats {
+    /// Connections accepted (not those refused over `max_connections`).
     pub connections: u64,
+    /// Complete request heads answered (heads the parser refuses, e.g. with 431, are not
+    /// counted).
     pub requests: u64,
+    /// Plaintext response octets handed to the transport (before TLS).
     pub bytes_out: u64,
+    /// TLS sessions that failed (handshake or record errors).
     pub tls_failures: u64,
+    /// Connections answered 408 because a head did not complete in `header_timeout`.
     pub header_timeouts: u64,
+    /// Kept-alive connections closed after `idle_timeout`.
     pub idle_closes: u64,
+    /// Responses abandoned (RST) after `send_timeout` without progress.
     pub stalled: u64,
 }
 
@@ -209,6 +222,7 @@ impl HttpServer {
         }
     }
 
+    /// Totals since the server started.
     pub fn stats(&self) -> &HttpStats {
         &self.stats
     }

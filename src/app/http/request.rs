@@ -2,7 +2,7 @@
 //! connection's memory bounded: the head, the request target, and the body we are willing
 //! to skip. A limit that is hit becomes the status code the RFC names for it.
 //!
-//! A parsed [`Request`] borrows the connection's input (target, fields) and its header slots
+//! A parsed `Request` borrows the connection's input (target, fields) and its header slots
 //! live on the stack for the duration of a callback, so parsing allocates nothing.
 
 use httparse::Header;
@@ -32,26 +32,32 @@ impl Default for Limits {
     }
 }
 
+/// The request method (RFC 9110 §9); we serve GET and HEAD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method<'a> {
+pub(crate) enum Method<'a> {
+    /// RFC 9110 §9.3.1: the representation.
     Get,
+    /// RFC 9110 §9.3.2: GET without the content.
     Head,
+    /// Any other method, as sent: answered 405 with `Allow: GET, HEAD`.
     Other(&'a str),
 }
 
 /// A complete request head, borrowed from the input.
 #[derive(Clone, Copy, Debug)]
-pub struct Request<'a> {
-    pub method: Method<'a>,
-    pub target: &'a str,
+pub(crate) struct Request<'a> {
+    /// The method of the request line.
+    pub(crate) method: Method<'a>,
+    /// The request target as sent (RFC 9112 §3.2: origin-form or absolute-form).
+    pub(crate) target: &'a str,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
-    pub minor: u8,
+    pub(crate) minor: u8,
     /// The fields as sent; names compare case-insensitively.
-    pub headers: &'a [Header<'a>],
+    pub(crate) headers: &'a [Header<'a>],
     /// Bytes of the head, blank line included.
-    pub head_len: usize,
+    pub(crate) head_len: usize,
     /// Content-Length of the body that follows (0 without one).
-    pub body_len: u64,
+    pub(crate) body_len: u64,
 }
 
 impl<'a> Request<'a> {
@@ -65,7 +71,7 @@ impl<'a> Request<'a> {
     }
 
     /// The value of a field (the first, if repeated) as text; `name` in lower case.
-    pub fn header(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&'a str> {
         self.fields(name)
             .next()
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -73,7 +79,7 @@ impl<'a> Request<'a> {
     }
 
     /// Whether a comma-separated field (such as Connection) lists `token`, case-insensitive.
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
+    fn has_token(&self, name: &str, token: &str) -> bool {
         self.fields(name)
             .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
@@ -81,7 +87,7 @@ impl<'a> Request<'a> {
     }
 
     /// RFC 9112 §9.3: whether the connection persists after this request's response.
-    pub fn keep_alive(&self) -> bool {
+    pub(crate) fn keep_alive(&self) -> bool {
         if self.has_token("connection", "close") {
             return false;
         }
@@ -91,9 +97,10 @@ impl<'a> Request<'a> {
 
 /// What the bytes at the start of the buffer are.
 #[derive(Debug)]
-pub enum Parsed<'a> {
+pub(crate) enum Parsed<'a> {
     /// Not a complete head yet, and within the limits.
     Partial,
+    /// A complete head within the limits.
     Complete(Request<'a>),
     /// A request we refuse with this status; the connection closes after the answer.
     Reject(u16),
@@ -104,7 +111,7 @@ const STACK_HEADERS: usize = 64;
 
 /// Parses the head at the start of `buf` and hands the outcome to `f` (the request borrows
 /// `buf` and header slots that live only for the call).
-pub fn parse<R>(buf: &[u8], limits: &Limits, f: impl FnOnce(Parsed<'_>) -> R) -> R {
+pub(crate) fn parse<R>(buf: &[u8], limits: &Limits, f: impl FnOnce(Parsed<'_>) -> R) -> R {
     let mut on_stack = [const { MaybeUninit::<Header<'_>>::uninit() }; STACK_HEADERS];
     let mut on_heap = Vec::new();
     let slots = if limits.max_headers <= STACK_HEADERS {

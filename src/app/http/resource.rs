@@ -6,7 +6,7 @@
 //! canonical root, so symlinks cannot lead out of it either. Files are opened here and
 //! streamed by the caller in chunks; only listings and the embedded page live in memory.
 //!
-//! A resource's validators are kept inline ([`ETag`], [`HttpDate`]) and the embedded page's
+//! A resource's validators are kept inline (`ETag`, `HttpDate`) and the embedded page's
 //! are computed once, so a GET of the page or of a small file allocates nothing here.
 
 use super::date::HttpDate;
@@ -21,28 +21,33 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 /// Where a representation's bytes come from.
-pub enum Source {
+pub(crate) enum Source {
+    /// An open file, streamed in chunks from its current position.
     File(File),
+    /// Bytes in memory: a listing or the embedded page.
     Memory(Arc<[u8]>),
 }
 
 /// A selected representation (RFC 9110 §3.2) with its validators.
-pub struct Resource {
-    pub content_type: &'static str,
-    pub len: u64,
+pub(crate) struct Resource {
+    /// The Content-Type field value, chosen by file extension.
+    pub(crate) content_type: &'static str,
+    /// The representation's length in bytes.
+    pub(crate) len: u64,
     /// Last-Modified, Unix seconds.
-    pub modified: u64,
+    pub(crate) modified: u64,
     /// `modified` as an HTTP-date, for the Last-Modified field.
-    pub last_modified: HttpDate,
+    pub(crate) last_modified: HttpDate,
     /// A strong entity tag, quotes included.
-    pub etag: ETag,
-    pub source: Source,
+    pub(crate) etag: ETag,
+    /// Where the bytes come from.
+    pub(crate) source: Source,
 }
 
 /// A strong entity tag (RFC 9110 §8.8.3), quotes included, kept inline: `"` + 16 hex digits
 /// + `"` for content we hash, `"len-mtime_ns"` in hex for files (at most 51 bytes).
 #[derive(Clone, Copy)]
-pub struct ETag {
+pub(crate) struct ETag {
     buf: [u8; 56],
     len: u8,
 }
@@ -90,22 +95,27 @@ impl ETag {
         }
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    /// The tag as ASCII bytes, quotes included, ready for the ETag field.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len as usize]
     }
 
-    pub fn as_str(&self) -> &str {
+    /// The tag as text, quotes included, for comparison with If-Match and If-None-Match.
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII is ever written.
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 }
 
 /// The outcome of resolving a target.
-pub enum Lookup {
+pub(crate) enum Lookup {
+    /// A file, a listing or the embedded page.
     Found(Resource),
     /// A directory named without its trailing slash: 301 to this location.
     Redirect(String),
+    /// 404: nothing there, outside the root, or refused (`..`, NUL).
     NotFound,
+    /// 400: not origin-form or absolute-form, or a malformed `%` escape.
     BadRequest,
 }
 
@@ -148,12 +158,13 @@ impl Site {
         })
     }
 
-    pub fn root(&self) -> Option<&Path> {
+    /// The canonical directory served; `None` when serving the embedded page.
+    pub(crate) fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }
 
     /// Resolves a request target (origin-form or absolute-form).
-    pub fn lookup(&self, target: &str) -> Lookup {
+    pub(crate) fn lookup(&self, target: &str) -> Lookup {
         let path = match target
             .strip_prefix("http://")
             .or(target.strip_prefix("https://"))
@@ -309,7 +320,7 @@ fn mtime(meta: &std::fs::Metadata) -> u64 {
 }
 
 /// `%XX` decoding (RFC 3986 §2.1); `None` for a malformed escape.
-pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -340,7 +351,8 @@ fn percent_encode(bytes: &[u8]) -> String {
     out
 }
 
-pub fn html_escape(s: &str) -> String {
+/// Escapes the five HTML-special characters, for names in a listing.
+fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -394,7 +406,7 @@ fn listing(dir: &Path, url_path: &str) -> String {
 }
 
 /// Media type by file extension.
-pub fn content_type(path: &Path) -> &'static str {
+fn content_type(path: &Path) -> &'static str {
     let ext = path
         .extension()
         .and_then(OsStr::to_str)

@@ -21,24 +21,52 @@ use std::sync::{Arc, Mutex};
 /// Startup errors, each one sentence saying what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The certificate file could not be read, was not PEM, or held no certificate.
     #[error("cannot read the certificate {path}: {reason} (pass a PEM file with --tls-cert)")]
-    Cert { path: PathBuf, reason: String },
+    Cert {
+        /// The `--tls-cert` file.
+        path: PathBuf,
+        /// What went wrong, from the PEM reader.
+        reason: String,
+    },
+    /// The key file could not be read or held no PKCS#8, PKCS#1 or SEC1 key.
     #[error("cannot read the private key {path}: {reason} (pass a PEM file with --tls-key)")]
-    Key { path: PathBuf, reason: String },
+    Key {
+        /// The `--tls-key` file.
+        path: PathBuf,
+        /// What went wrong, from the PEM reader.
+        reason: String,
+    },
+    /// rustls refused the configuration (e.g. a key that does not match the certificate).
     #[error("the certificate and key do not work together: {0}")]
     Config(String),
+    /// rcgen could not make the self-signed certificate; rcgen's error.
     #[error("generating a self-signed certificate failed: {0}")]
     Generate(String),
+    /// The generated certificate could not be written for clients.
     #[error("cannot write the certificate to {path}: {reason} (choose another --tls-cert-out)")]
-    WriteCert { path: PathBuf, reason: String },
+    WriteCert {
+        /// The `--tls-cert-out` file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The `--tls-keylog` file could not be opened for appending.
     #[error("cannot open the key log {path}: {reason}")]
-    KeyLog { path: PathBuf, reason: String },
+    KeyLog {
+        /// The key log file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
 }
 
 /// A certificate chain and its key.
 pub struct Identity {
+    /// The certificates, the server's own first (DER).
     pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
+    /// The private key of the first certificate (DER).
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
@@ -97,11 +125,11 @@ pub fn write_cert(path: &Path, pem: &str) -> Result<(), TlsError> {
 /// rustls' wall clock (session ticket ages), fed by the loop: the server sets it from the
 /// loop's `now` whenever it runs, so the library still never reads a clock itself.
 #[derive(Debug, Default)]
-pub struct LoopClock(AtomicU64);
+pub(crate) struct LoopClock(AtomicU64);
 
 impl LoopClock {
-    /// Unix time in µs.
-    pub fn set(&self, unix_us: u64) {
+    /// Sets the clock to `unix_us`, Unix time in µs.
+    pub(crate) fn set(&self, unix_us: u64) {
         self.0.store(unix_us, Ordering::Relaxed);
     }
 }
@@ -118,8 +146,10 @@ impl rustls::time_provider::TimeProvider for LoopClock {
 /// What the HTTPS server needs: the rustls config and the clock it reads.
 #[derive(Clone, Debug)]
 pub struct TlsSetup {
-    pub config: Arc<ServerConfig>,
-    pub clock: Arc<LoopClock>,
+    /// Shared by every TLS session of the server.
+    pub(crate) config: Arc<ServerConfig>,
+    /// The clock `config` reads; the server sets it each time the loop calls it.
+    pub(crate) clock: Arc<LoopClock>,
 }
 
 /// The server configuration: TLS 1.3 and 1.2, ALPN http/1.1, optional key log.

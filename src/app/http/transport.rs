@@ -22,10 +22,10 @@ pub(super) const ROUNDS: usize = 256;
 
 /// What one pump works with: the time, the connection's socket, room to read into.
 pub(super) struct Io<'p, 'a> {
-    pub now: Instant,
-    pub sockets: &'p mut Sockets<'a>,
-    pub h: SocketHandle,
-    pub scratch: &'p mut [u8],
+    pub(super) now: Instant,
+    pub(super) sockets: &'p mut Sockets<'a>,
+    pub(super) h: SocketHandle,
+    pub(super) scratch: &'p mut [u8],
 }
 
 /// Plain or TLS.
@@ -59,7 +59,7 @@ pub(super) enum Finish {
 
 impl Transport {
     /// TLS when `tls` is given.
-    pub fn new(tls: Option<&TlsSetup>) -> Result<Transport, rustls::Error> {
+    pub(super) fn new(tls: Option<&TlsSetup>) -> Result<Transport, rustls::Error> {
         let Some(setup) = tls else {
             return Ok(Transport::Plain);
         };
@@ -77,13 +77,13 @@ impl Transport {
 
     /// The TLS handshake or a record failed: nothing more is read or written.
     #[inline]
-    pub fn failed(&self) -> bool {
+    pub(super) fn failed(&self) -> bool {
         matches!(self, Transport::Tls(t) if t.failed)
     }
 
     /// In: bytes from TCP to the exchange, as it has room. `peer_eof` is set at the end of
     /// the peer's stream (FIN, or TLS close_notify). Returns whether anything moved.
-    pub fn receive(
+    pub(super) fn receive(
         &mut self,
         io: &mut Io<'_, '_>,
         exchange: &mut Exchange,
@@ -115,7 +115,7 @@ impl Transport {
 
     /// Out: the exchange's output to TCP, as its send buffer takes it. Returns whether
     /// anything moved.
-    pub fn transmit(&mut self, io: &mut Io<'_, '_>, exchange: &mut Exchange) -> bool {
+    pub(super) fn transmit(&mut self, io: &mut Io<'_, '_>, exchange: &mut Exchange) -> bool {
         match self {
             Transport::Plain => {
                 let mut progress = false;
@@ -140,7 +140,7 @@ impl Transport {
 
     /// Called when the exchange is done and drained: TLS says close_notify once (unless it
     /// failed) and is flushed when its records are all on TCP.
-    pub fn finish(&mut self) -> Finish {
+    pub(super) fn finish(&mut self) -> Finish {
         let Transport::Tls(t) = self else {
             return Finish::Flushed;
         };

@@ -20,37 +20,37 @@ use tunstack::tcp::{Algorithm, Keepalive};
 /// capture is flushed and a summary of counters is printed.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Name of the TUN device to create (or attach to, with --no-configure).
     #[arg(long, default_value = "tun0", value_name = "NAME")]
-    pub dev: String,
+    pub(crate) dev: String,
 
     /// The stack's own IPv4 address.
     #[arg(long, default_value = "198.18.0.2", value_name = "IP")]
-    pub addr: Ipv4Addr,
+    pub(crate) addr: Ipv4Addr,
 
     /// Address and prefix given to the kernel side of the device.
     #[arg(long, default_value = "198.18.0.1/24", value_name = "IP/PREFIX")]
-    pub kernel_addr: String,
+    pub(crate) kernel_addr: String,
 
     /// Link MTU (68..=65535). With --no-configure the device's own MTU is used unless given.
     #[arg(long, value_name = "BYTES")]
-    pub mtu: Option<u32>,
+    pub(crate) mtu: Option<u32>,
 
     /// Use an existing, already configured device (e.g. a persistent one made with
     /// `ip tuntap add tun0 mode tun user $USER`), so no privilege is needed.
     #[arg(long)]
-    pub no_configure: bool,
+    pub(crate) no_configure: bool,
 
     /// Write every packet, both directions, to FILE (pcap, LINKTYPE_RAW; open in Wireshark).
     #[arg(long, value_name = "FILE")]
-    pub pcap: Option<PathBuf>,
+    pub(crate) pcap: Option<PathBuf>,
 
     /// Inject seeded faults, e.g. `loss=0.05,delay=10ms,seed=7` or `rx.reorder=0.1`
     /// (rx = towards the stack, tx = from it; keys: loss, dup, reorder, corrupt, delay,
     /// jitter, reorder-delay, seed).
     #[arg(long, value_name = "SPEC")]
-    pub faults: Option<FaultSpec>,
+    pub(crate) faults: Option<FaultSpec>,
 
     // The help and the default come from the registry: see `services_help`.
     #[arg(
@@ -60,78 +60,79 @@ pub struct Cli {
         help = services_help(),
         value_name = "LIST"
     )]
-    pub services: Vec<String>,
+    pub(crate) services: Vec<String>,
 
     /// Serve the files under DIR over HTTP and HTTPS (without it, a built-in page).
     #[arg(long, value_name = "DIR")]
-    pub www: Option<PathBuf>,
+    pub(crate) www: Option<PathBuf>,
 
     /// `Cache-Control: max-age` of HTTP responses, in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub http_max_age: u64,
+    pub(crate) http_max_age: u64,
 
     /// HTTPS certificate chain (PEM). Without it a self-signed certificate for --addr is
     /// generated at start and written to --tls-cert-out.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
 
     /// HTTPS private key (PEM: PKCS#8, PKCS#1 or SEC1), with --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 
     /// Where the generated self-signed certificate is written, for clients to trust
     /// (`curl --cacert FILE https://198.18.0.2/`).
     #[arg(long, default_value = "tunstack.pem", value_name = "FILE")]
-    pub tls_cert_out: PathBuf,
+    pub(crate) tls_cert_out: PathBuf,
 
     /// Append TLS secrets to FILE in SSLKEYLOGFILE format, so Wireshark can decrypt a
     /// capture (`-o tls.keylog_file:FILE`).
     #[arg(long, value_name = "FILE")]
-    pub tls_keylog: Option<PathBuf>,
+    pub(crate) tls_keylog: Option<PathBuf>,
 
     /// TCP keepalive for one service's connections: SERVICE=IDLE,INTERVAL,COUNT, e.g.
     /// `echo=2s,1s,3` or `http=60s,10s,3` (repeatable; off by default, as RFC 9293
     /// requires). Not HTTP keep-alive, which is connection reuse and always on.
     #[arg(long, value_name = "SPEC")]
-    pub keepalive: Vec<String>,
+    pub(crate) keepalive: Vec<String>,
 
     /// Time to live of the datagrams we send.
     #[arg(long, default_value_t = 64, value_name = "HOPS")]
-    pub ttl: u8,
+    pub(crate) ttl: u8,
 
     /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 §3.6.1).
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
-    pub msl: std::time::Duration,
+    pub(crate) msl: std::time::Duration,
 
     /// Congestion control: `cubic` (RFC 9438) or `newreno` (RFC 5681/6582). Either way loss
     /// recovery follows RFC 6675 when the peer SACKs.
     #[arg(long = "cc", default_value = "cubic", value_name = "ALGORITHM", value_parser = parse_cc)]
-    pub congestion: Algorithm,
+    pub(crate) congestion: Algorithm,
 
     /// Receive buffer a TCP connection starts with (bytes).
     #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
-    pub rcvbuf: usize,
+    pub(crate) rcvbuf: usize,
 
     /// Receive-buffer auto-tuning grows a connection's buffer up to this while the window
     /// limits its sender (bytes; at or below --rcvbuf turns auto-tuning off).
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
-    pub rcvbuf_max: usize,
+    pub(crate) rcvbuf_max: usize,
 
     /// Connections kept in TIME-WAIT at most; beyond it the oldest one ends early (as
     /// Linux's tcp_max_tw_buckets), so a flood of short connections cannot pile them up.
     #[arg(long, default_value_t = tunstack::stack::DEFAULT_MAX_TIME_WAIT, value_name = "N")]
-    pub max_time_wait: usize,
+    pub(crate) max_time_wait: usize,
 
     /// More logging: -v debug, -vv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
+/// Queries to a running daemon over its control socket.
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show the running daemon's TCP connections and listeners, like `ss -tni` (state,
     /// queues, SND.UNA/NXT, RCV.NXT, windows, srtt/rto, cwnd/ssthresh, retransmits). Picks
     /// the daemon by --dev in the current network namespace.
@@ -237,9 +238,11 @@ fn parse_keepalive(spec: &str) -> Result<(&str, Keepalive)> {
 }
 
 /// The services asked for, in the registry's order, each with its TCP keepalive if any.
-pub type Enabled = Vec<(&'static Service, Option<Keepalive>)>;
+pub(crate) type Enabled = Vec<(&'static Service, Option<Keepalive>)>;
 
-pub fn enabled_services(cli: &Cli) -> Result<Enabled> {
+/// The services `--services` names, with the `--keepalive` settings attached; fails on an
+/// unknown name or a keepalive for a service that is not enabled.
+pub(crate) fn enabled_services(cli: &Cli) -> Result<Enabled> {
     let mut asked: Vec<&str> = Vec::new();
     for name in cli
         .services
@@ -279,7 +282,7 @@ pub fn enabled_services(cli: &Cli) -> Result<Enabled> {
 }
 
 /// What the enabled services need prepared.
-pub fn needs(enabled: &Enabled) -> Needs {
+pub(crate) fn needs(enabled: &Enabled) -> Needs {
     enabled.iter().fold(Needs::NOTHING, |acc, (s, _)| Needs {
         site: acc.site || s.needs.site,
         tls: acc.tls || s.needs.tls,
@@ -288,7 +291,7 @@ pub fn needs(enabled: &Enabled) -> Needs {
 
 /// Checks the address and MTU flags before anything is touched; returns the kernel side's
 /// address and prefix.
-pub fn check_flags(cli: &Cli) -> Result<(Ipv4Addr, u8)> {
+pub(crate) fn check_flags(cli: &Cli) -> Result<(Ipv4Addr, u8)> {
     let (kernel_addr, prefix) = parse_cidr(&cli.kernel_addr)?;
     if !cli.no_configure {
         check_addresses(cli.addr, kernel_addr, prefix)?;
@@ -304,7 +307,7 @@ pub fn check_flags(cli: &Cli) -> Result<(Ipv4Addr, u8)> {
 }
 
 /// Checks --www before anything else starts.
-pub fn check_www(cli: &Cli) -> Result<()> {
+pub(crate) fn check_www(cli: &Cli) -> Result<()> {
     if let Some(dir) = &cli.www {
         let meta = std::fs::metadata(dir).map_err(|e| {
             anyhow::anyhow!("--www {}: {e}: give an existing directory", dir.display())
