@@ -165,7 +165,8 @@ impl Stack {
         );
         // MUST-67: advertise at most MMS_R - 20 = MTU - 40 (no IP or TCP options assumed).
         let tcp_config = crate::tcp::Config {
-            mss: (config.mtu - ipv4::HEADER_LEN - 20).min(usize::from(u16::MAX)) as u16,
+            mss: (config.mtu - ipv4::HEADER_LEN - crate::wire::tcp::HEADER_LEN)
+                .min(usize::from(u16::MAX)) as u16,
             ..config.tcp.clone()
         };
         let ip = IpOptions {

@@ -50,6 +50,7 @@ use super::seq::SeqNum;
 use super::state::{Phase, State, UserClose};
 use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
+use crate::wire;
 
 /// One TCP connection. See the module documentation for the contract.
 #[derive(Debug)]
@@ -275,8 +276,9 @@ impl Connection {
         }
         // MUST-15: assume 536 without the option; MUST-16: never above our own MSS.
         let peer_mss = u32::from(o.mss.unwrap_or(536));
-        // 65495 = 65535 - 40: a segment and its IPv4 header always fit a datagram.
-        let mut mss = peer_mss.min(u32::from(self.config.mss)).clamp(64, 65495);
+        // A segment and its IP header always fit a datagram of 65535 octets.
+        let max = u32::from(u16::MAX) - self.header_overhead();
+        let mut mss = peer_mss.min(u32::from(self.config.mss)).clamp(64, max);
         if self.opts.timestamps {
             mss -= 12; // the timestamps option rides on every segment
         }
@@ -455,11 +457,17 @@ impl Connection {
         }
     }
 
-    /// RFC 1191 path MTU discovery: the path takes at most `mtu` octets per IPv4 datagram.
+    /// IP and TCP header octets in front of every segment's data (no IP options, no TCP
+    /// options), from the network header of this connection's address family.
+    fn header_overhead(&self) -> u32 {
+        (wire::ip_header_len(self.tuple.remote.ip()) + wire::tcp::HEADER_LEN) as u32
+    }
+
+    /// RFC 1191 path MTU discovery: the path takes at most `mtu` octets per IP datagram.
     /// Lowers the effective send MSS (never below 88 octets of payload) and resends what is
     /// outstanding in the smaller size.
     pub fn handle_path_mtu(&mut self, _now: Instant, mtu: u16) {
-        let overhead = 40 + if self.opts.timestamps { 12 } else { 0 };
+        let overhead = self.header_overhead() + if self.opts.timestamps { 12 } else { 0 };
         let mss = u32::from(mtu).saturating_sub(overhead).max(88);
         if mss < self.snd.mss {
             debug!(

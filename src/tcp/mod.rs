@@ -30,7 +30,8 @@
 //!   old connection and treat the SYN as new; otherwise pass it to `handle_segment`.
 //! - ICMP errors quoting one of our segments go to [`Connection::handle_icmp_error`];
 //!   a fragmentation-needed with a next-hop MTU also to [`Connection::handle_path_mtu`].
-//! - `Config::mss` should be the local MTU − 40 (MUST-67).
+//! - `Config::mss` should be the local MTU minus the IP and TCP headers (MUST-67):
+//!   `wire::ip_header_len` + `wire::tcp::HEADER_LEN`, 40 octets on IPv4 and 60 on IPv6.
 //!
 //! Logging: `trace!` prints every segment in RFC notation (`<` in, `>` out), `debug!` the
 //! protocol decisions and each open and close (not `info!`: writing those two lines per

@@ -56,6 +56,17 @@ fn add_words(sum: Sum16BitWords, data: &[u8]) -> Sum16BitWords {
     sum.add_slice(chunks.remainder())
 }
 
+/// Length of the fixed IP header in front of a transport segment to or from `addr`: 20
+/// octets for IPv4 (RFC 791, no options), 40 for IPv6 (RFC 8200 §3, no extension headers).
+/// TCP derives its MSS from the MTU with it (RFC 9293 §3.7.1, MUST-67).
+#[must_use]
+pub fn ip_header_len(addr: IpAddr) -> usize {
+    match addr {
+        IpAddr::V4(_) => 20,
+        IpAddr::V6(_) => 40,
+    }
+}
+
 /// The part of a transport checksum's pseudo-header that does not depend on the segment:
 /// source and destination address and the protocol number, already summed (RFC 9293 §3.1
 /// for IPv4, RFC 8200 §8.1 for IPv6). The length is added per segment.

@@ -30,6 +30,9 @@ use bytes::Bytes;
 use etherparse::{TcpHeader, TcpHeaderSlice, TcpOptions};
 
 use super::{DropReason, PseudoHeader};
+
+/// Length of a TCP header without options (RFC 9293 §3.1).
+pub const HEADER_LEN: usize = 20;
 use crate::tcp::SeqNum;
 
 /// The control bits of a segment (RFC 9293 §3.1), combined with `|`.
