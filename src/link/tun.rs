@@ -9,7 +9,7 @@
 use super::{Link, PacketDesc};
 use crate::time::Instant;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use tun_tap::{Iface, Mode};
 
@@ -45,6 +45,19 @@ pub enum TunError {
         dev: String,
         /// The OS error.
         source: io::Error,
+    },
+    /// IPv6 is off for the device (the namespace or host set `disable_ipv6`, or the kernel
+    /// has no IPv6), so the kernel side cannot get its IPv6 address.
+    #[error(
+        "IPv6 is disabled for {dev} ({detail}): enable it (sysctl -w \
+         net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0) or run \
+         with --no-ipv6"
+    )]
+    Ipv6Disabled {
+        /// The device being configured.
+        dev: String,
+        /// What was found (`disable_ipv6 = 1`, or no IPv6 in the kernel).
+        detail: String,
     },
     /// Setting up the kernel side (a socket(2) or ioctl(2) call) failed.
     #[error("configuring {dev} ({what}): {source}")]
@@ -92,7 +105,20 @@ impl Tun {
     /// Gives the kernel side of the device an address, a netmask and an MTU, and brings it
     /// up. Equivalent to `ip addr add ADDR/PREFIX dev NAME; ip link set NAME mtu MTU up`.
     pub fn configure(&self, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), TunError> {
-        configure(self.name(), addr, prefix, mtu)
+        configure(self.name(), addr, prefix, mtu, None)
+    }
+
+    /// Like [`configure`](Self::configure), and also gives the kernel side the IPv6 address
+    /// `addr6/prefix6` (`ip -6 addr add`). Before the device comes up, duplicate address
+    /// detection, router solicitations and router advertisements are turned off for it, so
+    /// the address is usable at once and the kernel does not solicit routers from us.
+    pub fn configure_dual(
+        &self,
+        v4: (Ipv4Addr, u8),
+        v6: (Ipv6Addr, u8),
+        mtu: u32,
+    ) -> Result<(), TunError> {
+        configure(self.name(), v4.0, v4.1, mtu, Some(v6))
     }
 }
 
@@ -161,7 +187,89 @@ fn ioctl(sock: &OwnedFd, request: libc::c_ulong, req: &mut libc::ifreq) -> io::R
     }
 }
 
-fn configure(name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), TunError> {
+/// Per-device IPv6 settings, written before the device comes up: no duplicate address
+/// detection (a point-to-point TUN has no one to collide with, and DAD would leave the
+/// address tentative for a second), no router solicitations, no router advertisements.
+fn prepare_ipv6(name: &str) -> Result<(), TunError> {
+    let dir = std::path::Path::new("/proc/sys/net/ipv6/conf").join(name);
+    let disabled = std::fs::read_to_string(dir.join("disable_ipv6"));
+    let detail = match disabled {
+        Ok(v) if v.trim() == "0" => None,
+        Ok(_) => Some("disable_ipv6 = 1".to_string()),
+        Err(_) => Some("the kernel has no IPv6 for it".to_string()),
+    };
+    if let Some(detail) = detail {
+        return Err(TunError::Ipv6Disabled {
+            dev: name.to_string(),
+            detail,
+        });
+    }
+    for (knob, value) in [
+        ("accept_dad", "0"),
+        ("router_solicitations", "0"),
+        ("accept_ra", "0"),
+    ] {
+        // Best effort: a read-only /proc/sys leaves the kernel's defaults, which only cost
+        // a tentative second and a few packets the stack drops quietly.
+        if let Err(e) = std::fs::write(dir.join(knob), value) {
+            log::debug!("{name}: could not set {knob}={value}: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Adds `addr/prefix` to the device (SIOCSIFADDR on an AF_INET6 socket with an in6_ifreq).
+fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> Result<(), TunError> {
+    let fail = |what: &'static str| {
+        move |source: io::Error| TunError::Configure {
+            dev: name.to_string(),
+            what,
+            source,
+        }
+    };
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| fail("ipv6 address")(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    // SAFETY: `cname` is a valid NUL-terminated string for the call's duration.
+    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if index == 0 {
+        return Err(fail("ipv6 address")(io::Error::last_os_error()));
+    }
+    // SAFETY: plain socket(2) call; the result is checked before use and owned afterwards.
+    let raw = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(fail("ipv6 socket")(io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut req = libc::in6_ifreq {
+        ifr6_addr: libc::in6_addr {
+            s6_addr: addr.octets(),
+        },
+        ifr6_prefixlen: u32::from(prefix),
+        ifr6_ifindex: index as libc::c_int,
+    };
+    // SAFETY: `req` is a valid, initialised in6_ifreq that lives across the call;
+    // SIOCSIFADDR on an AF_INET6 socket reads exactly that struct.
+    let rc = unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFADDR as _,
+            &mut req as *mut libc::in6_ifreq,
+        )
+    };
+    if rc < 0 {
+        return Err(fail("ipv6 address")(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn configure(
+    name: &str,
+    addr: Ipv4Addr,
+    prefix: u8,
+    mtu: u32,
+    v6: Option<(Ipv6Addr, u8)>,
+) -> Result<(), TunError> {
     let fail = |what: &'static str| {
         move |source: io::Error| TunError::Configure {
             dev: name.to_string(),
@@ -193,6 +301,11 @@ fn configure(name: &str, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), Tun
     let mut req = ifreq_for(name);
     req.ifr_ifru.ifru_mtu = mtu as libc::c_int;
     ioctl(&sock, libc::SIOCSIFMTU, &mut req).map_err(fail("mtu"))?;
+
+    if let Some((addr6, prefix6)) = v6 {
+        prepare_ipv6(name)?;
+        add_ipv6_address(name, addr6, prefix6)?;
+    }
 
     let mut req = ifreq_for(name);
     ioctl(&sock, libc::SIOCGIFFLAGS, &mut req).map_err(fail("read flags"))?;

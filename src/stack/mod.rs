@@ -37,13 +37,15 @@ use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Stack settings; the defaults are those of the daemon.
 #[derive(Clone, Debug)]
 pub struct StackConfig {
     /// Our address (the daemon's `--addr`).
     pub addr: Ipv4Addr,
+    /// Our IPv6 address (the daemon's `--addr6`); `None`: IPv4 only.
+    pub addr6: Option<Ipv6Addr>,
     /// Link MTU: the largest packet we send; bigger datagrams are fragmented.
     pub mtu: usize,
     /// Time to live of datagrams we originate (RFC 9293 MUST-49).
@@ -69,6 +71,7 @@ impl Default for StackConfig {
     fn default() -> Self {
         StackConfig {
             addr: Ipv4Addr::new(198, 18, 0, 2),
+            addr6: Some(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2)),
             mtu: 1500,
             ttl: ipv4::DEFAULT_TTL,
             dscp: 0,

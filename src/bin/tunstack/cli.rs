@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::LazyLock;
 use tunstack::app::registry::{self, Needs, SERVICES, Service};
@@ -33,7 +33,21 @@ pub(crate) struct Cli {
     #[arg(long, default_value = "198.18.0.1/24", value_name = "IP/PREFIX")]
     pub(crate) kernel_addr: String,
 
-    /// Link MTU (68..=65535). With --no-configure the device's own MTU is used unless given.
+    /// The stack's own IPv6 address (dual stack; 2001:2::/48 is the IPv6 benchmarking
+    /// prefix, RFC 5180).
+    #[arg(long, default_value = "2001:2::2", value_name = "IP")]
+    pub(crate) addr6: Ipv6Addr,
+
+    /// IPv6 address and prefix given to the kernel side of the device.
+    #[arg(long, default_value = "2001:2::1/64", value_name = "IP/PREFIX")]
+    pub(crate) kernel_addr6: String,
+
+    /// IPv4 only: no IPv6 address on either side; IPv6 packets are counted and dropped.
+    #[arg(long)]
+    pub(crate) no_ipv6: bool,
+
+    /// Link MTU (68..=65535; with IPv6 at least 1280). With --no-configure the device's own
+    /// MTU is used unless given.
     #[arg(long, value_name = "BYTES")]
     pub(crate) mtu: Option<u32>,
 
@@ -184,6 +198,40 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8)> {
     Ok((addr, prefix))
 }
 
+fn parse_cidr6(s: &str) -> Result<(Ipv6Addr, u8)> {
+    let (addr, prefix) = s
+        .split_once('/')
+        .with_context(|| format!("--kernel-addr6 {s:?} needs a prefix, e.g. 2001:2::1/64"))?;
+    let addr: Ipv6Addr = addr
+        .parse()
+        .with_context(|| format!("--kernel-addr6 {s:?}: {addr:?} is not an IPv6 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=126).contains(p))
+        .with_context(|| format!("--kernel-addr6 {s:?}: the prefix must be 1..=126"))?;
+    Ok((addr, prefix))
+}
+
+fn check_addresses6(addr: Ipv6Addr, kernel: Ipv6Addr, prefix: u8) -> Result<()> {
+    let mask = u128::MAX << (128 - u32::from(prefix));
+    let (a, k) = (u128::from(addr), u128::from(kernel));
+    if a == k {
+        bail!(
+            "--addr6 {addr} is the kernel side's address too: give the stack another one, e.g. 2001:2::2"
+        );
+    }
+    if a & mask != k & mask {
+        bail!(
+            "--addr6 {addr} is outside the kernel side's prefix {kernel}/{prefix}: the kernel would not route to it; pick an address inside it"
+        );
+    }
+    if addr.is_multicast() || addr.is_loopback() || addr.is_unspecified() {
+        bail!("--addr6 {addr} cannot be a host address: pick a unicast address such as 2001:2::2");
+    }
+    Ok(())
+}
+
 fn check_addresses(addr: Ipv4Addr, kernel: Ipv4Addr, prefix: u8) -> Result<()> {
     let mask = u32::MAX << (32 - u32::from(prefix));
     let (a, k) = (u32::from(addr), u32::from(kernel));
@@ -289,21 +337,46 @@ pub(crate) fn needs(enabled: &Enabled) -> Needs {
     })
 }
 
+/// The kernel side's addresses, as the flags give them.
+pub(crate) struct KernelSide {
+    /// IPv4 address and prefix.
+    pub(crate) v4: (Ipv4Addr, u8),
+    /// IPv6 address and prefix; `None` with --no-ipv6.
+    pub(crate) v6: Option<(Ipv6Addr, u8)>,
+}
+
 /// Checks the address and MTU flags before anything is touched; returns the kernel side's
-/// address and prefix.
-pub(crate) fn check_flags(cli: &Cli) -> Result<(Ipv4Addr, u8)> {
+/// addresses.
+pub(crate) fn check_flags(cli: &Cli) -> Result<KernelSide> {
     let (kernel_addr, prefix) = parse_cidr(&cli.kernel_addr)?;
+    let v6 = if cli.no_ipv6 {
+        None
+    } else {
+        Some(parse_cidr6(&cli.kernel_addr6)?)
+    };
     if !cli.no_configure {
         check_addresses(cli.addr, kernel_addr, prefix)?;
+        if let Some((kernel6, prefix6)) = v6 {
+            check_addresses6(cli.addr6, kernel6, prefix6)?;
+        }
     }
-    if let Some(mtu) = cli.mtu
-        && !(MIN_MTU as u32..=MAX_MTU as u32).contains(&mtu)
-    {
-        bail!(
-            "--mtu {mtu} is out of range: IPv4 needs at least 68 and a TUN device carries at most 65535"
-        );
+    if let Some(mtu) = cli.mtu {
+        if !(MIN_MTU as u32..=MAX_MTU as u32).contains(&mtu) {
+            bail!(
+                "--mtu {mtu} is out of range: IPv4 needs at least 68 and a TUN device carries at most 65535"
+            );
+        }
+        // RFC 8200 §5: every link that carries IPv6 has an MTU of 1280 or more.
+        if v6.is_some() && mtu < 1280 {
+            bail!(
+                "--mtu {mtu} is too small for IPv6 (RFC 8200 §5 needs 1280): raise it or add --no-ipv6"
+            );
+        }
     }
-    Ok((kernel_addr, prefix))
+    Ok(KernelSide {
+        v4: (kernel_addr, prefix),
+        v6,
+    })
 }
 
 /// Checks --www before anything else starts.

@@ -5,8 +5,7 @@ mod cli;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, Enabled, check_flags, check_www, enabled_services, needs};
-use std::net::Ipv4Addr;
+use cli::{Cli, Command, Enabled, KernelSide, check_flags, check_www, enabled_services, needs};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -92,7 +91,7 @@ impl Clock {
 }
 
 /// Opens (and, unless --no-configure, configures) the device; returns it with its MTU.
-fn open_tun(cli: &Cli, kernel_addr: Ipv4Addr, prefix: u8) -> Result<(Tun, u32)> {
+fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
     let tun = Tun::open(&cli.dev)?;
     let mtu = if cli.no_configure {
         match cli.mtu {
@@ -102,7 +101,10 @@ fn open_tun(cli: &Cli, kernel_addr: Ipv4Addr, prefix: u8) -> Result<(Tun, u32)> 
         }
     } else {
         let mtu = cli.mtu.unwrap_or(1500);
-        tun.configure(kernel_addr, prefix, mtu)?;
+        match kernel.v6 {
+            Some(v6) => tun.configure_dual(kernel.v4, v6, mtu)?,
+            None => tun.configure(kernel.v4.0, kernel.v4.1, mtu)?,
+        }
         mtu
     };
     Ok((tun, mtu))
@@ -126,8 +128,14 @@ fn link(cli: &Cli, tun: Tun, clock: &Clock) -> Result<Box<dyn Link>> {
 fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
     let mut isn_secret = [0u8; 16];
     getrandom::fill(&mut isn_secret).map_err(|e| anyhow::anyhow!("drawing the ISN secret: {e}"))?;
+    // RFC 8200 §5: no IPv6 on a link below 1280 (a device attached with --no-configure).
+    let ipv6 = !cli.no_ipv6 && mtu >= 1280;
+    if !cli.no_ipv6 && !ipv6 {
+        log::warn!("the device's MTU {mtu} is below IPv6's 1280 (RFC 8200 §5): IPv4 only");
+    }
     Ok(StackConfig {
         addr: cli.addr,
+        addr6: ipv6.then_some(cli.addr6),
         mtu: mtu as usize,
         ttl: cli.ttl,
         isn_secret,
@@ -180,7 +188,7 @@ fn start_apps(
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let (kernel_addr, prefix) = check_flags(&cli)?;
+    let kernel = check_flags(&cli)?;
     let enabled = enabled_services(&cli)?;
     let needs = needs(&enabled);
     if needs.site {
@@ -191,7 +199,7 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         None
     };
-    let (tun, mtu) = open_tun(&cli, kernel_addr, prefix)?;
+    let (tun, mtu) = open_tun(&cli, &kernel)?;
     let dev = tun.name().to_string();
     let clock = Clock::start();
     let link = link(&cli, tun, &clock)?;
@@ -215,12 +223,19 @@ fn run(cli: Cli) -> Result<()> {
     let configured = if cli.no_configure {
         "as configured".to_string()
     } else {
-        format!("kernel side {kernel_addr}/{prefix}")
+        let (k4, p4) = kernel.v4;
+        match kernel.v6 {
+            Some((k6, p6)) => format!("kernel side {k4}/{p4} and {k6}/{p6}"),
+            None => format!("kernel side {k4}/{p4}"),
+        }
+    };
+    let answering = match runtime.stack.config().addr6 {
+        Some(a6) => format!("{} and {a6}", cli.addr),
+        None => format!("{} (IPv4 only)", cli.addr),
     };
     log::info!(
-        "tunstack {} answering at {} on {dev} ({configured}, MTU {mtu}){}",
+        "tunstack {} answering at {answering} on {dev} ({configured}, MTU {mtu}){}",
         env!("CARGO_PKG_VERSION"),
-        cli.addr,
         cli.pcap
             .as_ref()
             .map(|p| format!(", capturing to {}", p.display()))
