@@ -22,15 +22,21 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle as SmolHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp as stcp;
-use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use tunstack::link::{DirectionFaults, FaultSpec, Faults, Link, Memory, PcapWriter};
 use tunstack::stack::{SocketHandle, Stack, StackConfig, StackEvent, TcpEvent};
 use tunstack::tcp::{self, CloseReason, Event, Segment};
 use tunstack::time::{Duration, Instant};
 use tunstack::wire::PseudoHeader;
+
+#[path = "../support/mod.rs"]
+pub mod support;
+
+pub use support::smoltcp_device::s_now;
+use support::clock::{self, Endpoint, Schedule, World};
+use support::endpoints::{SmolEnd, StackEnd, Way};
+use support::smoltcp_device::SmolPipe;
 
 /// smoltcp's address (the "kernel side").
 pub const SMOL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -54,14 +60,6 @@ thread_local! {
 /// smoltcp's TSval: the simulated clock in milliseconds.
 fn smol_tsval() -> u32 {
     CLOCK_MS.with(|c| c.get())
-}
-
-pub fn s_now(t: Instant) -> SInstant {
-    SInstant::from_micros(t.as_micros() as i64)
-}
-
-pub fn from_s(t: SInstant) -> Instant {
-    Instant::from_micros(t.total_micros().max(0) as u64)
 }
 
 /// A run's direction of travel, for the wire record.
@@ -160,78 +158,6 @@ impl Tap {
     }
 }
 
-/// smoltcp's device: the far end of the wire.
-pub struct SmolDevice {
-    pub link: Memory,
-    pub mtu: usize,
-    now: Instant,
-    tap: Rc<RefCell<Tap>>,
-    /// Packets received and sent (to tell whether a poll moved anything).
-    pub moved: u64,
-}
-
-pub struct SmolRx(Vec<u8>);
-
-pub struct SmolTx<'a> {
-    link: &'a mut Memory,
-    now: Instant,
-    moved: &'a mut u64,
-}
-
-impl RxToken for SmolRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl TxToken for SmolTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        *self.moved += 1;
-        self.link.send(self.now, &buf).expect("memory link");
-        r
-    }
-}
-
-impl Device for SmolDevice {
-    type RxToken<'a> = SmolRx;
-    type TxToken<'a> = SmolTx<'a>;
-
-    fn receive(&mut self, t: SInstant) -> Option<(SmolRx, SmolTx<'_>)> {
-        self.now = from_s(t);
-        let mut buf = vec![0u8; 65_536];
-        let n = self.link.recv(self.now, &mut buf).expect("memory link")?;
-        buf.truncate(n);
-        self.tap.borrow_mut().record(self.now, Dir::ToSmol, &buf);
-        self.moved += 1;
-        Some((
-            SmolRx(buf),
-            SmolTx {
-                link: &mut self.link,
-                now: self.now,
-                moved: &mut self.moved,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, t: SInstant) -> Option<SmolTx<'_>> {
-        self.now = from_s(t);
-        Some(SmolTx {
-            link: &mut self.link,
-            now: self.now,
-            moved: &mut self.moved,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ip;
-        c.max_transmission_unit = self.mtu;
-        c
-    }
-}
-
 /// Which side opens the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -314,7 +240,12 @@ pub struct Xcheck {
     pub ours: Stack,
     /// Our end of the wire (the faults for both directions live here).
     pub link: Faults<Memory>,
-    pub dev: SmolDevice,
+    /// smoltcp's end of the wire, whose packets are handed to and taken from `wire`.
+    smol_link: Memory,
+    /// The harness's end of smoltcp's device.
+    wire: SmolPipe,
+    /// smoltcp's device.
+    pub dev: SmolPipe,
     pub iface: Interface,
     pub sockets: SocketSet<'static>,
     pub events: Vec<StackEvent>,
@@ -341,13 +272,7 @@ impl Xcheck {
         let now = Instant::from_secs(1);
         let (ours_end, smol_end) = Memory::pair();
         let tap = Rc::new(RefCell::new(Tap::new()));
-        let mut dev = SmolDevice {
-            link: smol_end,
-            mtu: setup.smol_mtu,
-            now,
-            tap: tap.clone(),
-            moved: 0,
-        };
+        let (mut dev, wire) = SmolPipe::pair(setup.smol_mtu);
         let mut config = IfaceConfig::new(HardwareAddress::Ip);
         config.random_seed = setup.seed;
         let mut iface = Interface::new(config, &mut dev, s_now(now));
@@ -370,6 +295,8 @@ impl Xcheck {
             start: now,
             ours,
             link: Faults::new(ours_end, setup.faults.clone()),
+            smol_link: smol_end,
+            wire,
             dev,
             iface,
             sockets: SocketSet::new(vec![]),
@@ -508,100 +435,25 @@ impl Xcheck {
 
     /// Moves packets and fires due timers at the current time until nothing moves.
     pub fn settle(&mut self) -> bool {
-        let mut any = false;
-        for _ in 0..100_000 {
-            let mut moved = false;
-            let now = self.now;
-            if self.ours.poll_timeout().is_some_and(|t| t <= now) {
-                self.ours.handle_timeout(now);
-                moved = true;
-            }
-            while let Some(n) = self.link.recv(now, &mut self.buf).expect("link") {
-                self.tap
-                    .borrow_mut()
-                    .record(now, Dir::ToOurs, &self.buf[..n]);
-                self.ours.handle_packet(now, &self.buf[..n]);
-                moved = true;
-            }
-            while let Some(n) = self.ours.poll_transmit(now, &mut self.buf) {
-                self.link.send(now, &self.buf[..n]).expect("link");
-                moved = true;
-            }
-            self.link.flush(now).expect("link");
-            while let Some(e) = self.ours.poll_event() {
-                self.events.push(e);
-                moved = true;
-            }
-            let before = self.dev.moved;
-            CLOCK_MS.with(|c| c.set((now.as_micros() / 1000) as u32));
-            self.iface
-                .poll(s_now(now), &mut self.dev, &mut self.sockets);
-            moved |= self.dev.moved != before;
-            if !moved {
-                return any;
-            }
-            any = true;
-        }
-        panic!("{}: the wire did not settle at {}", self.name, self.now);
+        clock::settle(self)
     }
 
-    /// The next time anything is due (never earlier than a microsecond from now once
+    /// The next time anything is due (never earlier than a millisecond from now once
     /// settled: smoltcp may report "now" for work it then declines to do).
     pub fn next_event(&mut self) -> Option<Instant> {
         let now = self.now;
-        let smol = self
-            .iface
-            .poll_at(s_now(now), &self.sockets)
-            .map(|t| from_s(t).max(now + Duration::from_millis(1)));
-        [self.ours.poll_timeout(), self.link.poll_at(), smol]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.max(now))
+        self.poll_at(now)
     }
 
     /// Settles, calls `step` (the applications), and jumps to the next event, until `step`
     /// returns true or `limit` of simulated time has passed (then false).
-    pub fn run_until(
-        &mut self,
-        limit: Duration,
-        mut step: impl FnMut(&mut Xcheck) -> bool,
-    ) -> bool {
-        let end = self.now + limit;
-        loop {
-            self.steps += 1;
-            assert!(
-                self.steps < MAX_STEPS,
-                "{}: more than {MAX_STEPS} steps (livelock?) at {}",
-                self.name,
-                self.now
-            );
-            self.settle();
-            if step(self) {
-                self.settle();
-                return true;
-            }
-            // The applications may have queued output.
-            if self.settle() {
-                continue;
-            }
-            match self.next_event() {
-                Some(t) if t <= end => self.now = t,
-                _ => {
-                    self.now = self.now.max(end);
-                    self.settle();
-                    return step(self);
-                }
-            }
-        }
+    pub fn run_until(&mut self, limit: Duration, step: impl FnMut(&mut Xcheck) -> bool) -> bool {
+        clock::run_until(self, limit, step)
     }
 
     /// Advances the clock by `d`, processing everything on the way.
     pub fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        self.run_until(d, |x| x.now >= end);
-        self.now = self.now.max(end);
-        self.settle();
+        clock::advance(self, d);
     }
 
     /// Cuts the wire in both directions from now on.
@@ -645,6 +497,90 @@ impl Xcheck {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
         target.join("xcheck").join(format!("{}.pcap", self.name))
+    }
+}
+
+impl Xcheck {
+    /// Our stack's turn: the tap records what reaches it.
+    fn ours_round(&mut self, now: Instant) -> bool {
+        let tap = &self.tap;
+        StackEnd {
+            stack: &mut self.ours,
+            link: &mut self.link,
+            buf: &mut self.buf,
+            events: &mut self.events,
+            tap: |way, at, packet: &[u8]| {
+                if way == Way::In {
+                    tap.borrow_mut().record(at, Dir::ToOurs, packet);
+                }
+            },
+        }
+        .poll(now)
+    }
+
+    fn smol_end(&mut self) -> SmolEnd<'_> {
+        SmolEnd {
+            iface: &mut self.iface,
+            sockets: &mut self.sockets,
+            dev: &mut self.dev,
+            min_wait: Duration::from_millis(1),
+        }
+    }
+
+    /// smoltcp's turn: what the wire delivers (recorded by the tap) goes into its device,
+    /// it polls, and what it sent goes onto the wire.
+    fn smol_round(&mut self, now: Instant) -> bool {
+        CLOCK_MS.with(|c| c.set((now.as_micros() / 1000) as u32));
+        while let Some(n) = self.smol_link.recv(now, &mut self.buf).expect("memory link") {
+            self.tap
+                .borrow_mut()
+                .record(now, Dir::ToSmol, &self.buf[..n]);
+            self.wire.send(&self.buf[..n]);
+        }
+        let moved = self.smol_end().poll(now);
+        let link = &mut self.smol_link;
+        while let Some(sent) = self.wire.recv(|packet| link.send(now, packet)) {
+            sent.expect("memory link");
+        }
+        moved
+    }
+}
+
+/// Our stack's turn, then smoltcp's, at every instant; the applications' output (queued
+/// from `done`) leaves at the same instant.
+impl World for Xcheck {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            max_steps: MAX_STEPS,
+            ..Schedule::default()
+        }
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn round(&mut self, now: Instant) -> bool {
+        let ours = self.ours_round(now);
+        let smol = self.smol_round(now);
+        ours || smol
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        let smol = self.smol_end().poll_at(now);
+        [self.ours.poll_timeout(), self.link.poll_at(), smol]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.max(now))
     }
 }
 
