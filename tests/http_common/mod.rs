@@ -21,7 +21,7 @@ use tunstack::time::{Duration, Instant};
 #[path = "../support/mod.rs"]
 pub mod support;
 
-use support::clock::{self, Ask, Schedule, World};
+use support::clock::{self, Schedule, World};
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -428,7 +428,7 @@ impl World for Sim {
 
     fn schedule(&self) -> Schedule {
         Schedule {
-            ask: Ask::EveryRound,
+            ask_every_round: true,
             settle_after_done: false,
             ..Schedule::default()
         }

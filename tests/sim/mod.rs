@@ -12,7 +12,7 @@ use tunstack::time::{Duration, Instant};
 #[path = "../support/mod.rs"]
 pub mod support;
 
-use support::clock::{self, Endpoint, Schedule, World};
+use support::clock::{self, AtLimit, Endpoint, Schedule, World};
 use support::endpoints::{StackEnd, Way};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -125,7 +125,7 @@ impl World for Sim {
     fn schedule(&self) -> Schedule {
         Schedule {
             settle_after_done: false,
-            stop_at_limit: true,
+            at_limit: AtLimit::Stop,
             max_rounds: 10_000,
             ..Schedule::default()
         }

@@ -6,8 +6,9 @@
 //!
 //! A suite describes its simulation as a [`World`] (its clock, one round of its endpoints,
 //! their earliest deadline) and drives it with [`settle`], [`run_until`], [`advance`] and
-//! [`step`]. Where the suites' drivers used to differ (when `done` is asked, what happens at
-//! the limit), a [`Schedule`] keeps each one's choice, so seeded runs replay as before.
+//! [`step`]. Where the suites' drivers used to differ (whether the starting instant is
+//! worked, when `done` is asked, what happens at the limit), a [`Schedule`] keeps each one's
+//! choice, so seeded runs replay as before.
 
 use tunstack::time::{Duration, Instant};
 
@@ -45,29 +46,32 @@ pub trait World {
     fn poll_at(&mut self, now: Instant) -> Option<Instant>;
 }
 
-/// When [`run_until`] asks `done`.
+/// What [`run_until`] does when the next event lies beyond the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ask {
-    /// Once the instant has settled (nothing moves any more).
-    Settled,
-    /// After every round (an HTTP exchange may be complete before the wire is quiet).
-    EveryRound,
-    /// First, before any work, then after each step (jump and settle); the step is taken
-    /// while the clock is still within the limit, so the last one may go past it (the
-    /// engine pair: quinn-proto's `Pair`).
-    First,
+pub enum AtLimit {
+    /// Returns false at once, the clock where it is.
+    Stop,
+    /// Moves the clock to the limit, works there and asks `done` once more.
+    RunOut,
+    /// Steps to that event all the same while the clock is within the limit, and asks
+    /// `done` once more after the step that passed it (quinn-proto's `Pair`).
+    StepPast,
 }
 
-/// How a world is driven.
+/// How a world is driven: where the suites' drivers used to differ, each keeps its choice,
+/// so that seeded runs replay exactly as before.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
-    pub ask: Ask,
+    /// Work at the starting instant before `done` is first asked; otherwise the first work
+    /// is at the first event, and what the test queued before leaves then.
+    pub work_first: bool,
+    /// Ask `done` after every round, not only once the instant has settled (an HTTP
+    /// exchange may be complete before the wire is quiet).
+    pub ask_every_round: bool,
     /// Settle again right after `done`, so that what its applications queued leaves at this
-    /// instant; without it, it leaves with the next event.
+    /// instant; otherwise it leaves with the next event.
     pub settle_after_done: bool,
-    /// At the limit with `done` still false: return false at once, the clock where it is;
-    /// otherwise the clock runs out to the limit, settles there and `done` is asked again.
-    pub stop_at_limit: bool,
+    pub at_limit: AtLimit,
     /// Rounds at one instant before it counts as a livelock.
     pub max_rounds: u32,
     /// Steps in the world's life before it counts as a livelock.
@@ -77,9 +81,10 @@ pub struct Schedule {
 impl Default for Schedule {
     fn default() -> Schedule {
         Schedule {
-            ask: Ask::Settled,
+            work_first: true,
+            ask_every_round: false,
             settle_after_done: true,
-            stop_at_limit: false,
+            at_limit: AtLimit::RunOut,
             max_rounds: 100_000,
             max_steps: 10_000_000,
         }
@@ -101,7 +106,7 @@ pub fn settle<W: World + ?Sized>(w: &mut W) -> bool {
 
 /// The work done at an instant before `done` is asked: a settle, or one round.
 fn work<W: World + ?Sized>(w: &mut W) -> bool {
-    if w.schedule().ask == Ask::EveryRound {
+    if w.schedule().ask_every_round {
         let now = *w.now();
         w.round(now)
     } else {
@@ -122,7 +127,7 @@ fn tick<W: World + ?Sized>(w: &mut W) {
 
 /// Works, asks `done`, and jumps to the next event, until `done` returns true (then true)
 /// or `limit` of simulated time has passed (then false, or what `done` says at the limit;
-/// see [`Schedule`]).
+/// see [`AtLimit`]).
 pub fn run_until<W: World + ?Sized>(
     w: &mut W,
     limit: Duration,
@@ -130,35 +135,26 @@ pub fn run_until<W: World + ?Sized>(
 ) -> bool {
     let s = w.schedule();
     let end = *w.now() + limit;
-    let mut worked = false;
     let mut first = true;
     loop {
         tick(w);
-        if !(first && s.ask == Ask::First) {
-            worked = work(w);
-        }
+        let worked = (s.work_first || !first) && work(w);
         first = false;
         let finished = done(w);
         let queued = s.settle_after_done && settle(w);
         if finished {
             return true;
         }
-        if queued || (worked && s.ask == Ask::EveryRound) {
+        if queued || (worked && s.ask_every_round) {
             continue;
         }
         let now = *w.now();
-        let next = w.poll_at(now);
-        if s.ask == Ask::First {
-            match next {
-                Some(t) if now <= end => *w.now() = now.max(t),
-                _ => return done(w),
-            }
-            continue;
-        }
-        match next {
-            Some(t) if t <= end => *w.now() = now.max(t),
-            _ if s.stop_at_limit => return false,
-            _ => {
+        match (w.poll_at(now), s.at_limit) {
+            (Some(t), _) if t <= end => *w.now() = now.max(t),
+            (Some(t), AtLimit::StepPast) if now <= end => *w.now() = now.max(t),
+            (_, AtLimit::Stop) => return false,
+            (_, AtLimit::StepPast) => return done(w),
+            (_, AtLimit::RunOut) => {
                 *w.now() = now.max(end);
                 work(w);
                 return done(w);

@@ -7,7 +7,7 @@ use tunstack::tcp::{Config, Connection, Event, Segment, SeqNum, State};
 use tunstack::time::{Duration, Instant};
 use tunstack::wire::PseudoHeader;
 
-use super::support::clock::{self, Ask, Endpoint, Schedule, World};
+use super::support::clock::{self, Endpoint, Schedule, World};
 use super::support::endpoints::ConnectionEnd;
 use super::{ISS, LOCAL, REMOTE, assert_matches, segment, tuple};
 
@@ -225,7 +225,8 @@ impl World for Harness {
 
     fn schedule(&self) -> Schedule {
         Schedule {
-            ask: Ask::EveryRound,
+            work_first: false,
+            ask_every_round: true,
             settle_after_done: false,
             ..Schedule::default()
         }

@@ -7,7 +7,7 @@ use tunstack::tcp::{Config, Connection, Event, FourTuple, Segment, SeqNum};
 use tunstack::time::{Duration, Instant};
 use tunstack::wire::PseudoHeader;
 
-use super::support::clock::{self, Ask, Endpoint, Schedule, World};
+use super::support::clock::{self, AtLimit, Endpoint, Schedule, World};
 use super::support::endpoints::ConnectionEnd;
 use super::{IRS, ISS};
 
@@ -274,8 +274,9 @@ impl World for Pair {
 
     fn schedule(&self) -> Schedule {
         Schedule {
-            ask: Ask::First,
+            work_first: false,
             settle_after_done: false,
+            at_limit: AtLimit::StepPast,
             max_steps: u64::MAX,
             ..Schedule::default()
         }
