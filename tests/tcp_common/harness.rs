@@ -212,7 +212,6 @@ impl Harness {
     }
 }
 
-
 /// The connection alone on the clock; one timer fires per step.
 impl World for Harness {
     fn now(&mut self) -> &mut Instant {

@@ -116,4 +116,3 @@ pub fn in_state_with(state: State, cfg: Config, opts: &str) -> Harness {
     h.events.clear();
     h
 }
-

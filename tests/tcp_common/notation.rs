@@ -115,4 +115,3 @@ pub fn assert_matches(seg: &Segment, pat: &str) {
     ok &= o.sack.is_empty() || o.sack == seg.options.sack;
     assert!(ok, "sent {seg}\n  expected {pat}");
 }
-

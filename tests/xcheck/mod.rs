@@ -10,33 +10,34 @@
 //! last segments are printed in RFC notation. `docs/xcheck.md` is generated from the
 //! `/// xcheck:` lines above each test (see `tests/xcheck_table.rs`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod script;
+mod tap;
+mod transfer;
 
 use std::cell::RefCell;
-use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle as SmolHandle, SocketSet};
 use smoltcp::socket::tcp as stcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use tunstack::link::{DirectionFaults, FaultSpec, Faults, Link, Memory, PcapWriter};
+use tunstack::link::{DirectionFaults, FaultSpec, Faults, Link, Memory};
 use tunstack::stack::{SocketHandle, Stack, StackConfig, StackEvent, TcpEvent};
 use tunstack::tcp::{self, CloseReason, Event, Segment};
 use tunstack::time::{Duration, Instant};
-use tunstack::wire::PseudoHeader;
 
 #[path = "../support/mod.rs"]
 pub mod support;
 
-pub use support::smoltcp_device::s_now;
 use support::clock::{self, Endpoint, Schedule, World};
 use support::endpoints::{SmolEnd, StackEnd, Way};
 use support::smoltcp_device::SmolPipe;
+pub use support::smoltcp_device::s_now;
+pub use tap::{Dir, Record, Tap, parse_packet};
+pub use transfer::{Transfer, pattern};
 
 /// smoltcp's address (the "kernel side").
 pub const SMOL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -60,102 +61,6 @@ thread_local! {
 /// smoltcp's TSval: the simulated clock in milliseconds.
 fn smol_tsval() -> u32 {
     CLOCK_MS.with(|c| c.get())
-}
-
-/// A run's direction of travel, for the wire record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dir {
-    /// smoltcp → us
-    ToOurs,
-    /// us → smoltcp
-    ToSmol,
-}
-
-/// One packet as delivered to a stack (after the faults).
-#[derive(Clone, Debug)]
-pub struct Record {
-    pub at: Instant,
-    pub dir: Dir,
-    /// `None`: the packet did not parse as IPv4+TCP with a good checksum (corrupted).
-    pub seg: Option<Segment>,
-    pub payload_len: usize,
-}
-
-impl Record {
-    pub fn line(&self) -> String {
-        let arrow = match self.dir {
-            Dir::ToOurs => "smoltcp -> ours",
-            Dir::ToSmol => "ours -> smoltcp",
-        };
-        match &self.seg {
-            // The record keeps no payload: print its length as `Display` would.
-            Some(s) if self.payload_len > 0 => {
-                format!("{} {arrow} {s}<DATA={}>", self.at, self.payload_len)
-            }
-            Some(s) => format!("{} {arrow} {s}", self.at),
-            None => format!("{} {arrow} (corrupt, {} bytes)", self.at, self.payload_len),
-        }
-    }
-}
-
-/// Parses an IPv4+TCP packet into (src port, dst port, segment).
-pub fn parse_packet(packet: &[u8]) -> Option<(Ipv4Addr, u16, u16, Segment)> {
-    let ip = tunstack::wire::ipv4::parse(packet).ok()?;
-    if ip.protocol() != etherparse::IpNumber::TCP {
-        return None;
-    }
-    let (sp, dp, seg) = Segment::parse(PseudoHeader::tcp(ip.src(), ip.dst()), ip.payload()).ok()?;
-    Some((ip.src(), sp, dp, seg))
-}
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The capture and the record of the wire, shared by both delivery points.
-pub struct Tap {
-    pcap: PcapWriter,
-    sink: Sink,
-    pub records: Vec<Record>,
-}
-
-impl Tap {
-    fn new() -> Tap {
-        let sink = Sink::default();
-        let pcap = PcapWriter::new(Box::new(sink.clone()), 0).expect("pcap header");
-        Tap {
-            pcap,
-            sink,
-            records: Vec::new(),
-        }
-    }
-
-    fn record(&mut self, at: Instant, dir: Dir, packet: &[u8]) {
-        self.pcap.write_packet(at, packet);
-        let parsed = parse_packet(packet);
-        let payload_len = parsed
-            .as_ref()
-            .map_or(packet.len(), |(_, _, _, s)| s.payload.len());
-        let seg = parsed.map(|(_, _, _, mut s)| {
-            s.payload = bytes::Bytes::new();
-            s
-        });
-        self.records.push(Record {
-            at,
-            dir,
-            seg,
-            payload_len,
-        });
-    }
 }
 
 /// Which side opens the connection.
@@ -531,7 +436,11 @@ impl Xcheck {
     /// it polls, and what it sent goes onto the wire.
     fn smol_round(&mut self, now: Instant) -> bool {
         CLOCK_MS.with(|c| c.set((now.as_micros() / 1000) as u32));
-        while let Some(n) = self.smol_link.recv(now, &mut self.buf).expect("memory link") {
+        while let Some(n) = self
+            .smol_link
+            .recv(now, &mut self.buf)
+            .expect("memory link")
+        {
             self.tap
                 .borrow_mut()
                 .record(now, Dir::ToSmol, &self.buf[..n]);
@@ -609,170 +518,5 @@ impl Drop for Xcheck {
             written.err(),
             tail.join("\n  ")
         );
-    }
-}
-
-/// Deterministic test data.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v);
-    v
-}
-
-/// A transfer in both directions over one connection, driven step by step.
-pub struct Transfer {
-    pub to_smol: Vec<u8>,
-    pub to_ours: Vec<u8>,
-    pub ours_sent: usize,
-    pub smol_sent: usize,
-    pub ours_got: Vec<u8>,
-    pub smol_got: Vec<u8>,
-    /// Each side closes once everything it has to send is queued.
-    pub ours_close: bool,
-    pub smol_close: bool,
-    /// Whether each application reads (a receiver that stops reading makes a zero window).
-    pub ours_reads: bool,
-    pub smol_reads: bool,
-    pub ours_eof: bool,
-    pub smol_eof: bool,
-    ours_closed: bool,
-    smol_closed: bool,
-    buf: Vec<u8>,
-}
-
-impl Transfer {
-    pub fn new(to_smol: Vec<u8>, to_ours: Vec<u8>) -> Transfer {
-        Transfer {
-            to_smol,
-            to_ours,
-            ours_sent: 0,
-            smol_sent: 0,
-            ours_got: Vec::new(),
-            smol_got: Vec::new(),
-            ours_close: true,
-            smol_close: true,
-            ours_reads: true,
-            smol_reads: true,
-            ours_eof: false,
-            smol_eof: false,
-            ours_closed: false,
-            smol_closed: false,
-            buf: vec![0; 64 * 1024],
-        }
-    }
-
-    /// One round of both applications: send what fits, read what is there, close when done.
-    pub fn pump(&mut self, x: &mut Xcheck, c: Conn) {
-        // Ours.
-        if self.ours_sent < self.to_smol.len()
-            && let Ok(n) = x
-                .ours
-                .tcp_mut()
-                .send(c.ours, &self.to_smol[self.ours_sent..])
-        {
-            self.ours_sent += n;
-        }
-        if self.ours_close && !self.ours_closed && self.ours_sent == self.to_smol.len() {
-            self.ours_closed = true;
-            let _ = x.ours.tcp_mut().close(c.ours);
-        }
-        while self.ours_reads && !self.ours_eof {
-            match x.ours.tcp_mut().recv(c.ours, &mut self.buf) {
-                Ok(0) => self.ours_eof = true,
-                Ok(n) => self.ours_got.extend_from_slice(&self.buf[..n]),
-                Err(_) => break,
-            }
-        }
-        // smoltcp.
-        let s = x.sockets.get_mut::<stcp::Socket>(c.smol);
-        if self.smol_sent < self.to_ours.len()
-            && s.can_send()
-            && let Ok(n) = s.send_slice(&self.to_ours[self.smol_sent..])
-        {
-            self.smol_sent += n;
-        }
-        if self.smol_close && !self.smol_closed && self.smol_sent == self.to_ours.len() {
-            self.smol_closed = true;
-            s.close();
-        }
-        while self.smol_reads && !self.smol_eof {
-            match s.recv_slice(&mut self.buf) {
-                Ok(0) | Err(stcp::RecvError::InvalidState) => break,
-                Ok(n) => self.smol_got.extend_from_slice(&self.buf[..n]),
-                Err(stcp::RecvError::Finished) => self.smol_eof = true,
-            }
-        }
-    }
-
-    /// Everything delivered both ways.
-    pub fn delivered(&self) -> bool {
-        self.ours_got.len() == self.to_ours.len() && self.smol_got.len() == self.to_smol.len()
-    }
-
-    /// Byte-exact both ways.
-    #[track_caller]
-    pub fn assert_exact(&self, name: &str) {
-        assert_eq!(
-            self.smol_got.len(),
-            self.to_smol.len(),
-            "{name}: smoltcp received {} of {} bytes",
-            self.smol_got.len(),
-            self.to_smol.len()
-        );
-        assert_eq!(
-            self.ours_got.len(),
-            self.to_ours.len(),
-            "{name}: we received {} of {} bytes",
-            self.ours_got.len(),
-            self.to_ours.len()
-        );
-        assert!(
-            self.smol_got == self.to_smol,
-            "{name}: ours → smoltcp differs"
-        );
-        assert!(
-            self.ours_got == self.to_ours,
-            "{name}: smoltcp → ours differs"
-        );
-    }
-}
-
-impl Xcheck {
-    /// Runs `t` to completion: everything delivered, both FINs seen by both applications,
-    /// and both sides CLOSED (TIME-WAIT waited out). Returns the simulated time taken.
-    #[track_caller]
-    pub fn transfer(&mut self, c: Conn, t: &mut Transfer, limit: Duration) -> Duration {
-        let start = self.now;
-        let done = self.run_until(limit, |x| {
-            t.pump(x, c);
-            t.delivered()
-                && t.ours_eof
-                && t.smol_eof
-                && x.ours_state(c.ours) == "CLOSED"
-                && x.smol_state(c.smol) == "CLOSED"
-        });
-        assert!(
-            done,
-            "{}: transfer unfinished after {:?}: ours {} sent {}/{} got {}/{} eof {}; smoltcp {} \
-             sent {}/{} got {}/{} eof {}; faults {:?}",
-            self.name,
-            self.now - start,
-            self.ours_state(c.ours),
-            t.ours_sent,
-            t.to_smol.len(),
-            t.ours_got.len(),
-            t.to_ours.len(),
-            t.ours_eof,
-            self.smol_state(c.smol),
-            t.smol_sent,
-            t.to_ours.len(),
-            t.smol_got.len(),
-            t.to_smol.len(),
-            t.smol_eof,
-            self.link.stats(),
-        );
-        t.assert_exact(&self.name);
-        self.now - start
     }
 }
