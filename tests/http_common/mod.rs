@@ -220,7 +220,7 @@ impl Sim {
     }
 
     /// One round at the current time: the server's turn, then the client's.
-    fn step(&mut self) -> Option<Instant> {
+    fn turn(&mut self) -> Option<Instant> {
         self.client_sent = false;
         let now = self.now;
         let server_next = self.server.turn(&|| now).unwrap();
@@ -437,7 +437,7 @@ impl World for Sim {
     /// Returns whether work is left at this instant: the client sent, a packet waits, or
     /// the server's stack has output or events pending.
     fn round(&mut self, _now: Instant) -> bool {
-        self.next = self.step();
+        self.next = self.turn();
         self.client_sent || self.link.pending() > 0 || self.server.stack.tcp().has_pending()
     }
 
