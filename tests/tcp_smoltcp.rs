@@ -163,7 +163,7 @@ impl World for Sim {
     }
 
     fn name(&self) -> String {
-        "no progress in simulated time (ACK war?)".to_string()
+        "smoltcp interop".to_string()
     }
 
     fn round(&mut self, now: Instant) -> bool {
