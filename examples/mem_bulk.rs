@@ -10,17 +10,19 @@
 //! from getrusage(2), scaled to 1 GiB). Bounded: each transfer stops after 50 M rounds.
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp as stcp;
 use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::rc::Rc;
 use tunstack::link::{Link, Memory};
 use tunstack::stack::{Stack, StackConfig};
 use tunstack::time::{Duration, Instant};
+
+/// The tests' smoltcp device: two ends of an in-memory pipe, packet buffers reused.
+#[path = "../tests/support/smoltcp_device.rs"]
+mod smoltcp_device;
+
+use smoltcp_device::SmolPipe;
 
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -120,79 +122,11 @@ fn ours(bytes: u64) -> u64 {
     received
 }
 
-/// One end of the in-memory wire for smoltcp: packets in, packets out. Packet buffers are
-/// reused through `spare`, as `link::Memory` does for ours.
-struct Wire {
-    rx: Rc<RefCell<VecDeque<Vec<u8>>>>,
-    tx: Rc<RefCell<VecDeque<Vec<u8>>>>,
-    spare: Spare,
-}
-
-type Spare = Rc<RefCell<Vec<Vec<u8>>>>;
-
-struct Rx(Vec<u8>, Spare);
-struct Tx(Rc<RefCell<VecDeque<Vec<u8>>>>, Spare);
-
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let r = f(&self.0);
-        self.1.borrow_mut().push(self.0);
-        r
-    }
-}
-
-impl TxToken for Tx {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = self.1.borrow_mut().pop().unwrap_or_default();
-        packet.clear();
-        packet.resize(len, 0);
-        let r = f(&mut packet);
-        self.0.borrow_mut().push_back(packet);
-        r
-    }
-}
-
-impl Device for Wire {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx;
-
-    fn receive(&mut self, _t: SInstant) -> Option<(Rx, Tx)> {
-        let p = self.rx.borrow_mut().pop_front()?;
-        Some((
-            Rx(p, self.spare.clone()),
-            Tx(self.tx.clone(), self.spare.clone()),
-        ))
-    }
-
-    fn transmit(&mut self, _t: SInstant) -> Option<Tx> {
-        Some(Tx(self.tx.clone(), self.spare.clone()))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ip;
-        c.max_transmission_unit = 1500;
-        c
-    }
-}
-
 /// Two smoltcp interfaces; returns the bytes received by B.
 fn smoltcp(bytes: u64) -> u64 {
-    let ab: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
-    let ba: Rc<RefCell<VecDeque<Vec<u8>>>> = Rc::default();
-    let spare = Spare::default();
-    let mut wa = Wire {
-        rx: ba.clone(),
-        tx: ab.clone(),
-        spare: spare.clone(),
-    };
-    let mut wb = Wire {
-        rx: ab,
-        tx: ba,
-        spare,
-    };
+    let (mut wa, mut wb) = SmolPipe::pair(1500);
     let mut now = SInstant::from_secs(1);
-    let iface = |addr: Ipv4Addr, wire: &mut Wire, now| {
+    let iface = |addr: Ipv4Addr, wire: &mut SmolPipe, now| {
         let mut i = Interface::new(IfaceConfig::new(HardwareAddress::Ip), wire, now);
         i.update_ip_addrs(|a| a.push(IpCidr::new(IpAddress::Ipv4(addr), 24)).unwrap());
         i
@@ -243,8 +177,8 @@ fn smoltcp(bytes: u64) -> u64 {
         let pb = ib.poll(now, &mut wb, &mut sb);
         moved |= pa == smoltcp::iface::PollResult::SocketStateChanged
             || pb == smoltcp::iface::PollResult::SocketStateChanged
-            || !wa.rx.borrow().is_empty()
-            || !wb.rx.borrow().is_empty();
+            || wa.pending() > 0
+            || wb.pending() > 0;
         now = if moved {
             now + smoltcp::time::Duration::from_micros(10)
         } else {

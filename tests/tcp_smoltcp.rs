@@ -2,92 +2,48 @@
 //! server and as client, data both ways, clean close. IPv4 framing is done here with
 //! etherparse; no link or stack code is involved.
 
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use etherparse::{IpNumber, Ipv4Header, Ipv4HeaderSlice};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp as stcp;
-use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use tunstack::tcp::{CloseReason, Config, Connection, Event, FourTuple, Segment, SeqNum, State};
 use tunstack::time::{Duration, Instant};
 use tunstack::wire::PseudoHeader;
 
+mod support;
+
+use support::clock::{self, Endpoint, Schedule, World};
+use support::endpoints::{ConnectionEnd, SmolEnd};
+use support::smoltcp_device::{SmolPipe, s_now};
+
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
-/// smoltcp's side of the wire: IPv4 packets in and out.
-#[derive(Default)]
-struct Wire {
-    to_them: VecDeque<Vec<u8>>,
-    from_them: VecDeque<Vec<u8>>,
-}
-
-struct Rx(Vec<u8>);
-struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
-
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        self.0.push_back(buf);
-        r
-    }
-}
-
-impl Device for Wire {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _t: SInstant) -> Option<(Rx, Tx<'_>)> {
-        let p = self.to_them.pop_front()?;
-        Some((Rx(p), Tx(&mut self.from_them)))
-    }
-
-    fn transmit(&mut self, _t: SInstant) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.from_them))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ip;
-        c.max_transmission_unit = 1500;
-        c
-    }
-}
-
 struct Sim {
     now: Instant,
-    wire: Wire,
+    steps: u64,
+    /// Our side of the wire, and smoltcp's device at its other end.
+    wire: SmolPipe,
+    dev: SmolPipe,
     iface: Interface,
     sockets: SocketSet<'static>,
     handle: SocketHandle,
     us: Option<Connection>,
+    /// The port where a SYN from smoltcp makes `us` (as a listener would).
+    listen: Option<u16>,
     events: Vec<Event>,
     /// Drop every n-th packet in each direction (0: none).
     drop_every: usize,
     counts: [usize; 2],
-    rounds: u64,
-}
-
-fn s_now(t: Instant) -> SInstant {
-    SInstant::from_micros(t.as_micros() as i64)
 }
 
 impl Sim {
     fn new() -> Sim {
         let now = Instant::from_secs(1);
-        let mut wire = Wire::default();
-        let mut iface =
-            Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut wire, s_now(now));
+        let (wire, mut dev) = SmolPipe::pair(1500);
+        let mut iface = Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut dev, s_now(now));
         iface.update_ip_addrs(|a| {
             a.push(IpCidr::new(IpAddress::v4(198, 18, 0, 1), 24))
                 .unwrap();
@@ -100,15 +56,17 @@ impl Sim {
         let handle = sockets.add(sock);
         Sim {
             now,
+            steps: 0,
             wire,
+            dev,
             iface,
             sockets,
             handle,
             us: None,
+            listen: None,
             events: Vec::new(),
             drop_every: 0,
             counts: [0; 2],
-            rounds: 0,
         }
     }
 
@@ -116,46 +74,17 @@ impl Sim {
         self.sockets.get_mut::<stcp::Socket>(self.handle)
     }
 
-    fn lose(&mut self, dir: usize) -> bool {
-        self.counts[dir] += 1;
-        self.drop_every > 0 && self.counts[dir].is_multiple_of(self.drop_every)
+    fn run_until(&mut self, limit: Duration, done: impl FnMut(&mut Sim) -> bool) -> bool {
+        clock::run_until(self, limit, done)
     }
 
-    /// Deliver our segment to smoltcp inside an IPv4 header.
-    fn put(&mut self, seg: &Segment, our_port: u16, their_port: u16) {
-        if self.lose(0) {
-            return;
-        }
-        let mut tcp = vec![0u8; seg.wire_len()];
-        seg.emit(PseudoHeader::tcp(US, THEM), our_port, their_port, &mut tcp);
-        let mut ip = Ipv4Header::new(
-            tcp.len() as u16,
-            64,
-            IpNumber::TCP,
-            US.octets(),
-            THEM.octets(),
-        )
-        .unwrap();
-        ip.header_checksum = ip.calc_header_checksum();
-        let mut pkt = ip.to_bytes().to_vec();
-        pkt.extend_from_slice(&tcp);
-        self.wire.to_them.push_back(pkt);
-    }
-
-    /// One round: smoltcp polls, its packets reach us, ours reach it. Returns whether
-    /// anything moved.
-    fn round(&mut self, listen_port: Option<u16>) -> bool {
-        self.rounds += 1;
-        assert!(
-            self.rounds < 1_000_000,
-            "no progress in simulated time (ACK war?)"
-        );
-        let t = s_now(self.now);
-        self.iface.poll(t, &mut self.wire, &mut self.sockets);
+    /// smoltcp's packets to us: the n-th lost, the rest parsed and handed to our connection
+    /// (made from a SYN on the listening port).
+    fn receive(&mut self, now: Instant) -> bool {
         let mut moved = false;
-        while let Some(pkt) = self.wire.from_them.pop_front() {
+        while let Some(pkt) = self.wire.recv(|p| p.to_vec()) {
             moved = true;
-            if self.lose(1) {
+            if lose(self.drop_every, &mut self.counts[1]) {
                 continue;
             }
             let ip = Ipv4HeaderSlice::from_slice(&pkt).unwrap();
@@ -171,11 +100,11 @@ impl Sim {
                 remote: SocketAddrV4::new(THEM, sp).into(),
             };
             match &mut self.us {
-                Some(c) => c.handle_segment(self.now, &seg),
-                None if Some(dp) == listen_port && seg.syn() && !seg.has_ack() => {
+                Some(c) => c.handle_segment(now, &seg),
+                None if Some(dp) == self.listen && seg.syn() && !seg.has_ack() => {
                     let cfg = Config::default();
                     self.us = Some(Connection::accept(
-                        self.now,
+                        now,
                         tuple,
                         SeqNum(u32::MAX - 7),
                         &seg,
@@ -185,38 +114,91 @@ impl Sim {
                 None => panic!("segment for nobody: {seg}"),
             }
         }
-        if let Some(c) = &mut self.us {
-            let (lp, rp) = (c.tuple().local.port(), c.tuple().remote.port());
-            let mut out = Vec::new();
-            while let Some(seg) = c.poll_transmit(self.now) {
-                out.push(seg);
-            }
-            while let Some(e) = c.poll_event() {
-                self.events.push(e);
-            }
-            for seg in out {
-                moved = true;
-                self.put(&seg, lp, rp);
-            }
-        }
         moved
     }
+}
 
-    /// Advance time to the next deadline of either side.
-    fn wait(&mut self) {
-        let ours = self.us.as_ref().and_then(|c| c.poll_timeout());
-        let theirs = self
-            .iface
-            .poll_at(s_now(self.now), &self.sockets)
-            .map(|t| Instant::from_micros(t.total_micros().max(0) as u64));
-        let next = Instant::min_opt(ours, theirs).unwrap_or(self.now + Duration::from_millis(10));
-        self.now = self.now.max(next).max(self.now + Duration::from_micros(1));
-        if let Some(c) = &mut self.us {
-            c.handle_timeout(self.now);
-            while let Some(e) = c.poll_event() {
-                self.events.push(e);
-            }
+/// Whether the packet just counted is the n-th (lost).
+fn lose(drop_every: usize, count: &mut usize) -> bool {
+    *count += 1;
+    drop_every > 0 && count.is_multiple_of(drop_every)
+}
+
+/// Our segment to smoltcp inside an IPv4 header (unless it is the n-th).
+fn put(wire: &mut SmolPipe, seg: &Segment, ports: (u16, u16), lost: bool) {
+    if lost {
+        return;
+    }
+    let mut tcp = vec![0u8; seg.wire_len()];
+    seg.emit(PseudoHeader::tcp(US, THEM), ports.0, ports.1, &mut tcp);
+    let mut ip = Ipv4Header::new(
+        tcp.len() as u16,
+        64,
+        IpNumber::TCP,
+        US.octets(),
+        THEM.octets(),
+    )
+    .unwrap();
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut pkt = ip.to_bytes().to_vec();
+    pkt.extend_from_slice(&tcp);
+    wire.send(&pkt);
+}
+
+/// smoltcp polls, its packets reach us, ours reach it.
+impl World for Sim {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            max_steps: 1_000_000,
+            ..Schedule::default()
         }
+    }
+
+    fn name(&self) -> String {
+        "smoltcp interop".to_string()
+    }
+
+    fn round(&mut self, now: Instant) -> bool {
+        let smol = SmolEnd {
+            iface: &mut self.iface,
+            sockets: &mut self.sockets,
+            dev: &mut self.dev,
+            min_wait: Duration::from_micros(1),
+        }
+        .poll(now);
+        let received = self.receive(now);
+        let Some(conn) = &mut self.us else {
+            return smol || received;
+        };
+        let ports = (conn.tuple().local.port(), conn.tuple().remote.port());
+        let (wire, drop_every, count) = (&mut self.wire, self.drop_every, &mut self.counts[0]);
+        let ours = ConnectionEnd {
+            conn,
+            events: &mut self.events,
+            out: |_, seg: Segment| put(wire, &seg, ports, lose(drop_every, count)),
+        }
+        .poll(now);
+        smol || received || ours
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        let ours = self.us.as_ref().and_then(|c| c.poll_timeout());
+        let theirs = SmolEnd {
+            iface: &mut self.iface,
+            sockets: &mut self.sockets,
+            dev: &mut self.dev,
+            min_wait: Duration::from_micros(1),
+        }
+        .poll_at(now);
+        Instant::min_opt(ours, theirs)
     }
 }
 
@@ -253,8 +235,8 @@ fn smoltcp_client_our_server_with(drop_every: usize) {
     let (mut req_sent, mut req_got) = (0, Vec::new());
     let (mut rep_sent, mut rep_got) = (0, Vec::new());
     let mut buf = vec![0u8; 65536];
-    let end = sim.now + Duration::from_secs(300);
-    while sim.now < end {
+    sim.listen = Some(80);
+    sim.run_until(Duration::from_secs(300), |sim| {
         // smoltcp application: send the request, read the reply, close after EOF.
         let s = sim.them();
         if s.can_send() && req_sent < request.len() {
@@ -282,13 +264,8 @@ fn smoltcp_client_our_server_with(drop_every: usize) {
                 }
             }
         }
-        if !sim.round(Some(80)) {
-            if sim.us.as_ref().is_some_and(|c| c.state() == State::Closed) {
-                break;
-            }
-            sim.wait();
-        }
-    }
+        sim.us.as_ref().is_some_and(|c| c.state() == State::Closed)
+    });
     assert!(
         req_got == request,
         "request: got {} of {}",
@@ -350,8 +327,7 @@ fn our_client_smoltcp_server_with(drop_every: usize) {
     let mut echoed = Vec::new();
     let mut buf = vec![0u8; 65536];
     let mut closed = false;
-    let end = sim.now + Duration::from_secs(600);
-    while sim.now < end {
+    sim.run_until(Duration::from_secs(600), |sim| {
         // smoltcp application: echo, never taking more than it can send back.
         let s = sim.them();
         while s.can_recv() {
@@ -382,13 +358,8 @@ fn our_client_smoltcp_server_with(drop_every: usize) {
             c.close();
             closed = true;
         }
-        if !sim.round(None) {
-            if sim.us.as_ref().unwrap().state() == State::Closed {
-                break;
-            }
-            sim.wait();
-        }
-    }
+        c.state() == State::Closed
+    });
     assert!(
         echoed == data,
         "echo: got {} of {}",

@@ -18,6 +18,11 @@ use tunstack::stack::{SocketHandle, Stack, StackConfig, TcpEvent};
 use tunstack::tcp::{CloseReason, Event};
 use tunstack::time::{Duration, Instant};
 
+#[path = "../support/mod.rs"]
+pub mod support;
+
+use support::clock::{self, Schedule, World};
+
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// Unix time of the simulation's `Instant::ZERO` (2023-11-14 22:13:20 UTC).
@@ -50,6 +55,8 @@ pub struct Sim {
     buf: Vec<u8>,
     pub steps: u64,
     client_sent: bool,
+    /// The earliest deadline of the server and the client after the last round.
+    next: Option<Instant>,
 }
 
 /// A parsed response.
@@ -155,6 +162,7 @@ impl Sim {
             buf: vec![0; 65536],
             steps: 0,
             client_sent: false,
+            next: None,
         }
     }
 
@@ -212,8 +220,7 @@ impl Sim {
     }
 
     /// One round at the current time: the server's turn, then the client's.
-    fn step(&mut self) -> Option<Instant> {
-        self.steps += 1;
+    fn turn(&mut self) -> Option<Instant> {
         self.client_sent = false;
         let now = self.now;
         let server_next = self.server.turn(&|| now).unwrap();
@@ -339,32 +346,8 @@ impl Sim {
 
     /// Runs until `done` holds or `limit` of simulated time has passed (or a step bound).
     /// Returns whether `done` held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
-        let end = self.now + limit;
-        for _ in 0..2_000_000 {
-            let next = self.step();
-            if done(self) {
-                return true;
-            }
-            if self.client_sent || self.link.pending() > 0 || self.server.stack.tcp().has_pending()
-            {
-                continue;
-            }
-            let next = Instant::min_opt(next, self.server.link.poll_at());
-            match next {
-                Some(at) if at <= end => {
-                    if at > self.now {
-                        self.now = at;
-                    }
-                }
-                _ => {
-                    self.now = end;
-                    self.step();
-                    return done(self);
-                }
-            }
-        }
-        panic!("simulation did not settle within the step bound");
+    pub fn run_until(&mut self, limit: Duration, done: impl FnMut(&mut Sim) -> bool) -> bool {
+        clock::run_until(self, limit, done)
     }
 
     /// Advances simulated time by `d`, running everything due on the way.
@@ -430,6 +413,36 @@ impl Sim {
 
     pub fn summary(&self) -> String {
         self.server.apps()[0].summary().join("\n")
+    }
+}
+
+/// The server's turn, then the client's, at every instant; `done` is asked after each.
+impl World for Sim {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            ask_every_round: true,
+            settle_after_done: false,
+            ..Schedule::default()
+        }
+    }
+
+    /// Returns whether work is left at this instant: the client sent, a packet waits, or
+    /// the server's stack has output or events pending.
+    fn round(&mut self, _now: Instant) -> bool {
+        self.next = self.turn();
+        self.client_sent || self.link.pending() > 0 || self.server.stack.tcp().has_pending()
+    }
+
+    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
+        Instant::min_opt(self.next, self.server.link.poll_at())
     }
 }
 

@@ -5,9 +5,15 @@
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;
-use tunstack::link::{FaultSpec, Faults, Link, Memory};
+use tunstack::link::{FaultSpec, Faults, Memory};
 use tunstack::stack::{Stack, StackConfig, StackEvent};
 use tunstack::time::{Duration, Instant};
+
+#[path = "../support/mod.rs"]
+pub mod support;
+
+use support::clock::{self, AtLimit, Endpoint, Schedule, World};
+use support::endpoints::{StackEnd, Way};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -19,13 +25,14 @@ pub struct Host {
     /// Every packet this host sent, for assertions.
     pub sent: Vec<Vec<u8>>,
     pub record: bool,
+    buf: Vec<u8>,
 }
 
 pub struct Sim {
     pub a: Host,
     pub b: Host,
     pub now: Instant,
-    buf: Vec<u8>,
+    steps: u64,
 }
 
 pub fn config(addr: Ipv4Addr) -> StackConfig {
@@ -49,12 +56,13 @@ impl Sim {
             events: Vec::new(),
             sent: Vec::new(),
             record: false,
+            buf: vec![0; 65_535],
         };
         Sim {
             a: host(a, Faults::new(la, faults)),
             b: host(b, Faults::new(lb, FaultSpec::default())),
             now: Instant::from_secs(1),
-            buf: vec![0; 65_535],
+            steps: 0,
         }
     }
 
@@ -65,75 +73,71 @@ impl Sim {
     /// Moves packets and fires due timers at the current time until nothing moves.
     /// Returns whether anything happened.
     pub fn settle(&mut self) -> bool {
-        let mut any = false;
-        for _ in 0..10_000 {
-            let mut moved = false;
-            for host in [&mut self.a, &mut self.b] {
-                if host.stack.poll_timeout().is_some_and(|t| t <= self.now) {
-                    host.stack.handle_timeout(self.now);
-                    moved = true;
-                }
-                while let Some(n) = host
-                    .link
-                    .recv(self.now, &mut self.buf)
-                    .unwrap()
-                    .map(|d| d.len)
-                {
-                    host.stack.handle_packet(self.now, &self.buf[..n]);
-                    moved = true;
-                }
-                while let Some(n) = host.stack.poll_transmit(self.now, &mut self.buf) {
-                    if host.record {
-                        host.sent.push(self.buf[..n].to_vec());
-                    }
-                    host.link.send_plain(self.now, &self.buf[..n]).unwrap();
-                    moved = true;
-                }
-                host.link.flush(self.now).unwrap();
-                while let Some(e) = host.stack.poll_event() {
-                    host.events.push(e);
-                    moved = true;
-                }
-            }
-            if !moved {
-                return any;
-            }
-            any = true;
-        }
-        panic!("simulation did not settle at {}", self.now);
+        clock::settle(self)
     }
 
     /// The next time anything is due.
-    pub fn next_event(&self) -> Option<Instant> {
-        [&self.a, &self.b]
-            .iter()
-            .flat_map(|h| [h.stack.poll_timeout(), h.link.poll_at()])
-            .flatten()
-            .min()
+    pub fn next_event(&mut self) -> Option<Instant> {
+        let now = self.now;
+        self.poll_at(now)
     }
 
     /// Settles, then jumps to the next event, until `done` or `limit` of simulated time.
     /// Returns false if the limit was reached first.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
-        let end = self.now + limit;
-        for _ in 0..10_000_000 {
-            self.settle();
-            if done(self) {
-                return true;
-            }
-            match self.next_event() {
-                Some(t) if t <= end => self.now = t.max(self.now),
-                _ => return false,
-            }
-        }
-        panic!("simulation exceeded its step bound");
+    pub fn run_until(&mut self, limit: Duration, done: impl FnMut(&mut Sim) -> bool) -> bool {
+        clock::run_until(self, limit, done)
     }
 
     /// Advances the clock by `d`, processing everything on the way.
     pub fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        self.run_until(d, |s| s.next_event().is_none_or(|t| t > end));
-        self.now = end;
-        self.settle();
+        clock::advance(self, d);
+    }
+}
+
+impl Host {
+    fn end(&mut self) -> StackEnd<'_, Faults<Memory>, impl FnMut(Way, Instant, &[u8])> {
+        let (record, sent) = (self.record, &mut self.sent);
+        StackEnd {
+            stack: &mut self.stack,
+            link: &mut self.link,
+            buf: &mut self.buf,
+            events: &mut self.events,
+            tap: move |way, _, packet: &[u8]| {
+                if record && way == Way::Out {
+                    sent.push(packet.to_vec());
+                }
+            },
+        }
+    }
+}
+
+/// Host A's turn, then B's, at every instant; an application's output (queued from `done`)
+/// leaves with the next event.
+impl World for Sim {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            settle_after_done: false,
+            at_limit: AtLimit::Stop,
+            max_rounds: 10_000,
+            ..Schedule::default()
+        }
+    }
+
+    fn round(&mut self, now: Instant) -> bool {
+        let a = self.a.end().poll(now);
+        let b = self.b.end().poll(now);
+        a || b
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        Instant::min_opt(self.a.end().poll_at(now), self.b.end().poll_at(now))
     }
 }

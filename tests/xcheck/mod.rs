@@ -10,27 +10,34 @@
 //! last segments are printed in RFC notation. `docs/xcheck.md` is generated from the
 //! `/// xcheck:` lines above each test (see `tests/xcheck_table.rs`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod script;
+mod tap;
+mod transfer;
 
 use std::cell::RefCell;
-use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle as SmolHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp as stcp;
-use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use tunstack::link::{DirectionFaults, FaultSpec, Faults, Link, Memory, PcapWriter};
+use tunstack::link::{DirectionFaults, FaultSpec, Faults, Link, Memory};
 use tunstack::stack::{SocketHandle, Stack, StackConfig, StackEvent, TcpEvent};
 use tunstack::tcp::{self, CloseReason, Event, Segment};
 use tunstack::time::{Duration, Instant};
-use tunstack::wire::PseudoHeader;
+
+#[path = "../support/mod.rs"]
+pub mod support;
+
+use support::clock::{self, Endpoint, Schedule, World};
+use support::endpoints::{SmolEnd, StackEnd, Way};
+use support::smoltcp_device::SmolPipe;
+pub use support::smoltcp_device::s_now;
+pub use tap::{Dir, Record, Tap, parse_packet};
+pub use transfer::{Transfer, pattern};
 
 /// smoltcp's address (the "kernel side").
 pub const SMOL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -54,186 +61,6 @@ thread_local! {
 /// smoltcp's TSval: the simulated clock in milliseconds.
 fn smol_tsval() -> u32 {
     CLOCK_MS.with(|c| c.get())
-}
-
-pub fn s_now(t: Instant) -> SInstant {
-    SInstant::from_micros(t.as_micros() as i64)
-}
-
-pub fn from_s(t: SInstant) -> Instant {
-    Instant::from_micros(t.total_micros().max(0) as u64)
-}
-
-/// A run's direction of travel, for the wire record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dir {
-    /// smoltcp → us
-    ToOurs,
-    /// us → smoltcp
-    ToSmol,
-}
-
-/// One packet as delivered to a stack (after the faults).
-#[derive(Clone, Debug)]
-pub struct Record {
-    pub at: Instant,
-    pub dir: Dir,
-    /// `None`: the packet did not parse as IPv4+TCP with a good checksum (corrupted).
-    pub seg: Option<Segment>,
-    pub payload_len: usize,
-}
-
-impl Record {
-    pub fn line(&self) -> String {
-        let arrow = match self.dir {
-            Dir::ToOurs => "smoltcp -> ours",
-            Dir::ToSmol => "ours -> smoltcp",
-        };
-        match &self.seg {
-            // The record keeps no payload: print its length as `Display` would.
-            Some(s) if self.payload_len > 0 => {
-                format!("{} {arrow} {s}<DATA={}>", self.at, self.payload_len)
-            }
-            Some(s) => format!("{} {arrow} {s}", self.at),
-            None => format!("{} {arrow} (corrupt, {} bytes)", self.at, self.payload_len),
-        }
-    }
-}
-
-/// Parses an IPv4+TCP packet into (src port, dst port, segment).
-pub fn parse_packet(packet: &[u8]) -> Option<(Ipv4Addr, u16, u16, Segment)> {
-    let ip = tunstack::wire::ipv4::parse(packet).ok()?;
-    if ip.protocol() != etherparse::IpNumber::TCP {
-        return None;
-    }
-    let (sp, dp, seg) = Segment::parse(PseudoHeader::tcp(ip.src(), ip.dst()), ip.payload()).ok()?;
-    Some((ip.src(), sp, dp, seg))
-}
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The capture and the record of the wire, shared by both delivery points.
-pub struct Tap {
-    pcap: PcapWriter,
-    sink: Sink,
-    pub records: Vec<Record>,
-}
-
-impl Tap {
-    fn new() -> Tap {
-        let sink = Sink::default();
-        let pcap = PcapWriter::new(Box::new(sink.clone()), 0).expect("pcap header");
-        Tap {
-            pcap,
-            sink,
-            records: Vec::new(),
-        }
-    }
-
-    fn record(&mut self, at: Instant, dir: Dir, packet: &[u8]) {
-        self.pcap.write_packet(at, packet);
-        let parsed = parse_packet(packet);
-        let payload_len = parsed
-            .as_ref()
-            .map_or(packet.len(), |(_, _, _, s)| s.payload.len());
-        let seg = parsed.map(|(_, _, _, mut s)| {
-            s.payload = bytes::Bytes::new();
-            s
-        });
-        self.records.push(Record {
-            at,
-            dir,
-            seg,
-            payload_len,
-        });
-    }
-}
-
-/// smoltcp's device: the far end of the wire.
-pub struct SmolDevice {
-    pub link: Memory,
-    pub mtu: usize,
-    now: Instant,
-    tap: Rc<RefCell<Tap>>,
-    /// Packets received and sent (to tell whether a poll moved anything).
-    pub moved: u64,
-}
-
-pub struct SmolRx(Vec<u8>);
-
-pub struct SmolTx<'a> {
-    link: &'a mut Memory,
-    now: Instant,
-    moved: &'a mut u64,
-}
-
-impl RxToken for SmolRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl TxToken for SmolTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        *self.moved += 1;
-        self.link.send_plain(self.now, &buf).expect("memory link");
-        r
-    }
-}
-
-impl Device for SmolDevice {
-    type RxToken<'a> = SmolRx;
-    type TxToken<'a> = SmolTx<'a>;
-
-    fn receive(&mut self, t: SInstant) -> Option<(SmolRx, SmolTx<'_>)> {
-        self.now = from_s(t);
-        let mut buf = vec![0u8; 65_536];
-        let n = self
-            .link
-            .recv(self.now, &mut buf)
-            .expect("memory link")?
-            .len;
-        buf.truncate(n);
-        self.tap.borrow_mut().record(self.now, Dir::ToSmol, &buf);
-        self.moved += 1;
-        Some((
-            SmolRx(buf),
-            SmolTx {
-                link: &mut self.link,
-                now: self.now,
-                moved: &mut self.moved,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, t: SInstant) -> Option<SmolTx<'_>> {
-        self.now = from_s(t);
-        Some(SmolTx {
-            link: &mut self.link,
-            now: self.now,
-            moved: &mut self.moved,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ip;
-        c.max_transmission_unit = self.mtu;
-        c
-    }
 }
 
 /// Which side opens the connection.
@@ -318,7 +145,12 @@ pub struct Xcheck {
     pub ours: Stack,
     /// Our end of the wire (the faults for both directions live here).
     pub link: Faults<Memory>,
-    pub dev: SmolDevice,
+    /// smoltcp's end of the wire, whose packets are handed to and taken from `wire`.
+    smol_link: Memory,
+    /// The harness's end of smoltcp's device.
+    wire: SmolPipe,
+    /// smoltcp's device.
+    pub dev: SmolPipe,
     pub iface: Interface,
     pub sockets: SocketSet<'static>,
     pub events: Vec<StackEvent>,
@@ -345,13 +177,7 @@ impl Xcheck {
         let now = Instant::from_secs(1);
         let (ours_end, smol_end) = Memory::pair();
         let tap = Rc::new(RefCell::new(Tap::new()));
-        let mut dev = SmolDevice {
-            link: smol_end,
-            mtu: setup.smol_mtu,
-            now,
-            tap: tap.clone(),
-            moved: 0,
-        };
+        let (mut dev, wire) = SmolPipe::pair(setup.smol_mtu);
         let mut config = IfaceConfig::new(HardwareAddress::Ip);
         config.random_seed = setup.seed;
         let mut iface = Interface::new(config, &mut dev, s_now(now));
@@ -374,6 +200,8 @@ impl Xcheck {
             start: now,
             ours,
             link: Faults::new(ours_end, setup.faults.clone()),
+            smol_link: smol_end,
+            wire,
             dev,
             iface,
             sockets: SocketSet::new(vec![]),
@@ -512,105 +340,25 @@ impl Xcheck {
 
     /// Moves packets and fires due timers at the current time until nothing moves.
     pub fn settle(&mut self) -> bool {
-        let mut any = false;
-        for _ in 0..100_000 {
-            let mut moved = false;
-            let now = self.now;
-            if self.ours.poll_timeout().is_some_and(|t| t <= now) {
-                self.ours.handle_timeout(now);
-                moved = true;
-            }
-            while let Some(n) = self
-                .link
-                .recv(now, &mut self.buf)
-                .expect("link")
-                .map(|d| d.len)
-            {
-                self.tap
-                    .borrow_mut()
-                    .record(now, Dir::ToOurs, &self.buf[..n]);
-                self.ours.handle_packet(now, &self.buf[..n]);
-                moved = true;
-            }
-            while let Some(n) = self.ours.poll_transmit(now, &mut self.buf) {
-                self.link.send_plain(now, &self.buf[..n]).expect("link");
-                moved = true;
-            }
-            self.link.flush(now).expect("link");
-            while let Some(e) = self.ours.poll_event() {
-                self.events.push(e);
-                moved = true;
-            }
-            let before = self.dev.moved;
-            CLOCK_MS.with(|c| c.set((now.as_micros() / 1000) as u32));
-            self.iface
-                .poll(s_now(now), &mut self.dev, &mut self.sockets);
-            moved |= self.dev.moved != before;
-            if !moved {
-                return any;
-            }
-            any = true;
-        }
-        panic!("{}: the wire did not settle at {}", self.name, self.now);
+        clock::settle(self)
     }
 
-    /// The next time anything is due (never earlier than a microsecond from now once
+    /// The next time anything is due (never earlier than a millisecond from now once
     /// settled: smoltcp may report "now" for work it then declines to do).
     pub fn next_event(&mut self) -> Option<Instant> {
         let now = self.now;
-        let smol = self
-            .iface
-            .poll_at(s_now(now), &self.sockets)
-            .map(|t| from_s(t).max(now + Duration::from_millis(1)));
-        [self.ours.poll_timeout(), self.link.poll_at(), smol]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.max(now))
+        self.poll_at(now)
     }
 
     /// Settles, calls `step` (the applications), and jumps to the next event, until `step`
     /// returns true or `limit` of simulated time has passed (then false).
-    pub fn run_until(
-        &mut self,
-        limit: Duration,
-        mut step: impl FnMut(&mut Xcheck) -> bool,
-    ) -> bool {
-        let end = self.now + limit;
-        loop {
-            self.steps += 1;
-            assert!(
-                self.steps < MAX_STEPS,
-                "{}: more than {MAX_STEPS} steps (livelock?) at {}",
-                self.name,
-                self.now
-            );
-            self.settle();
-            if step(self) {
-                self.settle();
-                return true;
-            }
-            // The applications may have queued output.
-            if self.settle() {
-                continue;
-            }
-            match self.next_event() {
-                Some(t) if t <= end => self.now = t,
-                _ => {
-                    self.now = self.now.max(end);
-                    self.settle();
-                    return step(self);
-                }
-            }
-        }
+    pub fn run_until(&mut self, limit: Duration, step: impl FnMut(&mut Xcheck) -> bool) -> bool {
+        clock::run_until(self, limit, step)
     }
 
     /// Advances the clock by `d`, processing everything on the way.
     pub fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        self.run_until(d, |x| x.now >= end);
-        self.now = self.now.max(end);
-        self.settle();
+        clock::advance(self, d);
     }
 
     /// Cuts the wire in both directions from now on.
@@ -657,6 +405,95 @@ impl Xcheck {
     }
 }
 
+impl Xcheck {
+    /// Our stack's turn: the tap records what reaches it.
+    fn ours_round(&mut self, now: Instant) -> bool {
+        let tap = &self.tap;
+        StackEnd {
+            stack: &mut self.ours,
+            link: &mut self.link,
+            buf: &mut self.buf,
+            events: &mut self.events,
+            tap: |way, at, packet: &[u8]| {
+                if way == Way::In {
+                    tap.borrow_mut().record(at, Dir::ToOurs, packet);
+                }
+            },
+        }
+        .poll(now)
+    }
+
+    fn smol_end(&mut self) -> SmolEnd<'_> {
+        SmolEnd {
+            iface: &mut self.iface,
+            sockets: &mut self.sockets,
+            dev: &mut self.dev,
+            min_wait: Duration::from_millis(1),
+        }
+    }
+
+    /// smoltcp's turn: what the wire delivers (recorded by the tap) goes into its device,
+    /// it polls, and what it sent goes onto the wire.
+    fn smol_round(&mut self, now: Instant) -> bool {
+        CLOCK_MS.with(|c| c.set((now.as_micros() / 1000) as u32));
+        while let Some(n) = self
+            .smol_link
+            .recv(now, &mut self.buf)
+            .expect("memory link")
+            .map(|d| d.len)
+        {
+            self.tap
+                .borrow_mut()
+                .record(now, Dir::ToSmol, &self.buf[..n]);
+            self.wire.send(&self.buf[..n]);
+        }
+        let moved = self.smol_end().poll(now);
+        let link = &mut self.smol_link;
+        while let Some(sent) = self.wire.recv(|packet| link.send_plain(now, packet)) {
+            sent.expect("memory link");
+        }
+        moved
+    }
+}
+
+/// Our stack's turn, then smoltcp's, at every instant; the applications' output (queued
+/// from `done`) leaves at the same instant.
+impl World for Xcheck {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            max_steps: MAX_STEPS,
+            ..Schedule::default()
+        }
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn round(&mut self, now: Instant) -> bool {
+        let ours = self.ours_round(now);
+        let smol = self.smol_round(now);
+        ours || smol
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        let smol = self.smol_end().poll_at(now);
+        [self.ours.poll_timeout(), self.link.poll_at(), smol]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.max(now))
+    }
+}
+
 impl Drop for Xcheck {
     /// On failure: the capture to `target/xcheck/<test>.pcap`, the last segments to stderr.
     fn drop(&mut self) {
@@ -682,170 +519,5 @@ impl Drop for Xcheck {
             written.err(),
             tail.join("\n  ")
         );
-    }
-}
-
-/// Deterministic test data.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v);
-    v
-}
-
-/// A transfer in both directions over one connection, driven step by step.
-pub struct Transfer {
-    pub to_smol: Vec<u8>,
-    pub to_ours: Vec<u8>,
-    pub ours_sent: usize,
-    pub smol_sent: usize,
-    pub ours_got: Vec<u8>,
-    pub smol_got: Vec<u8>,
-    /// Each side closes once everything it has to send is queued.
-    pub ours_close: bool,
-    pub smol_close: bool,
-    /// Whether each application reads (a receiver that stops reading makes a zero window).
-    pub ours_reads: bool,
-    pub smol_reads: bool,
-    pub ours_eof: bool,
-    pub smol_eof: bool,
-    ours_closed: bool,
-    smol_closed: bool,
-    buf: Vec<u8>,
-}
-
-impl Transfer {
-    pub fn new(to_smol: Vec<u8>, to_ours: Vec<u8>) -> Transfer {
-        Transfer {
-            to_smol,
-            to_ours,
-            ours_sent: 0,
-            smol_sent: 0,
-            ours_got: Vec::new(),
-            smol_got: Vec::new(),
-            ours_close: true,
-            smol_close: true,
-            ours_reads: true,
-            smol_reads: true,
-            ours_eof: false,
-            smol_eof: false,
-            ours_closed: false,
-            smol_closed: false,
-            buf: vec![0; 64 * 1024],
-        }
-    }
-
-    /// One round of both applications: send what fits, read what is there, close when done.
-    pub fn pump(&mut self, x: &mut Xcheck, c: Conn) {
-        // Ours.
-        if self.ours_sent < self.to_smol.len()
-            && let Ok(n) = x
-                .ours
-                .tcp_mut()
-                .send(c.ours, &self.to_smol[self.ours_sent..])
-        {
-            self.ours_sent += n;
-        }
-        if self.ours_close && !self.ours_closed && self.ours_sent == self.to_smol.len() {
-            self.ours_closed = true;
-            let _ = x.ours.tcp_mut().close(c.ours);
-        }
-        while self.ours_reads && !self.ours_eof {
-            match x.ours.tcp_mut().recv(c.ours, &mut self.buf) {
-                Ok(0) => self.ours_eof = true,
-                Ok(n) => self.ours_got.extend_from_slice(&self.buf[..n]),
-                Err(_) => break,
-            }
-        }
-        // smoltcp.
-        let s = x.sockets.get_mut::<stcp::Socket>(c.smol);
-        if self.smol_sent < self.to_ours.len()
-            && s.can_send()
-            && let Ok(n) = s.send_slice(&self.to_ours[self.smol_sent..])
-        {
-            self.smol_sent += n;
-        }
-        if self.smol_close && !self.smol_closed && self.smol_sent == self.to_ours.len() {
-            self.smol_closed = true;
-            s.close();
-        }
-        while self.smol_reads && !self.smol_eof {
-            match s.recv_slice(&mut self.buf) {
-                Ok(0) | Err(stcp::RecvError::InvalidState) => break,
-                Ok(n) => self.smol_got.extend_from_slice(&self.buf[..n]),
-                Err(stcp::RecvError::Finished) => self.smol_eof = true,
-            }
-        }
-    }
-
-    /// Everything delivered both ways.
-    pub fn delivered(&self) -> bool {
-        self.ours_got.len() == self.to_ours.len() && self.smol_got.len() == self.to_smol.len()
-    }
-
-    /// Byte-exact both ways.
-    #[track_caller]
-    pub fn assert_exact(&self, name: &str) {
-        assert_eq!(
-            self.smol_got.len(),
-            self.to_smol.len(),
-            "{name}: smoltcp received {} of {} bytes",
-            self.smol_got.len(),
-            self.to_smol.len()
-        );
-        assert_eq!(
-            self.ours_got.len(),
-            self.to_ours.len(),
-            "{name}: we received {} of {} bytes",
-            self.ours_got.len(),
-            self.to_ours.len()
-        );
-        assert!(
-            self.smol_got == self.to_smol,
-            "{name}: ours → smoltcp differs"
-        );
-        assert!(
-            self.ours_got == self.to_ours,
-            "{name}: smoltcp → ours differs"
-        );
-    }
-}
-
-impl Xcheck {
-    /// Runs `t` to completion: everything delivered, both FINs seen by both applications,
-    /// and both sides CLOSED (TIME-WAIT waited out). Returns the simulated time taken.
-    #[track_caller]
-    pub fn transfer(&mut self, c: Conn, t: &mut Transfer, limit: Duration) -> Duration {
-        let start = self.now;
-        let done = self.run_until(limit, |x| {
-            t.pump(x, c);
-            t.delivered()
-                && t.ours_eof
-                && t.smol_eof
-                && x.ours_state(c.ours) == "CLOSED"
-                && x.smol_state(c.smol) == "CLOSED"
-        });
-        assert!(
-            done,
-            "{}: transfer unfinished after {:?}: ours {} sent {}/{} got {}/{} eof {}; smoltcp {} \
-             sent {}/{} got {}/{} eof {}; faults {:?}",
-            self.name,
-            self.now - start,
-            self.ours_state(c.ours),
-            t.ours_sent,
-            t.to_smol.len(),
-            t.ours_got.len(),
-            t.to_ours.len(),
-            t.ours_eof,
-            self.smol_state(c.smol),
-            t.smol_sent,
-            t.to_ours.len(),
-            t.smol_got.len(),
-            t.to_smol.len(),
-            t.smol_eof,
-            self.link.stats(),
-        );
-        t.assert_exact(&self.name);
-        self.now - start
     }
 }

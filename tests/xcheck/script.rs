@@ -8,22 +8,24 @@
 //! Both targets are given the same receive buffer (16 KiB) and the peer offers no options
 //! but MSS, so window fields are comparable too.
 
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 use bytes::Bytes;
 use etherparse::IpNumber;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle as SmolHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp as stcp;
 use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use tunstack::stack::{SocketHandle, Stack, StackConfig, TcpEvent};
+use tunstack::link::{Link, Memory};
+use tunstack::stack::{SocketHandle, Stack, StackConfig, StackEvent, TcpEvent};
 use tunstack::tcp::{self, Ctl, Options, Segment, SeqNum};
 use tunstack::time::{Duration, Instant};
 use tunstack::wire::ipv4::Ipv4Out;
 
-use super::{SMOL_CONGESTION, from_s, parse_packet, s_now};
+use super::support::clock::{self, Endpoint, Schedule, World};
+use super::support::endpoints::{SmolEnd, StackEnd};
+use super::support::smoltcp_device::SmolPipe;
+use super::{SMOL_CONGESTION, parse_packet, s_now};
 use tunstack::wire::PseudoHeader;
 
 pub const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -54,6 +56,12 @@ pub trait Target {
 pub struct OurTarget {
     stack: Stack,
     conn: Option<SocketHandle>,
+    /// The stack's end of the wire, and the peer's (where its packets are collected).
+    link: Memory,
+    peer: Memory,
+    events: Vec<StackEvent>,
+    now: Instant,
+    steps: u64,
     buf: Vec<u8>,
 }
 
@@ -72,22 +80,53 @@ impl OurTarget {
             .tcp_mut()
             .listen(TARGET_PORT, 4, None, 0)
             .expect("listen");
+        let (link, peer) = Memory::pair();
         OurTarget {
             stack,
             conn: None,
+            link,
+            peer,
+            events: Vec::new(),
+            now: Instant::ZERO,
+            steps: 0,
             buf: vec![0; 65_536],
         }
     }
+}
 
-    fn drain(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            out.push(self.buf[..n].to_vec());
+/// The stack alone on the clock; it accepts the peer's connection.
+impl World for OurTarget {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule::default()
+    }
+
+    fn round(&mut self, now: Instant) -> bool {
+        let moved = StackEnd {
+            stack: &mut self.stack,
+            link: &mut self.link,
+            buf: &mut self.buf,
+            events: &mut self.events,
+            tap: |_, _, _: &[u8]| {},
         }
-        while let Some(e) = self.stack.poll_event() {
+        .poll(now);
+        for e in self.events.drain(..) {
             if e.event == (TcpEvent::Incoming { port: TARGET_PORT }) {
                 self.conn = self.stack.tcp_mut().accept(TARGET_PORT);
             }
         }
+        moved
+    }
+
+    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
+        self.stack.poll_timeout()
     }
 }
 
@@ -101,18 +140,17 @@ impl Target for OurTarget {
     }
 
     fn run(&mut self, from: Instant, to: Instant) -> Vec<Vec<u8>> {
+        self.now = from;
+        clock::advance(self, to - from);
         let mut out = Vec::new();
-        let mut now = from;
-        loop {
-            self.stack.handle_timeout(now);
-            self.drain(now, &mut out);
-            match self.stack.poll_timeout() {
-                Some(t) if t <= to => now = t.max(now),
-                _ => break,
-            }
+        while let Some(n) = self
+            .peer
+            .recv(to, &mut self.buf)
+            .expect("memory link")
+            .map(|d| d.len)
+        {
+            out.push(self.buf[..n].to_vec());
         }
-        self.stack.handle_timeout(to);
-        self.drain(to, &mut out);
         out
     }
 
@@ -156,62 +194,21 @@ impl Target for OurTarget {
 
 // ---- smoltcp --------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct Queues {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct QRx(Vec<u8>);
-struct QTx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl RxToken for QRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl TxToken for QTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
-        r
-    }
-}
-
-impl Device for Queues {
-    type RxToken<'a> = QRx;
-    type TxToken<'a> = QTx<'a>;
-
-    fn receive(&mut self, _t: SInstant) -> Option<(QRx, QTx<'_>)> {
-        let p = self.rx.pop_front()?;
-        Some((QRx(p), QTx(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _t: SInstant) -> Option<QTx<'_>> {
-        Some(QTx(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ip;
-        c.max_transmission_unit = 1500;
-        c
-    }
-}
-
 pub struct SmolTarget {
-    dev: Queues,
+    dev: SmolPipe,
+    /// The peer's end of the device.
+    wire: SmolPipe,
     iface: Interface,
     sockets: SocketSet<'static>,
     handle: SmolHandle,
+    now: Instant,
+    steps: u64,
     buf: Vec<u8>,
 }
 
 impl SmolTarget {
     pub fn new() -> SmolTarget {
-        let mut dev = Queues::default();
+        let (mut dev, wire) = SmolPipe::pair(1500);
         let mut config = IfaceConfig::new(HardwareAddress::Ip);
         config.random_seed = 7;
         let mut iface = Interface::new(config, &mut dev, SInstant::from_secs(1));
@@ -228,15 +225,50 @@ impl SmolTarget {
         let handle = sockets.add(s);
         SmolTarget {
             dev,
+            wire,
             iface,
             sockets,
             handle,
+            now: Instant::ZERO,
+            steps: 0,
             buf: vec![0; 65_536],
+        }
+    }
+
+    fn end(&mut self) -> SmolEnd<'_> {
+        SmolEnd {
+            iface: &mut self.iface,
+            sockets: &mut self.sockets,
+            dev: &mut self.dev,
+            min_wait: Duration::from_micros(100),
         }
     }
 
     fn socket(&mut self) -> &mut stcp::Socket<'static> {
         self.sockets.get_mut::<stcp::Socket>(self.handle)
+    }
+}
+
+/// smoltcp alone on the clock.
+impl World for SmolTarget {
+    fn now(&mut self) -> &mut Instant {
+        &mut self.now
+    }
+
+    fn steps(&mut self) -> &mut u64 {
+        &mut self.steps
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule::default()
+    }
+
+    fn round(&mut self, now: Instant) -> bool {
+        self.end().poll(now)
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.end().poll_at(now)
     }
 }
 
@@ -246,23 +278,19 @@ impl Target for SmolTarget {
     }
 
     fn inject(&mut self, now: Instant, packet: &[u8]) {
-        self.dev.rx.push_back(packet.to_vec());
+        self.wire.send(packet);
         self.iface
             .poll(s_now(now), &mut self.dev, &mut self.sockets);
     }
 
     fn run(&mut self, from: Instant, to: Instant) -> Vec<Vec<u8>> {
-        let mut now = from;
-        loop {
-            self.iface
-                .poll(s_now(now), &mut self.dev, &mut self.sockets);
-            match self.iface.poll_at(s_now(now), &self.sockets).map(from_s) {
-                Some(t) if t <= to => now = t.max(now + Duration::from_micros(100)),
-                _ => break,
-            }
+        self.now = from;
+        clock::advance(self, to - from);
+        let mut out = Vec::new();
+        while let Some(packet) = self.wire.recv(|p| p.to_vec()) {
+            out.push(packet);
         }
-        self.iface.poll(s_now(to), &mut self.dev, &mut self.sockets);
-        std::mem::take(&mut self.dev.tx)
+        out
     }
 
     fn state(&self) -> String {
