@@ -176,7 +176,9 @@ impl Stack {
             ttl: config.ttl,
             dscp: config.dscp,
         };
-        let mut tcp = TcpLayer::new(config.addr.into(), tcp_config, config.isn_secret, ip);
+        let mut addrs = vec![IpAddr::V4(config.addr)];
+        addrs.extend(config.addr6.map(IpAddr::V6));
+        let mut tcp = TcpLayer::new(&addrs, config.mtu, tcp_config, config.isn_secret, ip);
         tcp.set_max_time_wait(config.max_time_wait);
         Stack {
             tcp,
@@ -396,7 +398,7 @@ impl Stack {
                 let (next_ident, mtu) = (&mut self.next_ident, self.config.mtu);
                 self.tcp.poll_transmit_with(now, &mut |t| {
                     debug_assert!(
-                        ipv4::HEADER_LEN + t.tcp_len() <= mtu,
+                        crate::wire::ip_header_len(t.tuple.local.ip()) + t.tcp_len() <= mtu,
                         "segment over the MTU"
                     );
                     match (t.tuple.local.ip(), t.tuple.remote.ip()) {
@@ -405,8 +407,10 @@ impl Stack {
                             *next_ident = ident.wrapping_add(1);
                             t.emit_ipv4(src, dst, ident, buf)
                         }
-                        // IPv6 output slots in here beside IPv4 (a `Transmit::emit_ipv6`).
-                        _ => unreachable!("the TCP layer has IPv4 addresses only"),
+                        (IpAddr::V6(src), IpAddr::V6(dst)) => t.emit_ipv6(src, dst, buf),
+                        // A tuple is made from one packet's addresses or from our address
+                        // of the remote's family: both ends are always of one family.
+                        _ => unreachable!("a 4-tuple mixes address families"),
                     }
                 })?
             }

@@ -116,7 +116,10 @@ fn close_reason_name(r: CloseReason) -> &'static str {
 
 /// The TCP part of the stack.
 pub struct TcpLayer {
-    addr: IpAddr,
+    /// Our addresses, at most one per family.
+    addrs: Vec<IpAddr>,
+    /// The link MTU: a connection's MSS is at most this minus its IP and TCP headers.
+    mtu: usize,
     config: tcp::Config,
     /// For datagrams of new connections and of RSTs to strays.
     ip: IpOptions,
@@ -136,11 +139,19 @@ pub struct TcpLayer {
 }
 
 impl TcpLayer {
-    /// `config` is the default for new connections (its MSS should follow the MTU); `ip`
-    /// the default IP options of their datagrams.
-    pub fn new(addr: IpAddr, config: tcp::Config, isn_secret: [u8; 16], ip: IpOptions) -> Self {
+    /// `addrs` are ours (at most one per family); `config` is the default for new
+    /// connections, whose MSS is at most `mtu` minus the IP and TCP headers of the
+    /// connection's family (MUST-67); `ip` the default IP options of their datagrams.
+    pub fn new(
+        addrs: &[IpAddr],
+        mtu: usize,
+        config: tcp::Config,
+        isn_secret: [u8; 16],
+        ip: IpOptions,
+    ) -> Self {
         TcpLayer {
-            addr,
+            addrs: addrs.to_vec(),
+            mtu,
             config,
             ip,
             sockets: Sockets::default(),
@@ -200,7 +211,12 @@ impl TcpLayer {
         }
         let config = config.unwrap_or_else(|| self.config.clone());
         self.listeners.insert(port, backlog, config, owner);
-        log::info!("listening on {}", SocketAddr::new(self.addr, port));
+        let on: Vec<String> = self
+            .addrs
+            .iter()
+            .map(|a| SocketAddr::new(*a, port).to_string())
+            .collect();
+        log::info!("listening on {}", on.join(" and "));
         Ok(())
     }
 
@@ -255,24 +271,41 @@ impl TcpLayer {
         let remote = remote.into();
         let ip = remote.ip();
         let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-        if broadcast
-            || ip.is_multicast()
-            || ip.is_unspecified()
-            || remote.port() == 0
-            || ip.is_ipv4() != self.addr.is_ipv4()
-        {
+        let local = self.local_for(ip);
+        let Some(local) = local.filter(|_| {
+            !broadcast && !ip.is_multicast() && !ip.is_unspecified() && remote.port() != 0
+        }) else {
             return Err(TcpError::InvalidRemote(ip));
-        }
+        };
         let listeners = &self.listeners;
         let tuple = self
             .demux
-            .ephemeral(self.addr, remote, |port| listeners.contains(port))
+            .ephemeral(local, remote, |port| listeners.contains(port))
             .ok_or(TcpError::NoEphemeralPorts(remote))?;
         let iss = self.isn.isn(now, tuple.local, tuple.remote);
-        let config = config.unwrap_or_else(|| self.config.clone());
+        let config = self.for_family(config.unwrap_or_else(|| self.config.clone()), local);
         let conn = Connection::connect(now, tuple, iss, config);
         self.counters.active_opens += 1;
         Ok(self.insert(conn, owner, None))
+    }
+
+    /// Our address in the family of `remote`, if we have one (MUST-44/45: an active OPEN's
+    /// local address is the IP layer's).
+    fn local_for(&self, remote: IpAddr) -> Option<IpAddr> {
+        self.addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == remote.is_ipv4())
+    }
+
+    /// A connection's configuration for a local address of `local`'s family: the MSS it
+    /// advertises is at most the MTU minus that family's IP header and TCP's (MUST-67:
+    /// 40 octets on IPv4, 60 on IPv6).
+    fn for_family(&self, mut config: tcp::Config, local: IpAddr) -> tcp::Config {
+        let overhead = crate::wire::ip_header_len(local) + crate::wire::tcp::HEADER_LEN;
+        let cap = self.mtu.saturating_sub(overhead).min(usize::from(u16::MAX)) as u16;
+        config.mss = config.mss.min(cap);
+        config
     }
 
     fn insert(&mut self, conn: Connection, owner: Owner, listener: Option<u16>) -> SocketHandle {
@@ -396,6 +429,7 @@ impl TcpLayer {
             match self.listeners.admit_syn(dport) {
                 Some(Ok((owner, config))) => {
                     let iss = self.isn.isn(now, tuple.local, tuple.remote);
+                    let config = self.for_family(config, tuple.local.ip());
                     let conn = Connection::accept(now, tuple, iss, &seg, config);
                     self.counters.passive_opens += 1;
                     self.insert(conn, owner, Some(dport));
@@ -440,7 +474,7 @@ impl TcpLayer {
 
     /// The connection an ICMP error's quoted datagram belongs to.
     fn quoted_connection(&self, quote: &Quote) -> Option<SocketHandle> {
-        if quote.protocol != etherparse::IpNumber::TCP || quote.src.ip() != self.addr {
+        if quote.protocol != etherparse::IpNumber::TCP || !self.addrs.contains(&quote.src.ip()) {
             return None;
         }
         self.demux.get(&FourTuple {

@@ -11,7 +11,7 @@ use crate::tcp::{FourTuple, Segment};
 use crate::wire::PseudoHeader;
 use crate::wire::ipv4::Ipv4Out;
 use etherparse::IpNumber;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Network-layer fields of a socket's datagrams (RFC 9293 MUST-48/49).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,33 @@ impl Transmit<'_> {
             dont_fragment: true,
         };
         let h = out.emit_header(self.tcp_len(), buf);
+        h + self.segment.emit_parts(
+            PseudoHeader::tcp(src, dst),
+            self.tuple.local.port(),
+            self.tuple.remote.port(),
+            self.payload,
+            &mut buf[h..],
+        )
+    }
+
+    /// Writes the segment as one IPv6 packet from `src` to `dst` into `buf` (which must hold
+    /// it) and returns its length (RFC 8200 §3: no extension headers; the hop limit and the
+    /// traffic class's DSCP bits come from the socket's [`IpOptions`]).
+    pub fn emit_ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr, buf: &mut [u8]) -> usize {
+        let tcp_len = self.tcp_len();
+        let header = etherparse::Ipv6Header {
+            traffic_class: self.ip.dscp << 2,
+            flow_label: etherparse::Ipv6FlowLabel::ZERO,
+            payload_length: tcp_len as u16,
+            next_header: IpNumber::TCP,
+            hop_limit: self.ip.ttl,
+            source: src.octets(),
+            destination: dst.octets(),
+        };
+        let h = etherparse::Ipv6Header::LEN;
+        header
+            .write(&mut &mut buf[..h])
+            .expect("the header fits its own length");
         h + self.segment.emit_parts(
             PseudoHeader::tcp(src, dst),
             self.tuple.local.port(),

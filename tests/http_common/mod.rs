@@ -105,7 +105,7 @@ pub fn tls_pair(
     versions: &[&'static rustls::SupportedProtocolVersion],
     keylog: Option<Arc<dyn rustls::KeyLog>>,
 ) -> (tls::TlsSetup, Arc<rustls::ClientConfig>) {
-    let (identity, _pem) = tls::self_signed(SERVER).unwrap();
+    let (identity, _pem) = tls::self_signed(&[SERVER.into()]).unwrap();
     let cert = identity.chain[0].clone();
     let server = tls::server_config(identity, keylog).unwrap();
     let mut roots = rustls::RootCertStore::empty();

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -89,11 +89,16 @@ pub fn load_identity(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
     Ok(Identity { chain, key })
 }
 
-/// A self-signed certificate whose subject alternative name is `addr` (an IP SAN), so
-/// `curl --cacert FILE https://ADDR/` verifies. Returns the identity and the certificate
+/// A self-signed certificate whose subject alternative names are `addrs` (IP SANs, both
+/// families) and `localhost`, so `curl --cacert FILE https://ADDR/` (or `https://[ADDR6]/`)
+/// verifies. The first address names the subject. Returns the identity and the certificate
 /// in PEM.
-pub fn self_signed(addr: Ipv4Addr) -> Result<(Identity, String), TlsError> {
-    let names = vec![addr.to_string(), "localhost".to_string()];
+pub fn self_signed(addrs: &[IpAddr]) -> Result<(Identity, String), TlsError> {
+    let addr = addrs
+        .first()
+        .map_or_else(|| "localhost".to_string(), ToString::to_string);
+    let mut names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    names.push("localhost".to_string());
     let mut params =
         rcgen::CertificateParams::new(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     params
@@ -225,11 +230,57 @@ impl rustls::KeyLog for KeyLogFile {
 mod tests {
     use super::*;
 
+    /// A TLS handshake in memory to `name`, trusting only `cert`: whether it completes.
+    fn handshake(
+        server: &std::sync::Arc<ServerConfig>,
+        cert: &CertificateDer<'static>,
+        name: IpAddr,
+    ) -> bool {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(ring::default_provider().into())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::IpAddress(name.into());
+        let mut c = rustls::ClientConnection::new(client.into(), name).unwrap();
+        let mut s = rustls::ServerConnection::new(server.clone()).unwrap();
+        for _ in 0..10 {
+            let mut wire = Vec::new();
+            c.write_tls(&mut wire).unwrap();
+            if s.read_tls(&mut &wire[..]).is_err() || s.process_new_packets().is_err() {
+                return false;
+            }
+            wire.clear();
+            s.write_tls(&mut wire).unwrap();
+            if c.read_tls(&mut &wire[..]).is_err() || c.process_new_packets().is_err() {
+                return false;
+            }
+            if !c.is_handshaking() && !s.is_handshaking() {
+                return true;
+            }
+        }
+        false
+    }
+
     #[test]
     fn self_signed_config_builds_and_key_log_lines_are_nss_format() {
-        let (identity, pem) = self_signed(Ipv4Addr::new(198, 18, 0, 2)).unwrap();
+        let v4 = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2));
+        let v6: IpAddr = "2001:2::2".parse().unwrap();
+        let (identity, pem) = self_signed(&[v4, v6]).unwrap();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        server_config(identity, None).unwrap();
+        let cert = identity.chain[0].clone();
+        let server = server_config(identity, None).unwrap().config;
+        // Both addresses are names of the one certificate: a client verifies either.
+        for name in [v4, v6] {
+            assert!(handshake(&server, &cert, name), "{name} verifies");
+        }
+        let other: IpAddr = "2001:2::3".parse().unwrap();
+        assert!(
+            !handshake(&server, &cert, other),
+            "another address does not"
+        );
         let dir = std::env::temp_dir().join(format!("tunstack-keylog-{}", std::process::id()));
         let log = KeyLogFile::open(&dir).unwrap();
         rustls::KeyLog::log(&log, "CLIENT_RANDOM", &[1, 2], &[0xab]);

@@ -24,7 +24,11 @@ fn tls_config(cli: &Cli) -> Result<tls::TlsSetup> {
     let identity = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => tls::load_identity(cert, key)?,
         _ => {
-            let (identity, pem) = tls::self_signed(cli.addr)?;
+            let mut addrs = vec![std::net::IpAddr::V4(cli.addr)];
+            if !cli.no_ipv6 {
+                addrs.push(cli.addr6.into());
+            }
+            let (identity, pem) = tls::self_signed(&addrs)?;
             tls::write_cert(&cli.tls_cert_out, &pem)?;
             let path = cli
                 .tls_cert_out
