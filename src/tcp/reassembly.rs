@@ -27,12 +27,12 @@ impl Reassembly {
 
     /// Octets held.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.bytes
     }
 
     #[cfg(test)]
-    pub fn range_count(&self) -> usize {
+    pub(super) fn range_count(&self) -> usize {
         self.ranges.len()
     }
 

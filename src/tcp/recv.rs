@@ -35,19 +35,19 @@ pub(super) struct RecvSpace {
     /// IRS: initial receive sequence number (part of the TCB, shown by `Debug`; nothing
     /// computes with it once RCV.NXT is set).
     #[allow(dead_code)]
-    pub irs: SeqNum,
+    pub(super) irs: SeqNum,
     /// RCV.NXT: next sequence number expected.
-    pub rcv_nxt: SeqNum,
+    pub(super) rcv_nxt: SeqNum,
     /// RCV.NXT + RCV.WND as last advertised.
-    pub rcv_adv: SeqNum,
+    pub(super) rcv_adv: SeqNum,
     /// RFC 7323: our window scale shift (0 when not negotiated).
-    pub wscale: u8,
+    pub(super) wscale: u8,
     /// RCV.UP: the octet after the last urgent octet the peer signalled.
-    pub rcv_up: Option<SeqNum>,
+    pub(super) rcv_up: Option<SeqNum>,
     /// Sequence number of a FIN that arrived ahead of missing data.
-    pub pending_fin: Option<SeqNum>,
-    pub fin_received: bool,
-    pub reassembly: Reassembly,
+    pub(super) pending_fin: Option<SeqNum>,
+    pub(super) fin_received: bool,
+    pub(super) reassembly: Reassembly,
     buf: VecDeque<u8>,
     /// Sequence number of the next octet the user will read.
     read_seq: SeqNum,
@@ -122,7 +122,7 @@ impl RecvSpace {
     }
 
     #[cfg(test)]
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
 

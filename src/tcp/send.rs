@@ -31,27 +31,27 @@ use super::seq::SeqNum;
 #[derive(Clone, Debug)]
 pub(super) struct SendSpace {
     /// ISS: initial send sequence number.
-    pub iss: SeqNum,
+    pub(super) iss: SeqNum,
     /// SND.UNA: oldest unacknowledged sequence number.
-    pub snd_una: SeqNum,
+    pub(super) snd_una: SeqNum,
     /// SND.NXT: next sequence number to be sent.
-    pub snd_nxt: SeqNum,
+    pub(super) snd_nxt: SeqNum,
     /// SND.MAX: one past the highest sequence number sent so far.
-    pub snd_max: SeqNum,
+    pub(super) snd_max: SeqNum,
     /// SND.WND: the peer's window, already scaled (REC-1: 32 bits, MUST-1: unsigned).
-    pub snd_wnd: u32,
+    pub(super) snd_wnd: u32,
     /// SND.WL1: segment sequence number used for the last window update.
-    pub snd_wl1: SeqNum,
+    pub(super) snd_wl1: SeqNum,
     /// SND.WL2: segment acknowledgment number used for the last window update.
-    pub snd_wl2: SeqNum,
+    pub(super) snd_wl2: SeqNum,
     /// The largest window the peer ever offered (RFC 9293 §3.8.6.2.1 Max(SND.WND)).
-    pub max_snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
     /// SND.UP: the octet after the last urgent octet (MUST-62), while unacknowledged.
-    pub snd_up: Option<SeqNum>,
+    pub(super) snd_up: Option<SeqNum>,
     /// RFC 7323 §2.3: shift applied to SEG.WND of non-SYN segments from the peer.
-    pub wscale: u8,
+    pub(super) wscale: u8,
     /// Effective send MSS: payload octets per segment (MUST-16).
-    pub mss: u32,
+    pub(super) mss: u32,
     buf: VecDeque<u8>,
     /// Sequence number of `buf[0]`.
     buf_seq: SeqNum,
@@ -141,7 +141,7 @@ impl SendSpace {
 
     /// Data octets (plus an unsent FIN) not yet sent.
     #[cfg(test)]
-    pub fn unsent(&self) -> u32 {
+    pub(super) fn unsent(&self) -> u32 {
         let end = self.data_end() + u32::from(self.fin_queued);
         if end.after(self.snd_nxt) {
             end - self.snd_nxt
