@@ -17,6 +17,7 @@
 //! early or twice is harmless).
 
 #![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
 pub mod app;
