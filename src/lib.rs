@@ -32,6 +32,7 @@
 //! ready packet before producing output so that a burst is answered with merged ACKs.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
 pub mod app;

@@ -25,7 +25,7 @@ pub(super) struct Demux {
 
 impl Demux {
     /// `seed` spreads the first ephemeral port over the range (from the ISN secret).
-    pub fn new(seed: u16) -> Demux {
+    pub(super) fn new(seed: u16) -> Demux {
         Demux {
             map: HashMap::new(),
             last: None,
@@ -34,12 +34,12 @@ impl Demux {
     }
 
     /// Connections in the map.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// The connection of an arriving segment's tuple (through the last-hit cache).
-    pub fn lookup(&mut self, tuple: FourTuple) -> Option<SocketHandle> {
+    pub(super) fn lookup(&mut self, tuple: FourTuple) -> Option<SocketHandle> {
         if let Some((t, h)) = self.last
             && t == tuple
         {
@@ -51,17 +51,17 @@ impl Demux {
     }
 
     /// The connection of `tuple`, leaving the cache alone (for ICMP errors).
-    pub fn get(&self, tuple: &FourTuple) -> Option<SocketHandle> {
+    pub(super) fn get(&self, tuple: &FourTuple) -> Option<SocketHandle> {
         self.map.get(tuple).copied()
     }
 
     /// Adds a connection; `tuple` must be free.
-    pub fn insert(&mut self, tuple: FourTuple, h: SocketHandle) {
+    pub(super) fn insert(&mut self, tuple: FourTuple, h: SocketHandle) {
         let old = self.map.insert(tuple, h);
         debug_assert!(old.is_none(), "{tuple} demultiplexed twice");
     }
 
-    pub fn remove(&mut self, tuple: &FourTuple) {
+    pub(super) fn remove(&mut self, tuple: &FourTuple) {
         self.map.remove(tuple);
         if self.last.is_some_and(|(t, _)| t == *tuple) {
             self.last = None;
@@ -70,7 +70,7 @@ impl Demux {
 
     /// A free tuple from `local` to `remote` on an ephemeral port, searched round-robin from
     /// where the last search ended; `port_taken` excludes ports with a listener.
-    pub fn ephemeral(
+    pub(super) fn ephemeral(
         &mut self,
         local: IpAddr,
         remote: SocketAddr,

@@ -25,9 +25,13 @@ struct Listener {
 /// A listener as shown by `ss`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerInfo {
+    /// The listening port.
     pub port: u16,
+    /// Connections in SYN-RECEIVED plus those waiting for `accept`, at most.
     pub backlog: usize,
+    /// Connections in SYN-RECEIVED now (the SYN queue).
     pub syn_received: usize,
+    /// Connections established and not yet accepted.
     pub accept_queue: usize,
 }
 
@@ -38,12 +42,12 @@ pub(super) struct Listeners {
 }
 
 impl Listeners {
-    pub fn contains(&self, port: u16) -> bool {
+    pub(super) fn contains(&self, port: u16) -> bool {
         self.by_port.contains_key(&port)
     }
 
     /// Listens on `port`, which has no listener yet.
-    pub fn insert(&mut self, port: u16, backlog: usize, config: tcp::Config, owner: Owner) {
+    pub(super) fn insert(&mut self, port: u16, backlog: usize, config: tcp::Config, owner: Owner) {
         debug_assert!(!self.contains(port), "port {port} has a listener");
         let listener = Listener {
             owner,
@@ -56,19 +60,22 @@ impl Listeners {
     }
 
     /// Stops listening on `port` (false if nothing listened there).
-    pub fn remove(&mut self, port: u16) -> bool {
+    pub(super) fn remove(&mut self, port: u16) -> bool {
         self.by_port.remove(&port).is_some()
     }
 
     /// The oldest connection in `port`'s accept queue.
-    pub fn pop_accepted(&mut self, port: u16) -> Option<SocketHandle> {
+    pub(super) fn pop_accepted(&mut self, port: u16) -> Option<SocketHandle> {
         self.by_port.get_mut(&port)?.accept_queue.pop_front()
     }
 
     /// A SYN for `port`: `None` if nothing listens there; else the owner and configuration
     /// of the new connection, which takes a place in the SYN queue, or a drop when the
     /// queues are full.
-    pub fn admit_syn(&mut self, port: u16) -> Option<Result<(Owner, tcp::Config), DropReason>> {
+    pub(super) fn admit_syn(
+        &mut self,
+        port: u16,
+    ) -> Option<Result<(Owner, tcp::Config), DropReason>> {
         let l = self.by_port.get_mut(&port)?;
         if l.syn_received + l.accept_queue.len() >= l.backlog {
             return Some(Err(DropReason::TcpQueueFull));
@@ -81,7 +88,7 @@ impl Listeners {
     /// handshake moves it from the SYN queue to the accept queue and returns the owner to
     /// tell; a connection closed in SYN-RECEIVED leaves the SYN queue; any other event is
     /// held for `accept` in `held` (once).
-    pub fn on_event(
+    pub(super) fn on_event(
         &mut self,
         port: u16,
         h: SocketHandle,
@@ -110,14 +117,14 @@ impl Listeners {
     }
 
     /// `h`, removed, leaves `port`'s accept queue.
-    pub fn forget(&mut self, port: u16, h: SocketHandle) {
+    pub(super) fn forget(&mut self, port: u16, h: SocketHandle) {
         if let Some(l) = self.by_port.get_mut(&port) {
             l.accept_queue.retain(|&x| x != h);
         }
     }
 
     /// Every listener, by port, for `ss`.
-    pub fn info(&self) -> Vec<ListenerInfo> {
+    pub(super) fn info(&self) -> Vec<ListenerInfo> {
         let mut v: Vec<_> = self
             .by_port
             .iter()

@@ -1,10 +1,17 @@
 //! `Stack`: IPv4 in and out, fragment reassembly, ICMP, and the transport demux.
 //!
-//! The stack is sans-IO, shaped like the TCP engine one level down:
+//! The stack is sans-IO, shaped like the TCP engine one level down. It never reads a clock:
+//! every call that needs time takes `now`.
 //!
 //! - in: [`Stack::handle_packet`] for each packet from the link, [`Stack::handle_timeout`]
-//!   when [`Stack::poll_timeout`] has passed (calling it early is harmless);
-//! - out: [`Stack::poll_transmit`] until it returns `None`, after any input.
+//!   when [`Stack::poll_timeout`] has passed (calling it early is harmless), and the socket
+//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...);
+//! - out, drained in this order after any input:
+//!   1. [`Stack::poll_transmit`] until it returns `None` (draining a connection's output
+//!      also collects its events and its next deadline, so this comes first),
+//!   2. [`Stack::poll_event`] until `None` (acting on an event with a socket call is input:
+//!      go back to 1),
+//!   3. [`Stack::poll_timeout`], the deadline to sleep until.
 //!
 //! Every byte from the link is untrusted. A packet that fails a check is dropped and counted
 //! under its [`DropReason`], with a `debug!` line; nothing here panics on input or grows
@@ -13,6 +20,10 @@
 mod demux;
 mod listeners;
 mod ratelimit;
+// TODO(ipv6 reassembly rewrite): drop this allow once reassembly.rs documents
+// `Reassembler::new`, and narrow `Reassembler`/`Reassembled` to `pub(crate)` there and in the
+// re-export below (nothing outside the stack uses them).
+#[allow(missing_docs)]
 mod reassembly;
 mod sockets;
 mod tcp;
@@ -21,12 +32,10 @@ mod timer_heap;
 mod transmit;
 
 pub use listeners::ListenerInfo;
-pub use ratelimit::TokenBucket;
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
 pub use sockets::{Owner, SocketHandle};
 pub use tcp::{StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer};
 pub use time_wait::DEFAULT_MAX_TIME_WAIT;
-pub use transmit::{IpOptions, Transmit};
 
 use crate::tcp::IcmpError;
 use crate::time::Instant;
@@ -35,9 +44,11 @@ use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
 use crate::wire::{DropCounters, DropReason, PseudoHeader, udp};
 use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
+use ratelimit::TokenBucket;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use transmit::IpOptions;
 
 /// Stack settings; the defaults are those of the daemon.
 #[derive(Clone, Debug)]
@@ -52,10 +63,12 @@ pub struct StackConfig {
     pub ttl: u8,
     /// DiffServ code point of datagrams we originate (MUST-48).
     pub dscp: u8,
+    /// Limits of IPv4 fragment reassembly (RFC 791, RFC 815): memory, datagrams, timeout.
     pub reassembly: ReassemblyConfig,
-    /// ICMP errors we send (port and protocol unreachable): sustained rate per second...
+    /// ICMP errors we send (port and protocol unreachable), sustained rate per second
+    /// (RFC 1812 §4.3.2.8).
     pub icmp_error_rate: u32,
-    /// ... and burst.
+    /// ICMP errors we may send at once after a quiet spell (the token bucket's depth).
     pub icmp_error_burst: u32,
     /// Packets waiting for the link before further output is dropped.
     pub max_queued: usize,
@@ -94,23 +107,37 @@ pub const MAX_MTU: usize = 65_535;
 /// What the stack has seen and done.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Packets taken from the link, valid or not.
     pub rx_packets: u64,
+    /// Octets of those packets, IP headers included.
     pub rx_bytes: u64,
+    /// Packets handed to the link by `poll_transmit`.
     pub tx_packets: u64,
+    /// Octets of those packets, IP headers included.
     pub tx_bytes: u64,
     /// Output dropped because the link queue was full.
     pub tx_queue_drops: u64,
+    /// IPv4 fragments received (MF set or a nonzero fragment offset, RFC 791).
     pub fragments_in: u64,
+    /// Datagrams rebuilt from fragments.
     pub datagrams_reassembled: u64,
+    /// Fragments sent of datagrams larger than the MTU (RFC 791); whole datagrams count
+    /// none.
     pub fragments_out: u64,
+    /// ICMP echo requests received (RFC 792 type 8).
     pub echo_requests: u64,
+    /// ICMP echo replies sent (RFC 1122 §3.2.2.6).
     pub echo_replies: u64,
+    /// ICMP port unreachable sent for UDP to a port with no service (RFC 1122 §4.1.3.1).
     pub port_unreachable_sent: u64,
+    /// ICMP protocol unreachable sent for a protocol we do not implement (RFC 1122
+    /// §3.2.2.1).
     pub protocol_unreachable_sent: u64,
     /// ICMP errors we would have sent but the rate limit held back.
     pub icmp_errors_rate_limited: u64,
     /// ICMP errors received (destination unreachable, time exceeded, ...).
     pub icmp_errors_in: u64,
+    /// Packets dropped, by [`DropReason`].
     pub drops: DropCounters,
 }
 
@@ -145,7 +172,8 @@ impl fmt::Display for Counters {
     }
 }
 
-/// The IPv4 host.
+/// The IPv4 host: one address, the link's MTU, TCP on top. See the module documentation
+/// for the contract.
 pub struct Stack {
     config: StackConfig,
     reassembler: Reassembler,
@@ -161,6 +189,8 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// A stack with no listeners or connections. Panics unless `config.mtu` is within
+    /// [`MIN_MTU`]..=[`MAX_MTU`].
     pub fn new(config: StackConfig) -> Stack {
         assert!(
             (MIN_MTU..=MAX_MTU).contains(&config.mtu),
@@ -193,10 +223,12 @@ impl Stack {
         }
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &StackConfig {
         &self.config
     }
 
+    /// What the IP and ICMP layers have counted so far (TCP's are in [`TcpLayer::counters`]).
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -352,7 +384,7 @@ impl Stack {
     }
 
     /// Queues a datagram for `dst`, fragmented to the MTU when needed.
-    pub fn send_datagram(&mut self, dst: Ipv4Addr, protocol: IpNumber, payload: &[u8]) {
+    fn send_datagram(&mut self, dst: Ipv4Addr, protocol: IpNumber, payload: &[u8]) {
         let out = Ipv4Out {
             src: self.config.addr,
             dst,
@@ -386,6 +418,8 @@ impl Stack {
 
     /// The next packet for the link, written into `buf` (which must hold an MTU); its
     /// length. Queued packets (ICMP) go first, then TCP segments, built straight into `buf`.
+    /// Call until `None`.
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let n = match self.queue.pop_front() {
             Some(packet) => {
@@ -420,7 +454,9 @@ impl Stack {
         Some(n)
     }
 
-    /// The next application event (connections accepted, readable, closed, ...).
+    /// The next application event (connections accepted, readable, closed, ...). Call until
+    /// `None`, after `poll_transmit` returned `None`.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<StackEvent> {
         self.tcp.poll_event()
     }
@@ -436,6 +472,7 @@ impl Stack {
     }
 
     /// The next time [`Stack::handle_timeout`] has work to do.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         Instant::min_opt(self.reassembler.poll_timeout(), self.tcp.poll_timeout())
     }

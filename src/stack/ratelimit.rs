@@ -4,7 +4,7 @@ use crate::time::Instant;
 
 /// `rate` tokens per second, at most `burst` saved up. Time is passed in.
 #[derive(Clone, Debug)]
-pub struct TokenBucket {
+pub(super) struct TokenBucket {
     rate: u64,
     burst: u64,
     /// Tokens in millionths, so refill is exact in microseconds.
@@ -13,7 +13,8 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn new(rate: u32, burst: u32) -> TokenBucket {
+    /// A full bucket: `burst` tokens, refilled at `rate` per second.
+    pub(super) fn new(rate: u32, burst: u32) -> TokenBucket {
         TokenBucket {
             rate: u64::from(rate),
             burst: u64::from(burst),
@@ -23,7 +24,7 @@ impl TokenBucket {
     }
 
     /// Takes one token if there is one.
-    pub fn take(&mut self, now: Instant) -> bool {
+    pub(super) fn take(&mut self, now: Instant) -> bool {
         if let Some(last) = self.last {
             let elapsed = (now - last).as_micros() as u64;
             self.micro_tokens =

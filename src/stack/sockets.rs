@@ -38,22 +38,22 @@ pub type Owner = u32;
 
 /// One connection and the stack's bookkeeping for it.
 pub(super) struct Slot {
-    pub conn: Connection,
+    pub(super) conn: Connection,
     generation: u32,
-    pub owner: Owner,
+    pub(super) owner: Owner,
     /// Set while the connection belongs to a listener (SYN-RECEIVED or not yet accepted).
-    pub listener: Option<u16>,
+    pub(super) listener: Option<u16>,
     /// Events held for a connection not yet accepted; handed over by `accept`.
-    pub held: Vec<Event>,
+    pub(super) held: Vec<Event>,
     /// The deadline this connection has in the timer heap.
-    pub timer_at: Option<Instant>,
+    pub(super) timer_at: Option<Instant>,
     /// In the active list (has output or events to collect).
-    pub active: bool,
+    pub(super) active: bool,
     /// TTL and DSCP of this connection's datagrams: network-layer fields, handed to the
     /// emitter with each segment.
-    pub ip: IpOptions,
+    pub(super) ip: IpOptions,
     /// Counted by the TIME-WAIT cap (and queued in its order).
-    pub in_time_wait: bool,
+    pub(super) in_time_wait: bool,
 }
 
 /// The slot table: slots, their generations, and the free list.
@@ -67,7 +67,7 @@ pub(super) struct Sockets {
 
 impl Sockets {
     /// Puts a new connection in a free slot.
-    pub fn insert(
+    pub(super) fn insert(
         &mut self,
         conn: Connection,
         owner: Owner,
@@ -94,14 +94,14 @@ impl Sockets {
         SocketHandle { index, generation }
     }
 
-    pub fn get(&self, h: SocketHandle) -> Option<&Slot> {
+    pub(super) fn get(&self, h: SocketHandle) -> Option<&Slot> {
         self.slots
             .get(h.index as usize)?
             .as_ref()
             .filter(|s| s.generation == h.generation)
     }
 
-    pub fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
+    pub(super) fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
         self.slots
             .get_mut(h.index as usize)?
             .as_mut()
@@ -109,7 +109,7 @@ impl Sockets {
     }
 
     /// Takes the connection out; its handle goes stale and its slot is free for reuse.
-    pub fn remove(&mut self, h: SocketHandle) -> Option<Slot> {
+    pub(super) fn remove(&mut self, h: SocketHandle) -> Option<Slot> {
         self.get(h)?;
         let slot = self.slots[h.index as usize].take()?;
         self.generations[h.index as usize] = slot.generation.wrapping_add(1);
@@ -118,7 +118,7 @@ impl Sockets {
     }
 
     /// Every live slot with its handle, in slot order.
-    pub fn iter(&self) -> impl Iterator<Item = (SocketHandle, &Slot)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (SocketHandle, &Slot)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
             s.as_ref().map(|s| {
                 let h = SocketHandle {

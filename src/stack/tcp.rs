@@ -36,31 +36,46 @@ use std::net::{IpAddr, SocketAddr};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpEvent {
     /// A connection finished its handshake on the listener at `port`: call `accept`.
-    Incoming { port: u16 },
+    Incoming {
+        /// The listening port.
+        port: u16,
+    },
     /// An event of an accepted or actively opened connection.
-    Connection { handle: SocketHandle, event: Event },
+    Connection {
+        /// The connection.
+        handle: SocketHandle,
+        /// What happened to it.
+        event: Event,
+    },
 }
 
 /// A [`TcpEvent`] with the owner it is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackEvent {
+    /// The application the connection or listener belongs to.
     pub owner: Owner,
+    /// What happened.
     pub event: TcpEvent,
 }
 
 /// Errors of the socket calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TcpError {
+    /// `listen` on a port that has a listener (`io::ErrorKind::AddrInUse`).
     #[error("port {0} already has a listener")]
     PortInUse(u16),
+    /// `connect`: every ephemeral port (RFC 6335 dynamic range) is taken towards this remote
+    /// socket (`io::ErrorKind::AddrNotAvailable`).
     #[error("no ephemeral port free for {0}")]
     NoEphemeralPorts(SocketAddr),
     /// MUST-46: an OPEN to a broadcast or multicast address is refused (and one to an
     /// address family we have no address in).
     #[error("{0} is not a unicast address we can reach")]
     InvalidRemote(IpAddr),
+    /// The handle names no connection: it closed and was removed (`io::ErrorKind::NotConnected`).
     #[error("no such connection (closed)")]
     NotConnected,
+    /// The connection refused the call.
     #[error(transparent)]
     Connection(#[from] ConnectionError),
 }
@@ -80,17 +95,20 @@ impl From<TcpError> for io::Error {
 /// What the TCP layer has done over the stack's life.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TcpCounters {
+    /// Active OPENs: `connect` calls that created a connection (RFC 9293 §3.10.1).
     pub active_opens: u64,
+    /// Passive OPENs: SYNs a listener admitted (RFC 9293 §3.10.7.2).
     pub passive_opens: u64,
     /// SYNs dropped because a listener's queues were full.
     pub syn_backlog_drops: u64,
+    /// RSTs sent for segments that matched no connection (RFC 9293 §3.10.7.1).
     pub resets_sent_for_strays: u64,
     /// TIME-WAIT connections ended early because `max_time_wait` were waiting.
     pub time_wait_recycled: u64,
     /// Connections removed, by how they closed.
     pub closed: HashMap<&'static str, u64>,
-    /// The counters of closed connections' statistics, summed when each is removed (see
-    /// [`Stats::accumulate`]; the current-value fields stay at zero).
+    /// The counters of closed connections' statistics, summed when each is removed (the
+    /// current-value fields, SRTT to the queues, stay at zero).
     pub totals: Stats,
 }
 
@@ -114,7 +132,9 @@ fn close_reason_name(r: CloseReason) -> &'static str {
     }
 }
 
-/// The TCP part of the stack.
+/// The TCP part of the stack: listeners, connections named by [`SocketHandle`], and the
+/// socket calls on them. Reached through [`Stack::tcp`](super::Stack::tcp) and
+/// [`Stack::tcp_mut`](super::Stack::tcp_mut); the [`Stack`](super::Stack) drives it.
 pub struct TcpLayer {
     /// Our addresses, at most one per family.
     addrs: Vec<IpAddr>,
@@ -142,7 +162,7 @@ impl TcpLayer {
     /// `addrs` are ours (at most one per family); `config` is the default for new
     /// connections, whose MSS is at most `mtu` minus the IP and TCP headers of the
     /// connection's family (MUST-67); `ip` the default IP options of their datagrams.
-    pub fn new(
+    pub(crate) fn new(
         addrs: &[IpAddr],
         mtu: usize,
         config: tcp::Config,
@@ -168,7 +188,7 @@ impl TcpLayer {
     }
 
     /// At most this many connections wait in TIME-WAIT; beyond it the oldest ends early.
-    pub fn set_max_time_wait(&mut self, max: usize) {
+    pub(crate) fn set_max_time_wait(&mut self, max: usize) {
         self.time_wait.set_max(max);
     }
 
@@ -177,10 +197,12 @@ impl TcpLayer {
         self.time_wait.waiting()
     }
 
+    /// The default configuration of new connections (its MSS follows the stack's MTU).
     pub fn config(&self) -> &tcp::Config {
         &self.config
     }
 
+    /// What the TCP layer has counted so far.
     pub fn counters(&self) -> &TcpCounters {
         &self.counters
     }
@@ -190,6 +212,7 @@ impl TcpLayer {
         self.demux.len()
     }
 
+    /// No connection in the table.
     pub fn is_empty(&self) -> bool {
         self.demux.len() == 0
     }
@@ -221,7 +244,7 @@ impl TcpLayer {
     }
 
     /// Closes a listener; connections it had not handed over yet are reset.
-    pub fn unlisten(&mut self, port: u16) {
+    pub(crate) fn unlisten(&mut self, port: u16) {
         if !self.listeners.remove(port) {
             return;
         }
@@ -340,14 +363,19 @@ impl TcpLayer {
             .ok_or(TcpError::NotConnected)
     }
 
+    /// SEND on `h`: how much of `data` fit in its send buffer (see [`Connection::send`]).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, TcpError> {
         Ok(self.connection_mut(h)?.send(data)?)
     }
 
+    /// RECEIVE on `h`: in-order data into `buf`; `Ok(0)` after the peer's FIN (see
+    /// [`Connection::recv`]).
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
         Ok(self.connection_mut(h)?.recv(buf)?)
     }
 
+    /// CLOSE on `h`: a half-close, our FIN follows the queued data (see
+    /// [`Connection::close`]).
     pub fn close(&mut self, h: SocketHandle) -> Result<(), TcpError> {
         self.connection_mut(h)?.close();
         Ok(())
@@ -355,11 +383,13 @@ impl TcpLayer {
 
     /// The application is done with `h` (it will neither send nor read): close it and let
     /// FIN-WAIT-2 time out. See `Connection::release`.
-    pub fn release(&mut self, now: Instant, h: SocketHandle) -> Result<(), TcpError> {
+    pub(crate) fn release(&mut self, now: Instant, h: SocketHandle) -> Result<(), TcpError> {
         self.connection_mut(h)?.release(now);
         Ok(())
     }
 
+    /// ABORT on `h`: a RST where the peer knows us, and the connection is gone (see
+    /// [`Connection::abort`]).
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), TcpError> {
         self.connection_mut(h)?.abort();
         Ok(())
@@ -375,16 +405,12 @@ impl TcpLayer {
         Ok(())
     }
 
-    /// The IP options of `h`'s datagrams.
-    pub fn ip_options(&self, h: SocketHandle) -> Option<IpOptions> {
-        self.sockets.get(h).map(|s| s.ip)
-    }
-
     /// Every connection, for `ss`.
     pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
         self.sockets.iter().map(|(h, s)| (h, &s.conn))
     }
 
+    /// Every listener, for `ss`.
     pub fn listeners(&self) -> Vec<ListenerInfo> {
         self.listeners.info()
     }
@@ -392,7 +418,7 @@ impl TcpLayer {
     // ---- input ---------------------------------------------------------------------------
 
     /// One TCP segment addressed to us (`tcp` is the IP payload), from `src` to `dst`.
-    pub fn handle_segment(
+    pub(crate) fn handle_segment(
         &mut self,
         now: Instant,
         src: IpAddr,
@@ -452,7 +478,7 @@ impl TcpLayer {
     }
 
     /// ICMP "fragmentation needed" (RFC 1191) for one of our datagrams: the path MTU.
-    pub fn handle_path_mtu(&mut self, now: Instant, mtu: u16, quote: &Quote) {
+    pub(crate) fn handle_path_mtu(&mut self, now: Instant, mtu: u16, quote: &Quote) {
         if let Some(h) = self.quoted_connection(quote)
             && let Some(slot) = self.sockets.get_mut(h)
         {
@@ -463,7 +489,7 @@ impl TcpLayer {
 
     /// An ICMP error quoting one of our datagrams (the endpoints read from its quote).
     /// RFC 9293 §3.9.2.2, MUST-54.
-    pub fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, quote: &Quote) {
+    pub(crate) fn handle_icmp_error(&mut self, now: Instant, error: IcmpError, quote: &Quote) {
         if let Some(h) = self.quoted_connection(quote)
             && let Some(slot) = self.sockets.get_mut(h)
         {
@@ -485,11 +511,14 @@ impl TcpLayer {
 
     // ---- timers --------------------------------------------------------------------------
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// The earliest connection deadline.
+    #[must_use]
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Runs the timers of every connection whose deadline is at or before `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         while let Some((at, h)) = self.timers.pop_due(now) {
             let Some(slot) = self.sockets.get_mut(h) else {
                 continue;
@@ -509,7 +538,8 @@ impl TcpLayer {
     /// see [`Connection::poll_transmit_with`]). Connections are drained one by one; when one
     /// has nothing more to send, its events are queued, its timer updated, and it is removed
     /// if CLOSED.
-    pub fn poll_transmit_with<R>(
+    #[must_use]
+    pub(crate) fn poll_transmit_with<R>(
         &mut self,
         now: Instant,
         emit: &mut impl FnMut(Transmit<'_>) -> R,
@@ -646,7 +676,8 @@ impl TcpLayer {
     }
 
     /// The next event for an application.
-    pub fn poll_event(&mut self) -> Option<StackEvent> {
+    #[must_use]
+    pub(crate) fn poll_event(&mut self) -> Option<StackEvent> {
         self.events.pop_front()
     }
 

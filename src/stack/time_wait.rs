@@ -24,7 +24,7 @@ pub(super) struct TimeWaitCap {
 }
 
 impl TimeWaitCap {
-    pub fn new(max: usize) -> TimeWaitCap {
+    pub(super) fn new(max: usize) -> TimeWaitCap {
         TimeWaitCap {
             max,
             waiting: 0,
@@ -32,28 +32,28 @@ impl TimeWaitCap {
         }
     }
 
-    pub fn set_max(&mut self, max: usize) {
+    pub(super) fn set_max(&mut self, max: usize) {
         self.max = max;
     }
 
-    pub fn waiting(&self) -> usize {
+    pub(super) fn waiting(&self) -> usize {
         self.waiting
     }
 
     /// `h` entered TIME-WAIT.
-    pub fn enter(&mut self, h: SocketHandle) {
+    pub(super) fn enter(&mut self, h: SocketHandle) {
         self.waiting += 1;
         self.order.push_back(h);
     }
 
     /// A connection that was in TIME-WAIT is gone.
-    pub fn leave(&mut self) {
+    pub(super) fn leave(&mut self) {
         self.waiting -= 1;
     }
 
     /// While more than the cap wait: the oldest handle entered (perhaps of a connection gone
     /// since, for the caller to skip).
-    pub fn next_over_cap(&mut self) -> Option<SocketHandle> {
+    pub(super) fn next_over_cap(&mut self) -> Option<SocketHandle> {
         if self.waiting > self.max {
             self.order.pop_front()
         } else {
@@ -63,7 +63,7 @@ impl TimeWaitCap {
 
     /// Drops stale handles once they outnumber the waiting ones; `waiting(h)` says whether
     /// `h` is still in TIME-WAIT.
-    pub fn compact(&mut self, waiting: impl Fn(SocketHandle) -> bool) {
+    pub(super) fn compact(&mut self, waiting: impl Fn(SocketHandle) -> bool) {
         if self.order.len() > 2 * self.waiting + COMPACT_SLACK {
             self.order.retain(|&h| waiting(h));
         }

@@ -22,12 +22,17 @@ pub(super) struct TimerHeap {
 
 impl TimerHeap {
     /// The earliest deadline in the heap (perhaps a stale one: firing it is harmless).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Arms `h` for `deadline` when that is earlier than the deadline it has (`armed`).
-    pub fn arm(&mut self, h: SocketHandle, armed: &mut Option<Instant>, deadline: Option<Instant>) {
+    pub(super) fn arm(
+        &mut self,
+        h: SocketHandle,
+        armed: &mut Option<Instant>,
+        deadline: Option<Instant>,
+    ) {
         if let Some(at) = deadline
             && armed.is_none_or(|t| at < t)
         {
@@ -38,7 +43,7 @@ impl TimerHeap {
 
     /// Takes the earliest entry due at `now`, stale or not: the caller checks it against
     /// the connection's `armed` deadline.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, SocketHandle)> {
+    pub(super) fn pop_due(&mut self, now: Instant) -> Option<(Instant, SocketHandle)> {
         let &Reverse((at, h)) = self.heap.peek()?;
         if at > now {
             return None;
@@ -49,7 +54,7 @@ impl TimerHeap {
 
     /// Drops stale entries once the heap holds more than twice `live` (plus some slack);
     /// `current(at, h)` says whether an entry is still `h`'s armed deadline.
-    pub fn compact(&mut self, live: usize, current: impl Fn(Instant, SocketHandle) -> bool) {
+    pub(super) fn compact(&mut self, live: usize, current: impl Fn(Instant, SocketHandle) -> bool) {
         if self.heap.len() > 2 * live + COMPACT_SLACK {
             self.heap.retain(|&Reverse((at, h))| current(at, h));
         }

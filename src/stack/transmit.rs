@@ -15,34 +15,41 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Network-layer fields of a socket's datagrams (RFC 9293 MUST-48/49).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpOptions {
+pub(crate) struct IpOptions {
     /// Time to live (IPv4) or hop limit.
-    pub ttl: u8,
+    pub(crate) ttl: u8,
     /// DiffServ code point (6 bits).
-    pub dscp: u8,
+    pub(crate) dscp: u8,
 }
 
 /// One TCP segment ready for the network layer.
 #[derive(Clone, Copy, Debug)]
-pub struct Transmit<'a> {
+pub(crate) struct Transmit<'a> {
     /// Endpoints, from our side: `local` is the source.
-    pub tuple: FourTuple,
+    pub(crate) tuple: FourTuple,
     /// Header fields and options; its own payload is empty.
-    pub segment: &'a Segment,
+    pub(crate) segment: &'a Segment,
     /// The payload, in at most two parts (the second often empty).
-    pub payload: [&'a [u8]; 2],
-    pub ip: IpOptions,
+    pub(crate) payload: [&'a [u8]; 2],
+    /// TTL and DSCP of the datagram.
+    pub(crate) ip: IpOptions,
 }
 
 impl Transmit<'_> {
     /// Bytes of TCP header, options and payload.
-    pub fn tcp_len(&self) -> usize {
+    pub(crate) fn tcp_len(&self) -> usize {
         self.segment.wire_len() + self.payload[0].len() + self.payload[1].len()
     }
 
     /// Writes the segment as one IPv4 datagram from `src` to `dst` into `buf` (which must
     /// hold it) and returns its length.
-    pub fn emit_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr, ident: u16, buf: &mut [u8]) -> usize {
+    pub(crate) fn emit_ipv4(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ident: u16,
+        buf: &mut [u8],
+    ) -> usize {
         let out = Ipv4Out {
             src,
             dst,

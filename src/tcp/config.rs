@@ -14,7 +14,9 @@ use crate::time::Duration;
 /// The connection's addresses, from our side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FourTuple {
+    /// Our address and port (the source of what we send).
     pub local: SocketAddr,
+    /// The peer's address and port.
     pub remote: SocketAddr,
 }
 
@@ -48,10 +50,12 @@ impl Default for Keepalive {
 /// Per-connection configuration. `Config::default()` is what the daemon uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The MSS we advertise: local MTU − 40 (MUST-67), also our cap on send MSS (MUST-16).
+    /// The MSS we advertise, in octets: the local MTU minus the IP and TCP headers (MUST-67);
+    /// also our cap on the send MSS (MUST-16).
     pub mss: u16,
+    /// Send buffer in octets: queued plus unacknowledged data (RFC 9293 §3.8.6.2.1).
     pub send_buffer: usize,
-    /// The receive buffer a connection starts with.
+    /// The receive buffer a connection starts with, in octets (bounds RCV.WND).
     pub recv_buffer: usize,
     /// Receive-buffer auto-tuning grows the buffer up to this while the window limits the
     /// sender (not above `recv_buffer`: no auto-tuning). The window scale is chosen for it.
@@ -62,8 +66,11 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (MUST-13).
     pub msl: Duration,
+    /// RTO before the first RTT sample (RFC 6298 (2.1): 1 s).
     pub rto_initial: Duration,
+    /// Lower bound of the RTO (RFC 6298 (2.4); the default, 200 ms, is Linux's).
     pub rto_min: Duration,
+    /// Upper bound of the RTO, also of its backoff (RFC 6298 (2.5): at least 60 s).
     pub rto_max: Duration,
     /// Retransmissions after which negative advice goes to IP (RFC 9293 §3.8.3 R1).
     pub r1: u32,
@@ -85,6 +92,7 @@ pub struct Config {
     pub sack: bool,
     /// Offer/accept RFC 7323 timestamps.
     pub timestamps: bool,
+    /// Congestion window growth (RFC 5681 with CUBIC or NewReno).
     pub congestion: Algorithm,
 }
 
@@ -118,7 +126,7 @@ impl Default for Config {
 
 impl Config {
     /// The largest receive buffer auto-tuning may reach.
-    pub fn recv_buffer_cap(&self) -> usize {
+    pub(crate) fn recv_buffer_cap(&self) -> usize {
         self.recv_buffer_max.max(self.recv_buffer)
     }
 }
@@ -149,10 +157,16 @@ pub enum CloseReason {
 pub enum IcmpError {
     /// Silently discarded (MUST-55).
     SourceQuench,
+    /// Destination unreachable (RFC 792 type 3): soft, except codes 2-4 while opening
+    /// (SHLD-26).
     DestinationUnreachable {
+        /// The ICMP code: 0 net, 1 host, 2 protocol, 3 port unreachable, 4 fragmentation
+        /// needed, ...
         code: u8,
     },
+    /// Time exceeded (RFC 792 type 11): soft (MUST-56).
     TimeExceeded,
+    /// Parameter problem (RFC 792 type 12): soft (MUST-56).
     ParameterProblem,
 }
 
@@ -173,16 +187,20 @@ pub enum Event {
     SoftError(IcmpError),
     /// R1 retransmissions reached: the stack may give negative advice to IP (MUST-20).
     RetransmitThreshold,
+    /// The connection reached CLOSED, for this reason; the last event it reports.
     Closed(CloseReason),
 }
 
 /// Errors from user calls. Converts into `io::Error`.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum ConnectionError {
+    /// Nothing to read yet (`recv`); `io::ErrorKind::WouldBlock`.
     #[error("operation would block")]
     WouldBlock,
+    /// `send` after `close`: our FIN is queued (RFC 9293 §3.9.1.2 "connection closing").
     #[error("connection closing")]
     Closing,
+    /// The connection is CLOSED, for this reason.
     #[error("connection closed: {0:?}")]
     Closed(CloseReason),
 }
@@ -205,30 +223,53 @@ impl From<ConnectionError> for io::Error {
 /// Counters and the current values of the main variables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Segments received for this connection, acceptable or not.
     pub segments_in: u64,
+    /// Segments sent, retransmissions included.
     pub segments_out: u64,
+    /// Payload octets received (SEG.LEN without SYN and FIN), duplicates included.
     pub bytes_in: u64,
+    /// Payload octets sent, retransmissions included.
     pub bytes_out: u64,
+    /// Segments that resent sequence space already sent (SYN, data or FIN): after an RTO,
+    /// by fast retransmit or SACK recovery, or as a loss probe.
     pub retransmits: u64,
+    /// Retransmission timeouts fired (RFC 6298 (5.4)-(5.6)).
     pub rtos: u64,
+    /// Fast retransmits after duplicate ACKs (RFC 5681 §3.2, RFC 6675 §5).
     pub fast_retransmits: u64,
+    /// Duplicate ACKs received (RFC 5681 §2 definition).
     pub dup_acks: u64,
+    /// Challenge ACKs sent for a suspicious RST, SYN or ACK (RFC 5961).
     pub challenge_acks: u64,
     /// RFC 8985 tail loss probes sent.
     pub loss_probes: u64,
     /// State changes taken (the arcs of RFC 9293 Figure 5).
     pub transitions: u64,
+    /// SRTT, the smoothed round-trip time; `None` before the first sample (RFC 6298 §2).
     pub srtt: Option<Duration>,
+    /// RTTVAR, the round-trip time variation (RFC 6298 §2).
     pub rttvar: Duration,
+    /// The current retransmission timeout, backoff included (RFC 6298 §2, (5.5)).
     pub rto: Duration,
+    /// Congestion window in octets (RFC 5681 §3.1).
     pub cwnd: u32,
+    /// Slow start threshold in octets (RFC 5681 §3.1).
     pub ssthresh: u32,
+    /// SND.UNA: oldest unacknowledged sequence number (RFC 9293 §3.3.1).
     pub snd_una: SeqNum,
+    /// SND.NXT: next sequence number to send (RFC 9293 §3.3.1).
     pub snd_nxt: SeqNum,
+    /// SND.WND: the peer's window in octets, scaled (RFC 9293 §3.3.1, RFC 7323 §2.3).
     pub snd_wnd: u32,
+    /// RCV.NXT: next sequence number expected (RFC 9293 §3.3.1).
     pub rcv_nxt: SeqNum,
+    /// RCV.WND in octets: from RCV.NXT to the right edge we last advertised (RFC 9293
+    /// §3.3.1).
     pub rcv_wnd: u32,
+    /// Octets in the send buffer: unsent plus unacknowledged.
     pub send_queue: usize,
+    /// Octets received in order and not yet read by the user.
     pub recv_queue: usize,
 }
 
@@ -236,7 +277,7 @@ impl Stats {
     /// Adds `other`'s counters (segments, bytes, retransmits, RTOs, ...) to these, for
     /// totals over many connections; the current values (srtt, cwnd, sequence numbers,
     /// windows, queues) are left as they are.
-    pub fn accumulate(&mut self, other: &Stats) {
+    pub(crate) fn accumulate(&mut self, other: &Stats) {
         self.segments_in += other.segments_in;
         self.segments_out += other.segments_out;
         self.bytes_in += other.bytes_in;

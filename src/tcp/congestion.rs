@@ -22,6 +22,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The name the daemon's `--cc` flag takes: `"newreno"` or `"cubic"`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::NewReno => "newreno",
@@ -29,6 +30,7 @@ impl Algorithm {
         }
     }
 
+    /// Parses a [`name`](Algorithm::name) (`"reno"` too); `None` for anything else.
     pub fn from_name(name: &str) -> Option<Algorithm> {
         match name {
             "newreno" | "reno" => Some(Algorithm::NewReno),
@@ -40,7 +42,7 @@ impl Algorithm {
 
 /// What the sender should do after a duplicate ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DupAckAction {
+pub(super) enum DupAckAction {
     Nothing,
     /// RFC 5681 §3.2 step 2 / RFC 6675 §5 step 4.3: retransmit the first unacknowledged
     /// segment.
@@ -67,7 +69,7 @@ struct Cubic {
 
 /// The congestion controller's state (RFC 5681 §3.1 variables).
 #[derive(Clone, Debug)]
-pub struct Congestion {
+pub(super) struct Congestion {
     algorithm: Algorithm,
     smss: u32,
     cwnd: u32,
@@ -85,7 +87,7 @@ pub struct Congestion {
 
 impl Congestion {
     /// RFC 6928 initial window of 10 segments; ssthresh starts arbitrarily high (RFC 5681 §3.1).
-    pub fn new(algorithm: Algorithm, smss: u32) -> Congestion {
+    pub(super) fn new(algorithm: Algorithm, smss: u32) -> Congestion {
         Congestion {
             algorithm,
             smss,
@@ -99,39 +101,39 @@ impl Congestion {
         }
     }
 
-    pub fn cwnd(&self) -> u32 {
+    pub(super) fn cwnd(&self) -> u32 {
         self.cwnd
     }
-    pub fn ssthresh(&self) -> u32 {
+    pub(super) fn ssthresh(&self) -> u32 {
         self.ssthresh
     }
-    pub fn in_recovery(&self) -> bool {
+    pub(super) fn in_recovery(&self) -> bool {
         self.recover.is_some()
     }
     /// In RFC 6675 loss recovery: the sender paces by `cwnd − pipe`.
-    pub fn in_sack_recovery(&self) -> bool {
+    pub(super) fn in_sack_recovery(&self) -> bool {
         self.sack && self.recover.is_some()
     }
     /// Whether the peer agreed to SACK (decided by the handshake).
-    pub fn set_sack(&mut self, sack: bool) {
+    pub(super) fn set_sack(&mut self, sack: bool) {
         self.sack = sack;
     }
 
     /// The MSS is known only after the handshake; the initial window follows it.
-    pub fn set_smss(&mut self, smss: u32) {
+    pub(super) fn set_smss(&mut self, smss: u32) {
         self.smss = smss.max(1);
         self.cwnd = 10 * self.smss;
     }
 
     /// A smaller MSS after path MTU discovery: cwnd stays, SMSS changes.
-    pub fn set_mss_keep_window(&mut self, smss: u32) {
+    pub(super) fn set_mss_keep_window(&mut self, smss: u32) {
         self.smss = smss.max(1);
     }
 
     /// New data acknowledged: `acked` bytes, `flight` bytes still outstanding afterwards,
     /// `srtt` the current smoothed RTT. Returns true when a partial ACK in NewReno recovery
     /// asks for a retransmission (RFC 6582 §3.2 (5)).
-    pub fn on_ack(
+    pub(super) fn on_ack(
         &mut self,
         now: Instant,
         srtt: Option<Duration>,
@@ -249,7 +251,7 @@ impl Congestion {
     /// the caller). `sacked` is the number of octets SACKed above SND.UNA: like RFC 6675's
     /// DupThresh, DupThresh × SMSS of them also start recovery, since one ACK may stand for
     /// several segments (MUST-58 aggregation on the other side).
-    pub fn on_dup_ack(&mut self, snd_max: SeqNum, flight: u32, sacked: u32) -> DupAckAction {
+    pub(super) fn on_dup_ack(&mut self, snd_max: SeqNum, flight: u32, sacked: u32) -> DupAckAction {
         self.dup_acks += 1;
         if self.recover.is_some() {
             if !self.sack {
@@ -274,7 +276,7 @@ impl Congestion {
 
     /// Enter recovery on other evidence of loss than three duplicates (a loss probe's ACK,
     /// RFC 8985 §7.4): the same reduction as RFC 5681 §3.2 (2), without inflation.
-    pub fn enter_recovery(&mut self, snd_max: SeqNum, flight: u32) {
+    pub(super) fn enter_recovery(&mut self, snd_max: SeqNum, flight: u32) {
         if self.recover.is_some() {
             return;
         }
@@ -285,7 +287,7 @@ impl Congestion {
 
     /// RFC 5681 §3.1 (4): retransmission timeout (CUBIC: RFC 9438 §4.8, same ssthresh as
     /// for a loss, then the loss window).
-    pub fn on_timeout(&mut self, flight: u32) {
+    pub(super) fn on_timeout(&mut self, flight: u32) {
         self.ssthresh = self.reduce(flight);
         self.cwnd = self.smss; // loss window
         self.acked_in_ca = 0;

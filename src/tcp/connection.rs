@@ -389,7 +389,7 @@ impl Connection {
 
     /// End TIME-WAIT now, as if its 2×MSL had passed: for a stack that must bound how
     /// many connections wait (MUST-13 bends here, as in Linux's `tcp_max_tw_buckets`).
-    pub fn end_time_wait(&mut self) {
+    pub(crate) fn end_time_wait(&mut self) {
         if self.state() == State::TimeWait {
             self.enter_closed(CloseReason::Normal);
         }
@@ -488,19 +488,25 @@ impl Connection {
 
     // ---- outputs and getters ----
 
-    /// The earliest timer deadline.
+    /// The earliest timer deadline: call [`handle_timeout`](Connection::handle_timeout) once
+    /// it has passed. `None` when no timer runs.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
 
+    /// The next event for the user, oldest first; call until `None`.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.user.events.pop_front()
     }
 
+    /// The current state (RFC 9293 §3.3.2).
     pub fn state(&self) -> State {
         self.phase.state()
     }
 
+    /// The local and remote sockets of this connection.
     pub fn tuple(&self) -> FourTuple {
         self.tuple
     }
@@ -534,6 +540,8 @@ impl Connection {
         matches!(self.phase, Phase::SynReceived { passive: true, .. })
     }
 
+    /// The counters so far and the current values of SRTT, RTO, cwnd and the sequence
+    /// variables.
     pub fn stats(&self) -> Stats {
         Stats {
             srtt: self.rtt.srtt(),

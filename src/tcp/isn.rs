@@ -25,6 +25,7 @@ impl std::fmt::Debug for IsnGenerator {
 }
 
 impl IsnGenerator {
+    /// A generator keyed with `secret`, the secretkey of RFC 6528 §3 (MUST-9).
     pub fn new(secret: [u8; 16]) -> IsnGenerator {
         IsnGenerator { key: secret }
     }

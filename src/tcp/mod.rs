@@ -7,7 +7,7 @@
 //! | `input.rs` | segment arrival, the steps of RFC 9293 §3.10.7 in order |
 //! | `output.rs` | segments out: SYN, data with Nagle/SWS, retransmissions, ACKs |
 //! | `timeouts.rs` | what each timer does, and arming them (RTO within R2, loss probe, keepalive) |
-//! | `timers.rs` | [`TimerKind`] and the deadline table, nothing else |
+//! | `timers.rs` | `TimerKind` and the deadline table, nothing else |
 //! | `reset.rs` | [`reset_for`]: the RST answering a segment for no connection |
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
@@ -17,7 +17,8 @@
 //! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
 //! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
 //!
-//! Only the types re-exported here are public; the modules are private to `tcp`.
+//! Only the types re-exported here are public; the modules are private to `tcp`. The
+//! segment types are `wire::tcp`'s, re-exported for convenience.
 //!
 //! # What the stack does around it
 //! - Demultiplexing and listeners live in the stack. A segment for a listening port with SYN
@@ -52,12 +53,13 @@ mod rtt;
 /// The TCP codec lives in `wire::tcp`; the engine names it `segment`.
 use crate::wire::tcp as segment;
 mod send;
-pub(crate) mod seq;
+mod seq;
 mod state;
 mod timeouts;
 mod timers;
 
-pub use crate::wire::tcp::{Ctl, Options, SackBlocks, Segment, SegmentRef};
+pub(crate) use crate::wire::tcp::SegmentRef;
+pub use crate::wire::tcp::{Ctl, Options, Segment};
 pub use config::{
     CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
@@ -67,4 +69,3 @@ pub use isn::IsnGenerator;
 pub use reset::reset_for;
 pub use seq::SeqNum;
 pub use state::State;
-pub use timers::TimerKind;

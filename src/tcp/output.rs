@@ -17,6 +17,7 @@ type Out = (Segment, usize);
 impl Connection {
     /// The next segment to send, if any, its payload copied out of the send buffer. Call
     /// until it returns `None`.
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
         let (mut seg, len) = self.poll_segment(now)?;
         if len > 0 {
@@ -28,7 +29,8 @@ impl Connection {
     /// Like [`poll_transmit`](Self::poll_transmit) without the copy: `emit` gets the segment
     /// with an empty payload and the payload where it lies, as the one or two slices of the
     /// send buffer it spans, to write straight into the output packet.
-    pub fn poll_transmit_with<R>(
+    #[must_use]
+    pub(crate) fn poll_transmit_with<R>(
         &mut self,
         now: Instant,
         emit: &mut impl FnMut(&Segment, [&[u8]; 2]) -> R,

@@ -9,10 +9,10 @@ use super::segment::SackBlocks;
 use super::seq::SeqNum;
 
 /// Disjoint ranges kept at most; data that would need more is dropped (the peer resends it).
-pub const MAX_RANGES: usize = 32;
+pub(super) const MAX_RANGES: usize = 32;
 
 #[derive(Clone, Debug, Default)]
-pub struct Reassembly {
+pub(super) struct Reassembly {
     /// Sorted, disjoint, non-adjacent ranges: (first sequence number, data).
     ranges: Vec<(SeqNum, Vec<u8>)>,
     /// Start of the range that most recently received data (RFC 2018 §4: first SACK block).
@@ -21,23 +21,23 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
     /// Octets held.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.bytes
     }
 
     #[cfg(test)]
-    pub fn range_count(&self) -> usize {
+    pub(super) fn range_count(&self) -> usize {
         self.ranges.len()
     }
 
     /// Hold `data` starting at `seq` (which must be after RCV.NXT). Returns false if dropped.
-    pub fn insert(&mut self, seq: SeqNum, data: &[u8]) -> bool {
+    pub(super) fn insert(&mut self, seq: SeqNum, data: &[u8]) -> bool {
         if data.is_empty() {
             return true;
         }
@@ -126,7 +126,7 @@ impl Reassembly {
 
     /// Remove and return the data that now continues at `rcv_nxt`, discarding anything
     /// older (already received).
-    pub fn pop_ready(&mut self, rcv_nxt: SeqNum) -> Option<Vec<u8>> {
+    pub(super) fn pop_ready(&mut self, rcv_nxt: SeqNum) -> Option<Vec<u8>> {
         loop {
             let (s, _) = self.ranges.first()?;
             if s.after(rcv_nxt) {
@@ -144,7 +144,7 @@ impl Reassembly {
 
     /// SACK blocks (RFC 2018 §4): the most recently changed range first, then the others
     /// in sequence order; at most four.
-    pub fn sack_blocks(&self) -> SackBlocks {
+    pub(super) fn sack_blocks(&self) -> SackBlocks {
         let mut b = SackBlocks::default();
         let block = |(s, d): &(SeqNum, Vec<u8>)| (*s, *s + d.len() as u32);
         if let Some(last) = self.last

@@ -31,23 +31,23 @@ use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
-pub struct RecvSpace {
+pub(super) struct RecvSpace {
     /// IRS: initial receive sequence number (part of the TCB, shown by `Debug`; nothing
     /// computes with it once RCV.NXT is set).
     #[allow(dead_code)]
-    pub irs: SeqNum,
+    pub(super) irs: SeqNum,
     /// RCV.NXT: next sequence number expected.
-    pub rcv_nxt: SeqNum,
+    pub(super) rcv_nxt: SeqNum,
     /// RCV.NXT + RCV.WND as last advertised.
-    pub rcv_adv: SeqNum,
+    pub(super) rcv_adv: SeqNum,
     /// RFC 7323: our window scale shift (0 when not negotiated).
-    pub wscale: u8,
+    pub(super) wscale: u8,
     /// RCV.UP: the octet after the last urgent octet the peer signalled.
-    pub rcv_up: Option<SeqNum>,
+    pub(super) rcv_up: Option<SeqNum>,
     /// Sequence number of a FIN that arrived ahead of missing data.
-    pub pending_fin: Option<SeqNum>,
-    pub fin_received: bool,
-    pub reassembly: Reassembly,
+    pub(super) pending_fin: Option<SeqNum>,
+    pub(super) fin_received: bool,
+    pub(super) reassembly: Reassembly,
     buf: VecDeque<u8>,
     /// Sequence number of the next octet the user will read.
     read_seq: SeqNum,
@@ -63,7 +63,7 @@ pub struct RecvSpace {
 impl RecvSpace {
     /// A receive space for a peer whose SYN carried `irs`.
     /// `capacity` grows by auto-tuning up to `max_capacity` (no growth when not larger).
-    pub fn new(irs: SeqNum, capacity: usize, max_capacity: usize, wscale: u8) -> RecvSpace {
+    pub(super) fn new(irs: SeqNum, capacity: usize, max_capacity: usize, wscale: u8) -> RecvSpace {
         let max_wnd = 65535u32 << wscale;
         let rcv_nxt = irs + 1;
         RecvSpace {
@@ -87,7 +87,7 @@ impl RecvSpace {
     /// Auto-tuning, called as data arrives with the current RTT estimate: at the end of each
     /// round trip, double the capacity (up to the cap) if the user read more than half of it
     /// during the round. Returns whether it grew.
-    pub fn autotune(&mut self, now: Instant, rtt: Duration) -> bool {
+    pub(super) fn autotune(&mut self, now: Instant, rtt: Duration) -> bool {
         if self.capacity >= self.max_capacity {
             return false;
         }
@@ -108,7 +108,7 @@ impl RecvSpace {
     }
 
     /// RCV.WND: what remains of the advertised window.
-    pub fn rcv_wnd(&self) -> u32 {
+    pub(super) fn rcv_wnd(&self) -> u32 {
         if self.rcv_adv.after(self.rcv_nxt) {
             self.rcv_adv - self.rcv_nxt
         } else {
@@ -117,12 +117,12 @@ impl RecvSpace {
     }
 
     /// Octets waiting for the user.
-    pub fn buffered(&self) -> usize {
+    pub(super) fn buffered(&self) -> usize {
         self.buf.len()
     }
 
     #[cfg(test)]
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
 
@@ -135,7 +135,7 @@ impl RecvSpace {
 
     /// RFC 9293 §3.8.6.2.2 (MUST-39): move the right edge only by at least
     /// min(Fr × buffer, MSS), Fr = 1/2. Returns whether it moved.
-    pub fn update_window(&mut self, mss: u32) -> bool {
+    pub(super) fn update_window(&mut self, mss: u32) -> bool {
         let edge = self.potential_edge();
         let threshold = (self.capacity as u32 / 2).min(mss).max(1);
         if edge.after(self.rcv_adv) && edge - self.rcv_adv >= threshold {
@@ -148,7 +148,7 @@ impl RecvSpace {
 
     /// Whether a window update is worth an ACK of its own: the advertised window is below
     /// half the buffer and would grow by the SWS threshold.
-    pub fn window_update_due(&self, mss: u32) -> bool {
+    pub(super) fn window_update_due(&self, mss: u32) -> bool {
         let edge = self.potential_edge();
         let threshold = (self.capacity as u32 / 2).min(mss).max(1);
         self.rcv_wnd() < (self.capacity as u32 / 2).max(1)
@@ -161,7 +161,7 @@ impl RecvSpace {
     /// peer's view and ours stay the same, so a window we show as zero is zero (a one-octet
     /// probe into an invisible remainder would otherwise be taken and reset the peer's probe
     /// backoff). It can let in up to 2^wscale − 1 octets beyond the buffer's capacity.
-    pub fn wnd_field(&mut self) -> u16 {
+    pub(super) fn wnd_field(&mut self) -> u16 {
         let unit = 1u32 << self.wscale;
         let field = self.rcv_wnd().div_ceil(unit).min(65535);
         let edge = self.rcv_nxt + (field << self.wscale);
@@ -172,13 +172,13 @@ impl RecvSpace {
     }
 
     /// SEG.WND for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2).
-    pub fn syn_wnd_field(&self) -> u16 {
+    pub(super) fn syn_wnd_field(&self) -> u16 {
         self.rcv_wnd().min(65535) as u16
     }
 
     /// Append in-order data at RCV.NXT, then pull whatever reassembly now continues.
     /// Returns the number of octets delivered to the buffer.
-    pub fn push_in_order(&mut self, data: &[u8]) -> usize {
+    pub(super) fn push_in_order(&mut self, data: &[u8]) -> usize {
         self.buf.extend(data);
         self.rcv_nxt += data.len() as u32;
         let mut n = data.len();
@@ -191,7 +191,7 @@ impl RecvSpace {
     }
 
     /// Copy buffered data to the user.
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
+    pub(super) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.buf.len());
         let (a, b) = self.buf.as_slices();
         let first = n.min(a.len());
@@ -203,7 +203,7 @@ impl RecvSpace {
     }
 
     /// MUST-33: how many octets of urgent data remain to be read.
-    pub fn urgent_remaining(&self) -> usize {
+    pub(super) fn urgent_remaining(&self) -> usize {
         match self.rcv_up {
             Some(up) if up.after(self.read_seq) => (up - self.read_seq) as usize,
             _ => 0,
@@ -211,7 +211,7 @@ impl RecvSpace {
     }
 
     /// Give back the buffer's spare capacity (unread data stays).
-    pub fn release_memory(&mut self) {
+    pub(super) fn release_memory(&mut self) {
         self.buf.shrink_to_fit();
         if self.reassembly.is_empty() {
             self.reassembly = Reassembly::default();
@@ -219,7 +219,7 @@ impl RecvSpace {
     }
 
     /// Drop everything (reset).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.buf.clear();
         self.reassembly = Reassembly::default();
     }

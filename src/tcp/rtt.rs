@@ -6,7 +6,7 @@ use super::seq::SeqNum;
 
 /// SRTT/RTTVAR/RTO per RFC 6298 §2, one timed segment at a time (Karn, §3).
 #[derive(Clone, Debug)]
-pub struct RttEstimator {
+pub(super) struct RttEstimator {
     srtt: Option<Duration>,
     rttvar: Duration,
     /// The RTO before backoff.
@@ -23,7 +23,7 @@ pub struct RttEstimator {
 const G: Duration = Duration::from_millis(1);
 
 impl RttEstimator {
-    pub fn new(initial: Duration, min: Duration, max: Duration) -> RttEstimator {
+    pub(super) fn new(initial: Duration, min: Duration, max: Duration) -> RttEstimator {
         RttEstimator {
             srtt: None,
             rttvar: Duration::ZERO,
@@ -36,7 +36,7 @@ impl RttEstimator {
     }
 
     /// The current RTO including backoff.
-    pub fn rto(&self) -> Duration {
+    pub(super) fn rto(&self) -> Duration {
         let mut rto = self.base_rto;
         for _ in 0..self.backoff {
             rto = rto.saturating_mul(2);
@@ -47,50 +47,50 @@ impl RttEstimator {
         rto.min(self.max)
     }
 
-    pub fn srtt(&self) -> Option<Duration> {
+    pub(super) fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
 
-    pub fn rttvar(&self) -> Duration {
+    pub(super) fn rttvar(&self) -> Duration {
         self.rttvar
     }
 
-    pub fn backoffs(&self) -> u32 {
+    pub(super) fn backoffs(&self) -> u32 {
         self.backoff
     }
 
     /// RFC 6298 (5.7): after a retransmitted SYN and no measurement, start data with an RTO
     /// of at least 3 s.
-    pub fn on_syn_lost(&mut self) {
+    pub(super) fn on_syn_lost(&mut self) {
         if self.srtt.is_none() {
             self.base_rto = self.base_rto.max(Duration::from_secs(3)).min(self.max);
         }
     }
 
     /// RFC 6298 (5.5): double the RTO after a timeout.
-    pub fn back_off(&mut self) {
+    pub(super) fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1).min(32);
     }
 
     /// Start timing a segment ending at `end` unless one is being timed already.
-    pub fn on_send(&mut self, now: Instant, end: SeqNum) {
+    pub(super) fn on_send(&mut self, now: Instant, end: SeqNum) {
         if self.timing.is_none() {
             self.timing = Some((end, now));
         }
     }
 
     /// Karn's algorithm: a retransmission invalidates the measurement in progress.
-    pub fn on_retransmit(&mut self) {
+    pub(super) fn on_retransmit(&mut self) {
         self.timing = None;
     }
 
     /// Whether a segment is being timed (none after a retransmission, until new data).
-    pub fn is_timing(&self) -> bool {
+    pub(super) fn is_timing(&self) -> bool {
         self.timing.is_some()
     }
 
     /// Feed a new cumulative ACK; takes a sample if it covers the timed segment.
-    pub fn on_ack(&mut self, now: Instant, ack: SeqNum) {
+    pub(super) fn on_ack(&mut self, now: Instant, ack: SeqNum) {
         if let Some((end, sent)) = self.timing
             && ack.after_eq(end)
         {
@@ -102,7 +102,7 @@ impl RttEstimator {
     }
 
     /// RFC 6298 (2.2)/(2.3): update SRTT and RTTVAR with a measurement `r`.
-    pub fn sample(&mut self, r: Duration) {
+    pub(super) fn sample(&mut self, r: Duration) {
         match self.srtt {
             None => {
                 self.srtt = Some(r);

@@ -29,29 +29,29 @@ use bytes::Bytes;
 use super::seq::SeqNum;
 
 #[derive(Clone, Debug)]
-pub struct SendSpace {
+pub(super) struct SendSpace {
     /// ISS: initial send sequence number.
-    pub iss: SeqNum,
+    pub(super) iss: SeqNum,
     /// SND.UNA: oldest unacknowledged sequence number.
-    pub snd_una: SeqNum,
+    pub(super) snd_una: SeqNum,
     /// SND.NXT: next sequence number to be sent.
-    pub snd_nxt: SeqNum,
+    pub(super) snd_nxt: SeqNum,
     /// SND.MAX: one past the highest sequence number sent so far.
-    pub snd_max: SeqNum,
+    pub(super) snd_max: SeqNum,
     /// SND.WND: the peer's window, already scaled (REC-1: 32 bits, MUST-1: unsigned).
-    pub snd_wnd: u32,
+    pub(super) snd_wnd: u32,
     /// SND.WL1: segment sequence number used for the last window update.
-    pub snd_wl1: SeqNum,
+    pub(super) snd_wl1: SeqNum,
     /// SND.WL2: segment acknowledgment number used for the last window update.
-    pub snd_wl2: SeqNum,
+    pub(super) snd_wl2: SeqNum,
     /// The largest window the peer ever offered (RFC 9293 §3.8.6.2.1 Max(SND.WND)).
-    pub max_snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
     /// SND.UP: the octet after the last urgent octet (MUST-62), while unacknowledged.
-    pub snd_up: Option<SeqNum>,
+    pub(super) snd_up: Option<SeqNum>,
     /// RFC 7323 §2.3: shift applied to SEG.WND of non-SYN segments from the peer.
-    pub wscale: u8,
+    pub(super) wscale: u8,
     /// Effective send MSS: payload octets per segment (MUST-16).
-    pub mss: u32,
+    pub(super) mss: u32,
     buf: VecDeque<u8>,
     /// Sequence number of `buf[0]`.
     buf_seq: SeqNum,
@@ -65,7 +65,7 @@ pub struct SendSpace {
 const MAX_SACKED: usize = 16;
 
 impl SendSpace {
-    pub fn new(iss: SeqNum, capacity: usize, mss: u32) -> SendSpace {
+    pub(super) fn new(iss: SeqNum, capacity: usize, mss: u32) -> SendSpace {
         SendSpace {
             iss,
             snd_una: iss,
@@ -87,61 +87,61 @@ impl SendSpace {
     }
 
     /// Append user data; returns how many octets fit.
-    pub fn write(&mut self, data: &[u8]) -> usize {
+    pub(super) fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
         self.buf.extend(&data[..n]);
         n
     }
 
     /// Free space in the send buffer.
-    pub fn free(&self) -> usize {
+    pub(super) fn free(&self) -> usize {
         self.capacity.saturating_sub(self.buf.len())
     }
 
     /// Octets in the buffer (unacknowledged plus unsent).
-    pub fn buffered(&self) -> usize {
+    pub(super) fn buffered(&self) -> usize {
         self.buf.len()
     }
 
     /// One past the last data octet written by the user.
-    pub fn data_end(&self) -> SeqNum {
+    pub(super) fn data_end(&self) -> SeqNum {
         self.buf_seq + self.buf.len() as u32
     }
 
-    pub fn queue_fin(&mut self) {
+    pub(super) fn queue_fin(&mut self) {
         self.fin_queued = true;
     }
 
     /// The FIN's sequence number, once queued.
-    pub fn fin_seq(&self) -> Option<SeqNum> {
+    pub(super) fn fin_seq(&self) -> Option<SeqNum> {
         self.fin_queued.then(|| self.data_end())
     }
 
-    pub fn syn_acked(&self) -> bool {
+    pub(super) fn syn_acked(&self) -> bool {
         self.snd_una.after(self.iss)
     }
 
-    pub fn fin_sent(&self) -> bool {
+    pub(super) fn fin_sent(&self) -> bool {
         self.fin_seq().is_some_and(|f| self.snd_max.after(f))
     }
 
-    pub fn fin_acked(&self) -> bool {
+    pub(super) fn fin_acked(&self) -> bool {
         self.fin_seq().is_some_and(|f| self.snd_una.after(f))
     }
 
     /// Sequence space sent and not yet acknowledged (SND.MAX − SND.UNA).
-    pub fn outstanding(&self) -> u32 {
+    pub(super) fn outstanding(&self) -> u32 {
         self.snd_max - self.snd_una
     }
 
     /// Sequence space between SND.UNA and SND.NXT (what counts against the windows).
-    pub fn in_flight(&self) -> u32 {
+    pub(super) fn in_flight(&self) -> u32 {
         self.snd_nxt - self.snd_una
     }
 
     /// Data octets (plus an unsent FIN) not yet sent.
     #[cfg(test)]
-    pub fn unsent(&self) -> u32 {
+    pub(super) fn unsent(&self) -> u32 {
         let end = self.data_end() + u32::from(self.fin_queued);
         if end.after(self.snd_nxt) {
             end - self.snd_nxt
@@ -151,14 +151,14 @@ impl SendSpace {
     }
 
     /// Whether there is data or a FIN that has never been sent.
-    pub fn has_unsent(&self) -> bool {
+    pub(super) fn has_unsent(&self) -> bool {
         let end = self.data_end() + u32::from(self.fin_queued);
         end.after(self.snd_max)
     }
 
     /// The `len` octets starting at `seq` (which must lie in the buffer), as the one or two
     /// slices of the ring they occupy.
-    pub fn slices(&self, seq: SeqNum, len: usize) -> [&[u8]; 2] {
+    pub(super) fn slices(&self, seq: SeqNum, len: usize) -> [&[u8]; 2] {
         if len == 0 {
             return [&[], &[]];
         }
@@ -173,7 +173,7 @@ impl SendSpace {
     }
 
     /// Copy `len` octets starting at `seq` (which must lie in the buffer).
-    pub fn read(&self, seq: SeqNum, len: usize) -> Bytes {
+    pub(super) fn read(&self, seq: SeqNum, len: usize) -> Bytes {
         let [a, b] = self.slices(seq, len);
         let mut v = Vec::with_capacity(len);
         v.extend_from_slice(a);
@@ -182,7 +182,7 @@ impl SendSpace {
     }
 
     /// Data octets available from `seq` to the end of the buffer.
-    pub fn available_from(&self, seq: SeqNum) -> u32 {
+    pub(super) fn available_from(&self, seq: SeqNum) -> u32 {
         let end = self.data_end();
         if end.after(seq) && seq.after_eq(self.buf_seq) {
             end - seq
@@ -193,7 +193,7 @@ impl SendSpace {
 
     /// Process an acceptable new cumulative ACK (SND.UNA < ack ≤ SND.MAX). Returns the
     /// number of data octets freed from the buffer.
-    pub fn on_ack(&mut self, ack: SeqNum) -> usize {
+    pub(super) fn on_ack(&mut self, ack: SeqNum) -> usize {
         self.snd_una = ack;
         if self.snd_nxt.before(ack) {
             self.snd_nxt = ack;
@@ -219,7 +219,7 @@ impl SendSpace {
 
     /// RFC 2018 §4: merge SACK blocks into the scoreboard (only blocks inside
     /// (SND.UNA, SND.MAX] count). Returns whether any octet was newly SACKed.
-    pub fn on_sack(&mut self, blocks: &[(SeqNum, SeqNum)]) -> bool {
+    pub(super) fn on_sack(&mut self, blocks: &[(SeqNum, SeqNum)]) -> bool {
         let mut progress = false;
         for &(l, r) in blocks {
             let l = l.max(self.snd_una);
@@ -253,18 +253,18 @@ impl SendSpace {
     }
 
     /// RFC 2018 §8: forget SACK information after a retransmission timeout.
-    pub fn clear_sack(&mut self) {
+    pub(super) fn clear_sack(&mut self) {
         self.sacked.clear();
     }
 
     /// The start of the first SACKed range after `seq`, if any (where a retransmission
     /// starting at `seq` should stop).
-    pub fn next_sacked(&self, seq: SeqNum) -> Option<SeqNum> {
+    pub(super) fn next_sacked(&self, seq: SeqNum) -> Option<SeqNum> {
         self.sacked.iter().map(|&(a, _)| a).find(|a| a.after(seq))
     }
 
     /// Octets SACKed above SND.UNA.
-    pub fn sacked_bytes(&self) -> u32 {
+    pub(super) fn sacked_bytes(&self) -> u32 {
         self.sacked.iter().map(|&(a, b)| b - a).sum()
     }
 
@@ -294,7 +294,7 @@ impl SendSpace {
     /// SACKed ranges or more than (DupThresh − 1) × SMSS SACKed octets lie above it. The
     /// property only grows downwards, so it holds exactly for the holes below the returned
     /// boundary (SND.UNA when nothing is lost).
-    pub fn lost_below(&self, smss: u32) -> SeqNum {
+    pub(super) fn lost_below(&self, smss: u32) -> SeqNum {
         let mut bytes = 0u32;
         for (i, &(a, b)) in self.sacked.iter().rev().enumerate() {
             bytes += b - a;
@@ -307,7 +307,7 @@ impl SendSpace {
 
     /// RFC 6675 §4 SetPipe(): octets presumed in the network. Every unSACKed octet not
     /// lost counts once, every one retransmitted (below `high_rxt`) once more.
-    pub fn pipe(&self, high_rxt: SeqNum, smss: u32) -> u32 {
+    pub(super) fn pipe(&self, high_rxt: SeqNum, smss: u32) -> u32 {
         let lost = self.lost_below(smss);
         let overlap = |(a, b): (SeqNum, SeqNum), (x, y): (SeqNum, SeqNum)| {
             let (l, r) = (a.max(x), b.min(y));
@@ -321,7 +321,12 @@ impl SendSpace {
     /// RFC 6675 §4 NextSeg() rules 1 and 3: the first hole octet at or above `high_rxt`,
     /// below the highest SACKed octet, with the length of its hole. With `lost_only`, only
     /// holes IsLost() marks (rule 1).
-    pub fn next_hole(&self, high_rxt: SeqNum, smss: u32, lost_only: bool) -> Option<(SeqNum, u32)> {
+    pub(super) fn next_hole(
+        &self,
+        high_rxt: SeqNum,
+        smss: u32,
+        lost_only: bool,
+    ) -> Option<(SeqNum, u32)> {
         let highest = self.sacked.last()?.1;
         let limit = if lost_only {
             self.lost_below(smss)
@@ -338,12 +343,12 @@ impl SendSpace {
     /// RFC 9293 §3.10.7.4 fifth: whether a segment may update the window, "If SND.WL1 <
     /// SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)", so that an old, reordered
     /// segment never does. The update itself is `Connection::update_window`.
-    pub fn window_update_acceptable(&self, seq: SeqNum, ack: SeqNum) -> bool {
+    pub(super) fn window_update_acceptable(&self, seq: SeqNum, ack: SeqNum) -> bool {
         self.snd_wl1.before(seq) || (self.snd_wl1 == seq && self.snd_wl2.before_eq(ack))
     }
 
     /// Record that the sequence space up to `end` has been sent.
-    pub fn on_sent(&mut self, end: SeqNum) {
+    pub(super) fn on_sent(&mut self, end: SeqNum) {
         if end.after(self.snd_nxt) {
             self.snd_nxt = end;
         }
@@ -353,19 +358,19 @@ impl SendSpace {
     }
 
     /// RFC 9293 §3.8.6.1 / MUST-34: the usable window may be negative; saturate at zero.
-    pub fn usable_window(&self, cwnd: u32) -> u32 {
+    pub(super) fn usable_window(&self, cwnd: u32) -> u32 {
         let edge = self.snd_wnd.min(cwnd);
         edge.saturating_sub(self.in_flight())
     }
 
     /// Give back the buffer's spare capacity (its contents stay).
-    pub fn release_memory(&mut self) {
+    pub(super) fn release_memory(&mut self) {
         self.buf.shrink_to_fit();
         self.sacked.shrink_to_fit();
     }
 
     /// Drop everything (reset).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.sacked.clear();
         self.buf.clear();
         self.buf_seq = self.snd_una + 1;

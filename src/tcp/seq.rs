@@ -8,14 +8,19 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 
 /// A TCP sequence (or acknowledgment) number.
+///
+/// The field stays public because the integration tests write `SeqNum(x)`; code in the crate
+/// may use [`SeqNum::new`] and [`SeqNum::get`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeqNum(pub u32);
 
 impl SeqNum {
+    /// The sequence number `v` (any of the 2^32 values).
     pub const fn new(v: u32) -> SeqNum {
         SeqNum(v)
     }
 
+    /// The raw 32-bit value, as carried in SEG.SEQ or SEG.ACK.
     pub const fn get(self) -> u32 {
         self.0
     }

@@ -14,14 +14,24 @@ pub enum State {
     /// Waiting for a SYN. Listeners live in the stack; a `Connection` reports
     /// `CloseReason::ResetInListen` instead of returning here.
     Listen,
+    /// Our SYN is sent, waiting for the peer's SYN (and its ACK of ours).
     SynSent,
+    /// Both SYNs seen, waiting for the ACK of ours.
     SynReceived,
+    /// The handshake completed; data flows both ways.
     Established,
+    /// We closed; our FIN is queued or sent and not yet acknowledged.
     FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
     FinWait2,
+    /// The peer's FIN arrived; waiting for the user to close.
     CloseWait,
+    /// Both closed at once: our FIN crossed the peer's and is not yet acknowledged.
     Closing,
+    /// The peer closed first, then we did; waiting for the ACK of our FIN.
     LastAck,
+    /// Both FINs exchanged and ours acknowledged; waiting 2×MSL so that our last ACK can be
+    /// repeated and old duplicates die out (MUST-13).
     TimeWait,
 }
 
@@ -42,7 +52,7 @@ impl State {
     ];
 
     /// The states after the handshake completed (RFC 9293 §3.10.7.4 "synchronized").
-    pub fn is_synchronized(self) -> bool {
+    pub(crate) fn is_synchronized(self) -> bool {
         !matches!(
             self,
             State::Closed | State::Listen | State::SynSent | State::SynReceived
@@ -50,23 +60,15 @@ impl State {
     }
 
     /// States in which received data is delivered (RFC 9293 §3.10.7.4, seventh).
-    pub fn can_receive_data(self) -> bool {
+    pub(crate) fn can_receive_data(self) -> bool {
         matches!(self, State::Established | State::FinWait1 | State::FinWait2)
     }
 
     /// States in which the user may still queue data (RFC 9293 §3.9.1.2).
-    pub fn can_send_data(self) -> bool {
+    pub(crate) fn can_send_data(self) -> bool {
         matches!(
             self,
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        )
-    }
-
-    /// Whether our FIN has been queued (the user called `close`).
-    pub fn fin_queued(self) -> bool {
-        matches!(
-            self,
-            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait
         )
     }
 }

@@ -7,7 +7,7 @@ use crate::time::Instant;
 
 /// Every timer a connection can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TimerKind {
+pub(crate) enum TimerKind {
     /// RFC 6298 retransmission timer (also SYN and FIN retransmission).
     Retransmit,
     /// RFC 9293 §3.8.6.1 zero-window probe, also the SWS override (§3.8.6.2.1).
@@ -27,7 +27,8 @@ pub enum TimerKind {
 }
 
 impl TimerKind {
-    pub const ALL: [TimerKind; 7] = [
+    /// Every timer, in the order `Timers::take_expired` serves timers due together.
+    pub(crate) const ALL: [TimerKind; 7] = [
         TimerKind::Retransmit,
         TimerKind::Persist,
         TimerKind::DelayedAck,
@@ -40,45 +41,45 @@ impl TimerKind {
 
 /// A table of deadlines indexed by [`TimerKind`].
 #[derive(Clone, Debug, Default)]
-pub struct Timers {
+pub(super) struct Timers {
     deadlines: [Option<Instant>; 7],
 }
 
 impl Timers {
-    pub fn set(&mut self, kind: TimerKind, at: Instant) {
+    pub(super) fn set(&mut self, kind: TimerKind, at: Instant) {
         self.deadlines[kind as usize] = Some(at);
     }
 
     /// Set unless already running.
-    pub fn set_if_idle(&mut self, kind: TimerKind, at: Instant) {
+    pub(super) fn set_if_idle(&mut self, kind: TimerKind, at: Instant) {
         if self.deadlines[kind as usize].is_none() {
             self.set(kind, at);
         }
     }
 
-    pub fn stop(&mut self, kind: TimerKind) {
+    pub(super) fn stop(&mut self, kind: TimerKind) {
         self.deadlines[kind as usize] = None;
     }
 
-    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
+    pub(super) fn get(&self, kind: TimerKind) -> Option<Instant> {
         self.deadlines[kind as usize]
     }
 
-    pub fn is_running(&self, kind: TimerKind) -> bool {
+    pub(super) fn is_running(&self, kind: TimerKind) -> bool {
         self.get(kind).is_some()
     }
 
-    pub fn stop_all(&mut self) {
+    pub(super) fn stop_all(&mut self) {
         self.deadlines = Default::default();
     }
 
     /// The earliest deadline.
-    pub fn next(&self) -> Option<Instant> {
+    pub(super) fn next(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()
     }
 
     /// Clear and return the first timer due at `now`, in `TimerKind::ALL` order.
-    pub fn take_expired(&mut self, now: Instant) -> Option<TimerKind> {
+    pub(super) fn take_expired(&mut self, now: Instant) -> Option<TimerKind> {
         let kind = TimerKind::ALL
             .into_iter()
             .find(|k| self.deadlines[*k as usize].is_some_and(|at| at <= now))?;
