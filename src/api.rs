@@ -15,7 +15,8 @@
 //! let tun = Tun::open("tun0")?;
 //! tun.configure("198.18.0.1".parse().unwrap(), 24, 1500)?;
 //! let net = Tunstack::start(Stack::new(StackConfig::default()), Box::new(tun))?;
-//! let mut s = TcpStream::connect(&net, "198.18.0.1:8080".parse().unwrap())?;
+//! let server: std::net::SocketAddr = "198.18.0.1:8080".parse()?;
+//! let mut s = TcpStream::connect(&net, server)?;
 //! s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
 //! let mut reply = String::new();
 //! s.read_to_string(&mut reply)?;

@@ -53,7 +53,8 @@ mod rtt;
 /// The TCP codec lives in `wire::tcp`; the engine names it `segment`.
 use crate::wire::tcp as segment;
 mod send;
-mod seq;
+/// `pub(crate)` so the codec in `wire::tcp` names it without going through this module.
+pub(crate) mod seq;
 mod state;
 mod timeouts;
 mod timers;

@@ -33,7 +33,7 @@ use super::{DropReason, PseudoHeader};
 
 /// Length of a TCP header without options (RFC 9293 §3.1).
 pub const HEADER_LEN: usize = 20;
-use crate::tcp::SeqNum;
+use crate::tcp::seq::SeqNum;
 
 /// The control bits of a segment (RFC 9293 §3.1), combined with `|`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
