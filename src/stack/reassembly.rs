@@ -1,29 +1,42 @@
-//! IPv4 fragment reassembly (RFC 791 §3.2, RFC 815) with bounded memory.
+//! Fragment reassembly with bounded memory: IPv4 (RFC 791 §3.2, RFC 815) and IPv6 (RFC 8200
+//! §4.5), one mechanism for both.
 //!
-//! Fragments are kept per (source, destination, protocol, identification) as a sorted list
-//! of byte ranges. Memory is bounded three ways: the number of datagrams in flight, the bytes
-//! held (each fragment is charged its length plus a fixed overhead, so a flood of tiny
-//! fragments hits the bound as fast as big ones), and a timeout after which a partial
-//! datagram is discarded.
+//! Fragments are kept per original datagram, keyed by (source, destination, protocol,
+//! 16-bit identification) for IPv4 and (source, destination, 32-bit identification) for IPv6,
+//! as a sorted list of byte ranges. Memory is bounded three ways, the first two shared by both
+//! families: the number of datagrams in flight, the bytes held (each fragment is charged its
+//! length plus a fixed overhead, so a flood of tiny fragments hits the bound as fast as big
+//! ones; an IPv6 first fragment also its per-fragment headers), and a timeout after which a
+//! partial datagram is discarded: the configured one for IPv4, 60 s for IPv6 (RFC 8200 §4.5).
 //!
 //! Overlaps: an exact duplicate of a fragment already held is ignored; any other overlap
 //! discards the whole datagram, as Linux does since 2018 (and as RFC 5722 requires for IPv6),
-//! because overlapping fragments are only ever sent to evade filters.
+//! because overlapping fragments are only ever sent to evade filters. RFC 5722 discards the
+//! fragments "not yet received" too: an IPv6 datagram is remembered, without its bytes, until
+//! its timeout, and later fragments of it are dropped.
+//!
+//! IPv6 timeouts: when the first fragment of an expired datagram had arrived, the source
+//! should get a Time Exceeded code 1 quoting it (RFC 8200 §4.5). [`Reassembler::handle_timeout`]
+//! keeps those quotes, a bounded few, for [`Reassembler::poll_time_exceeded`].
 
 use crate::time::{Duration, Instant};
 use crate::wire::DropReason;
+use crate::wire::icmpv6::MAX_QUOTE;
 use crate::wire::ipv4::{self, HEADER_LEN, Ipv4View, MAX_DATAGRAM};
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use crate::wire::ipv6::{self, FRAGMENT_HEADER_LEN, Fragment, Ipv6View};
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Limits on reassembly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReassemblyConfig {
-    /// Partial datagrams held at once.
+    /// Partial datagrams held at once, both families together.
     pub max_datagrams: usize,
-    /// Bytes held across all partial datagrams (fragment bytes plus per-fragment overhead).
+    /// Bytes held across all partial datagrams (fragment bytes plus per-fragment overhead),
+    /// both families together.
     pub max_bytes: usize,
-    /// RFC 791 suggests 15 s as a lower bound; Linux and we use 30 s.
+    /// IPv4 reassembly timeout: RFC 791 suggests 15 s as a lower bound; Linux and we use 30 s.
+    /// IPv6 uses [`IPV6_TIMEOUT`].
     pub timeout: Duration,
 }
 
@@ -37,26 +50,48 @@ impl Default for ReassemblyConfig {
     }
 }
 
+/// RFC 8200 §4.5: "If insufficient fragments are received to complete reassembly of a packet
+/// within 60 seconds of the reception of the first-arriving fragment of that packet,
+/// reassembly of that packet must be abandoned".
+pub const IPV6_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time Exceeded quotes kept for [`Reassembler::poll_time_exceeded`]; more expiring at once
+/// are not answered (the stack rate-limits its ICMPv6 errors anyway).
+pub const MAX_TIME_EXCEEDED: usize = 16;
+
 /// Charged per fragment on top of its bytes.
 const FRAGMENT_OVERHEAD: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: u8,
-    ident: u16,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Key {
+    V4 {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        ident: u16,
+    },
+    V6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        ident: u32,
+    },
 }
 
 struct Partial {
-    /// Header of the first fragment (offset 0), once it has arrived.
+    /// The first fragment's headers (offset 0), once it has arrived: the IPv4 header, or the
+    /// IPv6 per-fragment headers followed by the Fragment header.
     header: Option<Vec<u8>>,
+    /// IPv6: where in `header` the Next Header field naming the Fragment header is.
+    next_header_at: usize,
     /// (offset, bytes), sorted by offset, never overlapping.
     fragments: Vec<(usize, Vec<u8>)>,
     /// Payload length, known once the last fragment (MF = 0) has arrived.
     total: Option<usize>,
     charged: usize,
     expires_at: Instant,
+    /// RFC 5722 (IPv6): discarded for an overlap; kept without bytes until `expires_at` so
+    /// that later fragments are dropped too.
+    discarded: bool,
 }
 
 impl Partial {
@@ -69,15 +104,43 @@ impl Partial {
     }
 }
 
+/// One fragment, its family aside.
+struct Piece<'a> {
+    /// Byte offset in the fragmentable part.
+    offset: usize,
+    data: &'a [u8],
+    /// No more fragments follow (MF or M clear).
+    last: bool,
+    /// The headers to keep when this is the first fragment (see [`Partial::header`]).
+    header: &'a [u8],
+    /// IPv6: see [`Partial::next_header_at`].
+    next_header_at: usize,
+}
+
 /// What happened to a fragment.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reassembled {
     /// Held; the datagram is not complete yet.
     Pending,
-    /// The datagram is complete: a whole IPv4 packet, unfragmented.
+    /// The datagram is complete: a whole packet of the fragment's family, unfragmented (an
+    /// IPv6 packet keeps the first fragment's per-fragment headers, its Fragment header
+    /// removed).
     Complete(Vec<u8>),
     /// The fragment (and possibly its datagram) was dropped.
     Dropped(DropReason),
+}
+
+/// The first fragment of an IPv6 packet whose reassembly timed out: RFC 8200 §4.5 says `src`
+/// should get an ICMPv6 Time Exceeded, code 1 (fragment reassembly time exceeded), quoting it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredFirstFragment {
+    /// The fragment's source: where the error goes.
+    pub src: Ipv6Addr,
+    /// The fragment's destination (ours, or a group we joined).
+    pub dst: Ipv6Addr,
+    /// The first fragment as received (fixed header first), cut to what an error quotes
+    /// ([`MAX_QUOTE`] octets).
+    pub quote: Vec<u8>,
 }
 
 /// The reassembly buffer.
@@ -85,6 +148,7 @@ pub struct Reassembler {
     config: ReassemblyConfig,
     partials: HashMap<Key, Partial>,
     bytes: usize,
+    time_exceeded: VecDeque<ExpiredFirstFragment>,
 }
 
 impl Reassembler {
@@ -93,10 +157,12 @@ impl Reassembler {
             config,
             partials: HashMap::new(),
             bytes: 0,
+            time_exceeded: VecDeque::new(),
         }
     }
 
-    /// Datagrams being reassembled.
+    /// Datagrams being reassembled (IPv6 ones discarded for an overlap included, until they
+    /// expire).
     pub fn in_flight(&self) -> usize {
         self.partials.len()
     }
@@ -111,18 +177,48 @@ impl Reassembler {
         self.partials.values().map(|p| p.expires_at).min()
     }
 
-    /// Discards partial datagrams whose timeout has passed; returns how many.
+    /// Discards partial datagrams whose timeout has passed; returns how many (not counting
+    /// IPv6 datagrams already discarded for an overlap). Expired IPv6 datagrams whose first
+    /// fragment had arrived leave a quote for [`Reassembler::poll_time_exceeded`].
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
-        let before = self.partials.len();
+        let mut expired = 0;
+        let mut quotes = Vec::new();
         let bytes = &mut self.bytes;
-        self.partials.retain(|_, p| {
+        self.partials.retain(|key, p| {
             let keep = p.expires_at > now;
             if !keep {
                 *bytes -= p.charged;
+                if !p.discarded {
+                    expired += 1;
+                }
+                if let (Key::V6 { src, dst, .. }, Some(header)) = (key, &p.header) {
+                    quotes.push((
+                        p.expires_at,
+                        *key,
+                        *src,
+                        *dst,
+                        first_fragment_quote(header, p),
+                    ));
+                }
             }
             keep
         });
-        before - self.partials.len()
+        // The map's order is random; the quotes go out in a replayable one.
+        quotes.sort_unstable_by_key(|&(at, key, ..)| (at, key));
+        for (_, _, src, dst, quote) in quotes {
+            if self.time_exceeded.len() < MAX_TIME_EXCEEDED {
+                self.time_exceeded
+                    .push_back(ExpiredFirstFragment { src, dst, quote });
+            }
+        }
+        expired
+    }
+
+    /// The next IPv6 first fragment whose reassembly timed out, to answer with a Time Exceeded
+    /// code 1 (after [`crate::wire::icmpv6::may_send_error`] and the rate limit). At most
+    /// [`MAX_TIME_EXCEEDED`] wait; drain them after each [`Reassembler::handle_timeout`].
+    pub fn poll_time_exceeded(&mut self) -> Option<ExpiredFirstFragment> {
+        self.time_exceeded.pop_front()
     }
 
     fn discard(&mut self, key: &Key) {
@@ -131,7 +227,23 @@ impl Reassembler {
         }
     }
 
-    /// Adds one fragment (a datagram with MF set or a non-zero offset).
+    /// RFC 5722: drops what an IPv6 datagram holds but remembers it until it expires.
+    fn discard_remembering(&mut self, key: &Key) {
+        if let Some(p) = self.partials.get_mut(key) {
+            self.bytes -= p.charged;
+            *p = Partial {
+                header: None,
+                next_header_at: 0,
+                fragments: Vec::new(),
+                total: None,
+                charged: 0,
+                expires_at: p.expires_at,
+                discarded: true,
+            };
+        }
+    }
+
+    /// Adds one IPv4 fragment (a datagram with MF set or a non-zero offset).
     pub fn insert(&mut self, now: Instant, frag: &Ipv4View<'_>) -> Reassembled {
         let offset = frag.fragment_offset();
         let data = frag.payload();
@@ -146,26 +258,96 @@ impl Reassembler {
         if header_len + end > MAX_DATAGRAM {
             return Reassembled::Dropped(DropReason::FragmentOversized);
         }
-        let key = Key {
+        let key = Key::V4 {
             src: frag.src(),
             dst: frag.dst(),
             protocol: frag.protocol().0,
             ident: frag.ident(),
         };
-        let cost = data.len() + FRAGMENT_OVERHEAD;
+        let piece = Piece {
+            offset,
+            data,
+            last,
+            header: frag.header_bytes(),
+            next_header_at: 0,
+        };
+        self.add(now, key, self.config.timeout, piece)
+    }
+
+    /// Adds one IPv6 fragment: `packet` and the [`Fragment`] that [`ipv6::walk`] found in it
+    /// (never an atomic fragment: the walk delivers those whole, RFC 6946). The walk has
+    /// already refused, with a Parameter Problem, a bad length, an oversized result and an
+    /// incomplete first fragment (RFC 8200 §4.5, RFC 7112).
+    pub fn insert_ipv6(
+        &mut self,
+        now: Instant,
+        packet: &Ipv6View<'_>,
+        frag: &Fragment,
+    ) -> Reassembled {
+        let bytes = packet.packet();
+        let data_at = frag.header_at + FRAGMENT_HEADER_LEN;
+        let (offset, last) = (frag.offset, !frag.more);
+        let data = match bytes.get(data_at..) {
+            Some(data)
+                if frag.header_at >= ipv6::HEADER_LEN && frag.next_header_at < frag.header_at =>
+            {
+                data
+            }
+            _ => return Reassembled::Dropped(DropReason::FragmentBad),
+        };
+        // The walk's checks again, for a caller that did not walk: a non-final fragment is a
+        // non-empty multiple of 8 octets, and an atomic fragment is no fragment.
+        if (!last && (data.is_empty() || !data.len().is_multiple_of(8))) || (last && offset == 0) {
+            return Reassembled::Dropped(DropReason::FragmentBad);
+        }
+        if frag.header_at - ipv6::HEADER_LEN + offset + data.len() > ipv6::MAX_PAYLOAD {
+            return Reassembled::Dropped(DropReason::FragmentOversized);
+        }
+        let key = Key::V6 {
+            src: packet.src(),
+            dst: packet.dst(),
+            ident: frag.ident,
+        };
+        let piece = Piece {
+            offset,
+            data,
+            last,
+            header: &bytes[..data_at],
+            next_header_at: frag.next_header_at,
+        };
+        self.add(now, key, IPV6_TIMEOUT, piece)
+    }
+
+    fn add(&mut self, now: Instant, key: Key, timeout: Duration, piece: Piece<'_>) -> Reassembled {
+        let Piece {
+            offset, data, last, ..
+        } = piece;
+        let end = offset + data.len();
+        let ipv6 = matches!(key, Key::V6 { .. });
+        if self.partials.get(&key).is_some_and(|p| p.discarded) {
+            return Reassembled::Dropped(DropReason::Fragment6AfterOverlap);
+        }
+        // An IPv6 first fragment's per-fragment headers may be long; they are kept, so charged.
+        let kept_header = if ipv6 && offset == 0 {
+            piece.header.len()
+        } else {
+            0
+        };
+        let cost = data.len() + FRAGMENT_OVERHEAD + kept_header;
         let is_new = !self.partials.contains_key(&key);
         if (is_new && self.partials.len() >= self.config.max_datagrams)
             || self.bytes + cost > self.config.max_bytes
         {
             return Reassembled::Dropped(DropReason::FragmentNoMemory);
         }
-        let timeout = self.config.timeout;
         let partial = self.partials.entry(key).or_insert_with(|| Partial {
             header: None,
+            next_header_at: 0,
             fragments: Vec::new(),
             total: None,
             charged: 0,
             expires_at: now + timeout,
+            discarded: false,
         });
 
         // Where the new range goes, and whether it collides with a neighbour.
@@ -189,7 +371,13 @@ impl Reassembler {
             } else {
                 DropReason::FragmentOverlap
             };
-            self.discard(&key);
+            if ipv6 && reason == DropReason::FragmentOverlap {
+                // RFC 5722: "the entire datagram (and any constituent fragments, including
+                // those not yet received) MUST be silently discarded."
+                self.discard_remembering(&key);
+            } else {
+                self.discard(&key);
+            }
             return Reassembled::Dropped(reason);
         }
 
@@ -197,7 +385,8 @@ impl Reassembler {
         partial.charged += cost;
         self.bytes += cost;
         if offset == 0 {
-            partial.header = Some(frag.header_bytes().to_vec());
+            partial.header = Some(piece.header.to_vec());
+            partial.next_header_at = piece.next_header_at;
         }
         if last {
             partial.total = Some(end);
@@ -209,6 +398,12 @@ impl Reassembler {
 
         let partial = self.partials.remove(&key).expect("present");
         self.bytes -= partial.charged;
+        if ipv6 {
+            return match assemble_ipv6(partial) {
+                Some(packet) => Reassembled::Complete(packet),
+                None => Reassembled::Dropped(DropReason::FragmentOversized),
+            };
+        }
         let header = partial.header.expect("checked");
         let total = partial.total.expect("checked");
         let mut datagram = Vec::with_capacity(header.len() + total);
@@ -233,6 +428,45 @@ fn rewrite_unfragmented(datagram: &mut [u8]) {
     let sum = crate::wire::internet_checksum(&[&datagram[..header_len]]);
     datagram[10..12].copy_from_slice(&sum);
     debug_assert!(ipv4::parse(datagram).is_ok() && header_len >= HEADER_LEN);
+}
+
+/// RFC 8200 §4.5: the original packet from a complete set of fragments: the first fragment's
+/// per-fragment headers, the Fragment header removed, then the fragments' data in order.
+/// `None` when the first fragment's headers make it longer than a Payload Length can say.
+fn assemble_ipv6(partial: Partial) -> Option<Vec<u8>> {
+    let header = partial.header.expect("checked");
+    let total = partial.total.expect("checked");
+    let fragment_at = header.len() - FRAGMENT_HEADER_LEN;
+    // "The Payload Length of the reassembled packet is computed from the length of the
+    // Per-Fragment headers and the length and offset of the last fragment."
+    let payload_len = fragment_at - ipv6::HEADER_LEN + total;
+    if payload_len > ipv6::MAX_PAYLOAD {
+        return None;
+    }
+    let mut packet = Vec::with_capacity(fragment_at + total);
+    packet.extend_from_slice(&header[..fragment_at]);
+    // "The Next Header field of the last header of the Per-Fragment headers is obtained from
+    // the Next Header field of the first fragment's Fragment header."
+    packet[partial.next_header_at] = header[fragment_at];
+    packet[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
+    for (_, bytes) in &partial.fragments {
+        packet.extend_from_slice(bytes);
+    }
+    debug_assert!(ipv6::parse(&packet).is_ok());
+    Some(packet)
+}
+
+/// What a Time Exceeded quotes of an expired IPv6 datagram: its first fragment as received
+/// (per-fragment headers, Fragment header, data), cut to [`MAX_QUOTE`].
+fn first_fragment_quote(header: &[u8], partial: &Partial) -> Vec<u8> {
+    let first = partial
+        .fragments
+        .first()
+        .map_or(&[][..], |(_, b)| b.as_slice());
+    let mut quote = Vec::with_capacity(MAX_QUOTE.min(header.len() + first.len()));
+    quote.extend_from_slice(&header[..header.len().min(MAX_QUOTE)]);
+    quote.extend_from_slice(&first[..first.len().min(MAX_QUOTE - quote.len())]);
+    quote
 }
 
 #[cfg(test)]
