@@ -682,3 +682,474 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod ipv6_tests {
+    use super::*;
+    use crate::wire::icmpv6::{self, ErrorMessage};
+    use crate::wire::ipv4::Ipv4Out;
+    use crate::wire::ipv6::tests::{OURS, PEER, fragment_header, out, packet};
+    use crate::wire::ipv6::{Chain, walk};
+    use etherparse::IpNumber;
+    use etherparse::icmpv6::TimeExceededCode;
+    use proptest::prelude::*;
+
+    /// One fragment of `payload[offset..end]`, straight behind the fixed header.
+    fn frag(ident: u32, payload: &[u8], offset: usize, end: usize) -> Vec<u8> {
+        let more = end < payload.len();
+        let f = fragment_header(IpNumber::UDP, offset, more, ident);
+        packet(
+            IpNumber::IPV6_FRAGMENTATION_HEADER,
+            &[&f, &payload[offset..end]].concat(),
+        )
+    }
+
+    fn payload(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    /// Walks `p` to its Fragment header and hands it to the reassembler.
+    #[track_caller]
+    fn insert(r: &mut Reassembler, now: Instant, p: &[u8]) -> Reassembled {
+        let v = ipv6::parse(p).unwrap();
+        match walk(&v) {
+            Ok(Chain::Fragment(f)) => r.insert_ipv6(now, &v, &f),
+            other => panic!("not a fragment: {other:?}"),
+        }
+    }
+
+    /// The reassembled packet walks to UDP at `offset` and carries `payload` there.
+    #[track_caller]
+    fn expect_complete(result: Reassembled, offset: usize, payload: &[u8]) -> Vec<u8> {
+        match result {
+            Reassembled::Complete(p) => {
+                let v = ipv6::parse(&p).unwrap();
+                assert_eq!(
+                    walk(&v),
+                    Ok(Chain::Upper {
+                        protocol: IpNumber::UDP,
+                        offset
+                    })
+                );
+                assert_eq!(&v.packet()[offset..], payload);
+                assert_eq!(v.packet().len(), p.len(), "Payload Length is exact");
+                p
+            }
+            other => panic!("expected a complete packet, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fragmented_output_reassembles_in_any_order() {
+        let data = payload(4000);
+        let mut frags = Vec::new();
+        out(IpNumber::UDP).fragment(&data, 1280, 7, &mut Vec::new(), |p| frags.push(p.to_vec()));
+        assert_eq!(frags.len(), 4);
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
+            let mut r = Reassembler::new(ReassemblyConfig::default());
+            for &i in &order[..3] {
+                assert_eq!(
+                    insert(&mut r, Instant::ZERO, &frags[i]),
+                    Reassembled::Pending
+                );
+            }
+            let whole = insert(&mut r, Instant::ZERO, &frags[order[3]]);
+            let p = expect_complete(whole, 40, &data);
+            assert_eq!(p[6], IpNumber::UDP.0, "Fragment header removed");
+            assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
+        }
+    }
+
+    #[test]
+    fn per_fragment_headers_of_the_first_fragment_are_kept() {
+        // RFC 8200 §4.5: the first fragment's per-fragment headers (here Hop-by-Hop) stay,
+        // their last Next Header becomes the first fragment's Fragment header's Next Header;
+        // a later fragment's headers and Next Header are not used.
+        use crate::wire::ipv6::tests::options;
+        let data = payload(30);
+        let hbh = options(IpNumber::IPV6_FRAGMENTATION_HEADER, &[5, 2, 0, 0]);
+        let f0 = fragment_header(IpNumber::UDP, 0, true, 9);
+        let first = packet(
+            IpNumber::IPV6_HEADER_HOP_BY_HOP,
+            &[&hbh, &f0, &data[..16]].concat(),
+        );
+        let f1 = fragment_header(IpNumber::TCP, 16, false, 9);
+        let last = packet(
+            IpNumber::IPV6_FRAGMENTATION_HEADER,
+            &[&f1, &data[16..]].concat(),
+        );
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        assert_eq!(insert(&mut r, Instant::ZERO, &last), Reassembled::Pending);
+        let p = expect_complete(insert(&mut r, Instant::ZERO, &first), 48, &data);
+        assert_eq!(p[6], IpNumber::IPV6_HEADER_HOP_BY_HOP.0);
+        assert_eq!(p[40], IpNumber::UDP.0, "Hop-by-Hop now names UDP");
+        assert_eq!(ipv6::parse(&p).unwrap().payload_len(), 8 + 30);
+    }
+
+    #[test]
+    fn exact_duplicates_are_ignored() {
+        let data = payload(2000);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        let first = frag(2, &data, 0, 1232);
+        assert_eq!(insert(&mut r, Instant::ZERO, &first), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &first),
+            Reassembled::Dropped(DropReason::FragmentDuplicate)
+        );
+        expect_complete(
+            insert(&mut r, Instant::ZERO, &frag(2, &data, 1232, 2000)),
+            40,
+            &data,
+        );
+    }
+
+    #[test]
+    fn overlap_discards_the_packet_and_its_later_fragments() {
+        // RFC 5722: the whole packet, fragments not yet received included.
+        let data = payload(3000);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        let t0 = Instant::from_secs(10);
+        assert_eq!(
+            insert(&mut r, t0, &frag(3, &data, 0, 1232)),
+            Reassembled::Pending
+        );
+        assert_eq!(
+            insert(&mut r, t0, &frag(3, &data, 1224, 2456)),
+            Reassembled::Dropped(DropReason::FragmentOverlap)
+        );
+        assert_eq!(
+            (r.in_flight(), r.bytes_held()),
+            (1, 0),
+            "remembered, no bytes"
+        );
+        for (a, b) in [(1232, 2464), (2464, 3000), (0, 1232)] {
+            assert_eq!(
+                insert(&mut r, t0, &frag(3, &data, a, b)),
+                Reassembled::Dropped(DropReason::Fragment6AfterOverlap)
+            );
+        }
+        // Other packets are untouched.
+        assert_eq!(
+            insert(&mut r, t0, &frag(4, &data, 0, 1232)),
+            Reassembled::Pending
+        );
+        // Forgotten after 60 s, neither counted as a timeout nor answered.
+        assert_eq!(r.poll_timeout(), Some(t0 + IPV6_TIMEOUT));
+        assert_eq!(r.handle_timeout(t0 + IPV6_TIMEOUT), 1, "only packet 4");
+        assert_eq!(
+            r.poll_time_exceeded().map(|e| e.quote[44..48].to_vec()),
+            Some(vec![0, 0, 0, 4])
+        );
+        assert_eq!(r.poll_time_exceeded(), None);
+        assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
+        // Afterwards the identification starts afresh.
+        assert_eq!(
+            insert(&mut r, t0 + IPV6_TIMEOUT, &frag(3, &data, 0, 1232)),
+            Reassembled::Pending
+        );
+    }
+
+    #[test]
+    fn contradicting_the_known_end_discards_without_remembering() {
+        let data = payload(2000);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(5, &data, 1232, 2000)),
+            Reassembled::Pending
+        );
+        // A "last" fragment ending elsewhere.
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(5, &data[..1992], 1232, 1992)),
+            Reassembled::Dropped(DropReason::FragmentBad)
+        );
+        assert_eq!(r.in_flight(), 0);
+    }
+
+    #[test]
+    fn timeout_with_the_first_fragment_leaves_a_time_exceeded_quote() {
+        let data = payload(4000);
+        let first = frag(6, &data, 0, 1232);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        let t0 = Instant::from_secs(100);
+        assert_eq!(insert(&mut r, t0, &first), Reassembled::Pending);
+        assert_eq!(
+            insert(&mut r, t0, &frag(6, &data, 2464, 3696)),
+            Reassembled::Pending
+        );
+        assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        assert_eq!(r.handle_timeout(t0 + Duration::from_secs(59)), 0);
+        assert_eq!(r.poll_time_exceeded(), None);
+        assert_eq!(r.handle_timeout(t0 + Duration::from_secs(60)), 1);
+        let expired = r.poll_time_exceeded().unwrap();
+        assert_eq!((expired.src, expired.dst), (PEER, OURS));
+        assert_eq!(
+            expired.quote,
+            first[..icmpv6::MAX_QUOTE],
+            "the first fragment, cut"
+        );
+        assert_eq!(r.poll_time_exceeded(), None);
+        assert_eq!(
+            (r.in_flight(), r.bytes_held(), r.poll_timeout()),
+            (0, 0, None)
+        );
+        // What the stack then sends: Time Exceeded code 1, 1280 octets with its header.
+        let error = ErrorMessage::TimeExceeded(TimeExceededCode::FragmentReassemblyTimeExceeded);
+        assert!(icmpv6::may_send_error(&expired.quote, &error));
+        let mut buf = [0u8; 1240];
+        let pseudo = crate::wire::PseudoHeader::icmpv6(expired.dst, expired.src);
+        let n = icmpv6::emit_error(pseudo, error, &expired.quote, &mut buf);
+        assert_eq!(n + ipv6::HEADER_LEN, 1280);
+        assert_eq!((buf[0], buf[1]), (3, 1));
+        // A short first fragment is quoted whole.
+        let small = payload(100);
+        let first = frag(7, &small, 0, 48);
+        assert_eq!(insert(&mut r, t0, &first), Reassembled::Pending);
+        assert_eq!(r.handle_timeout(t0 + IPV6_TIMEOUT), 1);
+        assert_eq!(r.poll_time_exceeded().unwrap().quote, first);
+    }
+
+    #[test]
+    fn timeout_without_the_first_fragment_is_not_answered() {
+        let data = payload(4000);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(8, &data, 1232, 2464)),
+            Reassembled::Pending
+        );
+        assert_eq!(r.handle_timeout(Instant::ZERO + IPV6_TIMEOUT), 1);
+        assert_eq!(r.poll_time_exceeded(), None);
+    }
+
+    #[test]
+    fn time_exceeded_quotes_are_bounded_and_in_order() {
+        let data = payload(4000);
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        for ident in (0..20).rev() {
+            assert_eq!(
+                insert(&mut r, Instant::ZERO, &frag(ident, &data, 0, 1232)),
+                Reassembled::Pending
+            );
+        }
+        assert_eq!(r.handle_timeout(Instant::ZERO + IPV6_TIMEOUT), 20);
+        let idents: Vec<u32> = std::iter::from_fn(|| r.poll_time_exceeded())
+            .map(|e| u32::from_be_bytes(e.quote[44..48].try_into().unwrap()))
+            .collect();
+        assert_eq!(idents, (0..MAX_TIME_EXCEEDED as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn both_families_share_the_bounds_and_keep_their_timeouts() {
+        let config = ReassemblyConfig {
+            max_datagrams: 2,
+            ..ReassemblyConfig::default()
+        };
+        let mut r = Reassembler::new(config);
+        let data = payload(3000);
+        let v4 = Ipv4Out {
+            src: Ipv4Addr::new(198, 18, 0, 1),
+            dst: Ipv4Addr::new(198, 18, 0, 2),
+            protocol: IpNumber::UDP,
+            ttl: 64,
+            dscp: 0,
+            ident: 1,
+            dont_fragment: false,
+        };
+        let mut p4 = vec![0; HEADER_LEN + 1480];
+        v4.emit_fragment_header(1480, 0, true, &mut p4);
+        p4[HEADER_LEN..].copy_from_slice(&data[..1480]);
+        assert_eq!(
+            r.insert(Instant::ZERO, &ipv4::parse(&p4).unwrap()),
+            Reassembled::Pending
+        );
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(1, &data, 0, 1232)),
+            Reassembled::Pending
+        );
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(2, &data, 0, 1232)),
+            Reassembled::Dropped(DropReason::FragmentNoMemory)
+        );
+        assert_eq!(r.in_flight(), 2);
+        assert_eq!(r.bytes_held(), 1480 + 64 + 1232 + 64 + 48);
+        // IPv4 after its configured 30 s, IPv6 after 60 s.
+        assert_eq!(r.poll_timeout(), Some(Instant::from_secs(30)));
+        assert_eq!(r.handle_timeout(Instant::from_secs(30)), 1);
+        assert_eq!(r.poll_time_exceeded(), None, "no ICMPv6 about IPv4");
+        assert_eq!(r.poll_timeout(), Some(Instant::from_secs(60)));
+        assert_eq!(r.handle_timeout(Instant::from_secs(60)), 1);
+        assert!(r.poll_time_exceeded().is_some());
+    }
+
+    #[test]
+    fn atomic_fragments_never_enter_reassembly() {
+        // RFC 6946: offset 0 and M 0 is a whole packet; the walk delivers it.
+        let f = fragment_header(IpNumber::UDP, 0, false, 11);
+        let p = packet(
+            IpNumber::IPV6_FRAGMENTATION_HEADER,
+            &[&f[..], &[1; 8]].concat(),
+        );
+        let v = ipv6::parse(&p).unwrap();
+        assert_eq!(
+            walk(&v),
+            Ok(Chain::Upper {
+                protocol: IpNumber::UDP,
+                offset: 48
+            })
+        );
+        // Handed in anyway, it is refused and nothing is held.
+        let atomic = Fragment {
+            ident: 11,
+            offset: 0,
+            more: false,
+            next_header: IpNumber::UDP,
+            header_at: 40,
+            next_header_at: 6,
+        };
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        assert_eq!(
+            r.insert_ipv6(Instant::ZERO, &v, &atomic),
+            Reassembled::Dropped(DropReason::FragmentBad)
+        );
+        // A fragment whose place lies outside the packet likewise.
+        let wild = Fragment {
+            header_at: 400,
+            more: true,
+            ..atomic
+        };
+        assert_eq!(
+            r.insert_ipv6(Instant::ZERO, &v, &wild),
+            Reassembled::Dropped(DropReason::FragmentBad)
+        );
+        assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
+    }
+
+    /// A Destination Options header of `len` octets (a multiple of 8, up to 2048) of
+    /// skippable options, naming `next`.
+    fn big_options(next: IpNumber, len: usize) -> Vec<u8> {
+        let mut h = vec![next.0, (len / 8 - 1) as u8];
+        while h.len() < len {
+            let room = len - h.len();
+            let data = (room - 2).min(255);
+            h.extend_from_slice(&[0x1e, data as u8]);
+            h.resize(h.len() + data, 0);
+        }
+        h
+    }
+
+    #[test]
+    fn long_first_fragment_headers_are_charged_and_can_make_it_oversized() {
+        let data = payload(65_535);
+        let d = big_options(IpNumber::IPV6_FRAGMENTATION_HEADER, 2048);
+        let f0 = fragment_header(IpNumber::UDP, 0, true, 12);
+        let first = packet(
+            IpNumber::IPV6_DESTINATION_OPTIONS,
+            &[&d, &f0, &data[..8]].concat(),
+        );
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        assert_eq!(insert(&mut r, Instant::ZERO, &first), Reassembled::Pending);
+        assert_eq!(r.bytes_held(), 8 + 64 + 40 + 2048 + 8, "headers charged");
+        // Each later fragment fits on its own; together with the first's 2048 octets of
+        // headers the Payload Length would be 67,583.
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(12, &data, 8, 65_520)),
+            Reassembled::Pending
+        );
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(12, &data, 65_520, 65_535)),
+            Reassembled::Dropped(DropReason::FragmentOversized)
+        );
+        assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
+        // The largest packet that fits reassembles: 65,535 octets of payload, no headers.
+        assert_eq!(
+            insert(&mut r, Instant::ZERO, &frag(13, &data, 0, 32_768)),
+            Reassembled::Pending
+        );
+        expect_complete(
+            insert(&mut r, Instant::ZERO, &frag(13, &data, 32_768, 65_535)),
+            40,
+            &data,
+        );
+    }
+
+    proptest! {
+        /// Any payload, any MTU, any order: the fragments reassemble to the packet.
+        #[test]
+        fn fragments_round_trip(len in 1usize..20_000, mtu in 1280usize..9000, seed in any::<u64>()) {
+            let data = payload(len);
+            let mut frags = Vec::new();
+            out(IpNumber::UDP).fragment(&data, mtu, 99, &mut Vec::new(), |p| frags.push(p.to_vec()));
+            if frags.len() == 1 {
+                // It fitted: no Fragment header at all.
+                prop_assert_eq!(walk(&ipv6::parse(&frags[0]).unwrap()),
+                    Ok(Chain::Upper { protocol: IpNumber::UDP, offset: 40 }));
+                return Ok(());
+            }
+            let mut rng = fastrand::Rng::with_seed(seed);
+            rng.shuffle(&mut frags);
+            let mut r = Reassembler::new(ReassemblyConfig::default());
+            let (last, rest) = frags.split_last().unwrap();
+            for f in rest {
+                prop_assert!(f.len() <= mtu);
+                prop_assert_eq!(insert(&mut r, Instant::ZERO, f), Reassembled::Pending);
+            }
+            expect_complete(insert(&mut r, Instant::ZERO, last), 40, &data);
+            prop_assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
+        }
+
+        /// Arbitrary fragments of both families, some of them mangled: the reassembler never
+        /// holds more than its bounds, and everything expires.
+        #[test]
+        fn arbitrary_fragments_stay_bounded(
+            steps in proptest::collection::vec((any::<bool>(), 0u32..6, 0usize..9000, 0usize..1500,
+                any::<bool>(), any::<bool>(), 0u64..20_000,
+                proptest::option::of((any::<usize>(), any::<u8>()))), 1..80),
+        ) {
+            let config = ReassemblyConfig { max_datagrams: 6, max_bytes: 20_000, timeout: Duration::from_secs(30) };
+            let mut r = Reassembler::new(config);
+            let body = payload(9000 + 1500);
+            let mut now = Instant::ZERO;
+            for (v6, ident, offset, len, aligned, more, advance_ms, flip) in steps {
+                let offset = offset / 8 * 8;
+                // Mostly lengths a non-final fragment may have, so that many are held.
+                let len = if aligned { len / 8 * 8 } else { len };
+                let chunk = &body[offset..offset + len];
+                let mut p = if v6 {
+                    let f = fragment_header(IpNumber::UDP, offset, more, ident);
+                    packet(IpNumber::IPV6_FRAGMENTATION_HEADER, &[&f, chunk].concat())
+                } else {
+                    let o = Ipv4Out { src: Ipv4Addr::new(198, 18, 0, 1), dst: Ipv4Addr::new(198, 18, 0, 2),
+                        protocol: IpNumber::UDP, ttl: 64, dscp: 0, ident: ident as u16, dont_fragment: false };
+                    let mut p = vec![0; HEADER_LEN + len];
+                    o.emit_fragment_header(len, offset, more, &mut p);
+                    p[HEADER_LEN..].copy_from_slice(chunk);
+                    p
+                };
+                if let Some((at, x)) = flip {
+                    let i = at % p.len();
+                    p[i] ^= x;
+                }
+                if let Ok(v) = ipv6::parse(&p) {
+                    if let Ok(Chain::Fragment(f)) = walk(&v) {
+                        r.insert_ipv6(now, &v, &f);
+                    }
+                } else if let Ok(v) = ipv4::parse(&p)
+                    && v.is_fragment()
+                {
+                    r.insert(now, &v);
+                }
+                prop_assert!(r.in_flight() <= config.max_datagrams);
+                prop_assert!(r.bytes_held() <= config.max_bytes);
+                now += Duration::from_millis(advance_ms);
+                r.handle_timeout(now);
+                prop_assert!(r.time_exceeded.len() <= MAX_TIME_EXCEEDED);
+                if advance_ms % 3 == 0 {
+                    while let Some(e) = r.poll_time_exceeded() {
+                        prop_assert!(e.quote.len() <= icmpv6::MAX_QUOTE);
+                    }
+                }
+            }
+            r.handle_timeout(now + IPV6_TIMEOUT);
+            prop_assert_eq!((r.in_flight(), r.bytes_held(), r.poll_timeout()), (0, 0, None));
+        }
+    }
+}

@@ -198,4 +198,28 @@ mod tests {
         let names: Vec<_> = c.nonzero().map(|(r, n)| format!("{r}={n}")).collect();
         assert_eq!(names, ["ipv4-bad-checksum=1", "fragment-timeout=2"]);
     }
+
+    #[test]
+    fn names_are_unique_and_prefixed_by_their_layer() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        let prefixes = [
+            "ipv4-",
+            "ipv6-",
+            "fragment-",
+            "fragment6-",
+            "icmp-",
+            "icmpv6-",
+            "udp-",
+            "tcp-",
+        ];
+        assert!(
+            names
+                .iter()
+                .all(|n| prefixes.iter().any(|p| n.starts_with(p))),
+            "{names:?}"
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::ALL.len());
+    }
 }

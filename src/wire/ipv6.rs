@@ -750,7 +750,7 @@ pub(crate) mod tests {
     fn emit_then_parse_round_trips() {
         let o = Ipv6Out {
             dscp: 46,
-            flow_label: 0xfffff_5,
+            flow_label: 0x00ff_fff5,
             ..out(IpNumber::IPV6_ICMP)
         };
         let mut p = vec![0; HEADER_LEN + 5];
