@@ -36,7 +36,7 @@ pub struct ReassemblyConfig {
     /// both families together.
     pub max_bytes: usize,
     /// IPv4 reassembly timeout: RFC 791 suggests 15 s as a lower bound; Linux and we use 30 s.
-    /// IPv6 uses [`IPV6_TIMEOUT`].
+    /// IPv6 always uses 60 s (RFC 8200 §4.5).
     pub timeout: Duration,
 }
 
@@ -53,11 +53,11 @@ impl Default for ReassemblyConfig {
 /// RFC 8200 §4.5: "If insufficient fragments are received to complete reassembly of a packet
 /// within 60 seconds of the reception of the first-arriving fragment of that packet,
 /// reassembly of that packet must be abandoned".
-pub const IPV6_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IPV6_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Time Exceeded quotes kept for [`Reassembler::poll_time_exceeded`]; more expiring at once
 /// are not answered (the stack rate-limits its ICMPv6 errors anyway).
-pub const MAX_TIME_EXCEEDED: usize = 16;
+pub(crate) const MAX_TIME_EXCEEDED: usize = 16;
 
 /// Charged per fragment on top of its bytes.
 const FRAGMENT_OVERHEAD: usize = 64;
@@ -133,14 +133,14 @@ pub enum Reassembled {
 /// The first fragment of an IPv6 packet whose reassembly timed out: RFC 8200 §4.5 says `src`
 /// should get an ICMPv6 Time Exceeded, code 1 (fragment reassembly time exceeded), quoting it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExpiredFirstFragment {
+pub(crate) struct ExpiredFirstFragment {
     /// The fragment's source: where the error goes.
-    pub src: Ipv6Addr,
+    pub(crate) src: Ipv6Addr,
     /// The fragment's destination (ours, or a group we joined).
-    pub dst: Ipv6Addr,
+    pub(crate) dst: Ipv6Addr,
     /// The first fragment as received (fixed header first), cut to what an error quotes
     /// ([`MAX_QUOTE`] octets).
-    pub quote: Vec<u8>,
+    pub(crate) quote: Vec<u8>,
 }
 
 /// The reassembly buffer.
@@ -152,6 +152,8 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// An empty reassembler with the given limits.
+    #[must_use]
     pub fn new(config: ReassemblyConfig) -> Reassembler {
         Reassembler {
             config,
@@ -179,7 +181,7 @@ impl Reassembler {
 
     /// Discards partial datagrams whose timeout has passed; returns how many (not counting
     /// IPv6 datagrams already discarded for an overlap). Expired IPv6 datagrams whose first
-    /// fragment had arrived leave a quote for [`Reassembler::poll_time_exceeded`].
+    /// fragment had arrived leave a quote for `poll_time_exceeded`.
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
         let mut expired = 0;
         let mut quotes = Vec::new();
@@ -217,7 +219,7 @@ impl Reassembler {
     /// The next IPv6 first fragment whose reassembly timed out, to answer with a Time Exceeded
     /// code 1 (after [`crate::wire::icmpv6::may_send_error`] and the rate limit). At most
     /// [`MAX_TIME_EXCEEDED`] wait; drain them after each [`Reassembler::handle_timeout`].
-    pub fn poll_time_exceeded(&mut self) -> Option<ExpiredFirstFragment> {
+    pub(crate) fn poll_time_exceeded(&mut self) -> Option<ExpiredFirstFragment> {
         self.time_exceeded.pop_front()
     }
 
@@ -278,7 +280,7 @@ impl Reassembler {
     /// (never an atomic fragment: the walk delivers those whole, RFC 6946). The walk has
     /// already refused, with a Parameter Problem, a bad length, an oversized result and an
     /// incomplete first fragment (RFC 8200 §4.5, RFC 7112).
-    pub fn insert_ipv6(
+    pub(crate) fn insert_ipv6(
         &mut self,
         now: Instant,
         packet: &Ipv6View<'_>,
