@@ -50,15 +50,6 @@ impl Default for ReassemblyConfig {
     }
 }
 
-/// RFC 8200 §4.5: "If insufficient fragments are received to complete reassembly of a packet
-/// within 60 seconds of the reception of the first-arriving fragment of that packet,
-/// reassembly of that packet must be abandoned".
-pub(crate) const IPV6_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Time Exceeded quotes kept for [`Reassembler::poll_time_exceeded`]; more expiring at once
-/// are not answered (the stack rate-limits its ICMPv6 errors anyway).
-pub(crate) const MAX_TIME_EXCEEDED: usize = 16;
-
 /// Charged per fragment on top of its bytes.
 const FRAGMENT_OVERHEAD: usize = 64;
 
@@ -133,14 +124,14 @@ pub enum Reassembled {
 /// The first fragment of an IPv6 packet whose reassembly timed out: RFC 8200 §4.5 says `src`
 /// should get an ICMPv6 Time Exceeded, code 1 (fragment reassembly time exceeded), quoting it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ExpiredFirstFragment {
+pub struct ExpiredFirstFragment {
     /// The fragment's source: where the error goes.
-    pub(crate) src: Ipv6Addr,
+    pub src: Ipv6Addr,
     /// The fragment's destination (ours, or a group we joined).
-    pub(crate) dst: Ipv6Addr,
+    pub dst: Ipv6Addr,
     /// The first fragment as received (fixed header first), cut to what an error quotes
     /// ([`MAX_QUOTE`] octets).
-    pub(crate) quote: Vec<u8>,
+    pub quote: Vec<u8>,
 }
 
 /// The reassembly buffer.
@@ -152,6 +143,15 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// RFC 8200 §4.5: "If insufficient fragments are received to complete reassembly of a
+    /// packet within 60 seconds of the reception of the first-arriving fragment of that
+    /// packet, reassembly of that packet must be abandoned".
+    pub const IPV6_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Time Exceeded quotes kept for [`Reassembler::poll_time_exceeded`]; more expiring at
+    /// once are not answered (the stack rate-limits its ICMPv6 errors anyway).
+    pub const MAX_TIME_EXCEEDED: usize = 16;
+
     /// An empty reassembler with the given limits.
     #[must_use]
     pub fn new(config: ReassemblyConfig) -> Reassembler {
@@ -181,7 +181,7 @@ impl Reassembler {
 
     /// Discards partial datagrams whose timeout has passed; returns how many (not counting
     /// IPv6 datagrams already discarded for an overlap). Expired IPv6 datagrams whose first
-    /// fragment had arrived leave a quote for `poll_time_exceeded`.
+    /// fragment had arrived leave a quote for [`Reassembler::poll_time_exceeded`].
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
         let mut expired = 0;
         let mut quotes = Vec::new();
@@ -208,7 +208,7 @@ impl Reassembler {
         // The map's order is random; the quotes go out in a replayable one.
         quotes.sort_unstable_by_key(|&(at, key, ..)| (at, key));
         for (_, _, src, dst, quote) in quotes {
-            if self.time_exceeded.len() < MAX_TIME_EXCEEDED {
+            if self.time_exceeded.len() < Self::MAX_TIME_EXCEEDED {
                 self.time_exceeded
                     .push_back(ExpiredFirstFragment { src, dst, quote });
             }
@@ -218,8 +218,8 @@ impl Reassembler {
 
     /// The next IPv6 first fragment whose reassembly timed out, to answer with a Time Exceeded
     /// code 1 (after [`crate::wire::icmpv6::may_send_error`] and the rate limit). At most
-    /// [`MAX_TIME_EXCEEDED`] wait; drain them after each [`Reassembler::handle_timeout`].
-    pub(crate) fn poll_time_exceeded(&mut self) -> Option<ExpiredFirstFragment> {
+    /// [`Self::MAX_TIME_EXCEEDED`] wait; drain them after each [`Reassembler::handle_timeout`].
+    pub fn poll_time_exceeded(&mut self) -> Option<ExpiredFirstFragment> {
         self.time_exceeded.pop_front()
     }
 
@@ -280,7 +280,7 @@ impl Reassembler {
     /// (never an atomic fragment: the walk delivers those whole, RFC 6946). The walk has
     /// already refused, with a Parameter Problem, a bad length, an oversized result and an
     /// incomplete first fragment (RFC 8200 §4.5, RFC 7112).
-    pub(crate) fn insert_ipv6(
+    pub fn insert_ipv6(
         &mut self,
         now: Instant,
         packet: &Ipv6View<'_>,
@@ -317,7 +317,7 @@ impl Reassembler {
             header: &bytes[..data_at],
             next_header_at: frag.next_header_at,
         };
-        self.add(now, key, IPV6_TIMEOUT, piece)
+        self.add(now, key, Self::IPV6_TIMEOUT, piece)
     }
 
     fn add(&mut self, now: Instant, key: Key, timeout: Duration, piece: Piece<'_>) -> Reassembled {
@@ -836,8 +836,12 @@ mod ipv6_tests {
             Reassembled::Pending
         );
         // Forgotten after 60 s, neither counted as a timeout nor answered.
-        assert_eq!(r.poll_timeout(), Some(t0 + IPV6_TIMEOUT));
-        assert_eq!(r.handle_timeout(t0 + IPV6_TIMEOUT), 1, "only packet 4");
+        assert_eq!(r.poll_timeout(), Some(t0 + Reassembler::IPV6_TIMEOUT));
+        assert_eq!(
+            r.handle_timeout(t0 + Reassembler::IPV6_TIMEOUT),
+            1,
+            "only packet 4"
+        );
         assert_eq!(
             r.poll_time_exceeded().map(|e| e.quote[44..48].to_vec()),
             Some(vec![0, 0, 0, 4])
@@ -846,7 +850,11 @@ mod ipv6_tests {
         assert_eq!((r.in_flight(), r.bytes_held()), (0, 0));
         // Afterwards the identification starts afresh.
         assert_eq!(
-            insert(&mut r, t0 + IPV6_TIMEOUT, &frag(3, &data, 0, 1232)),
+            insert(
+                &mut r,
+                t0 + Reassembler::IPV6_TIMEOUT,
+                &frag(3, &data, 0, 1232)
+            ),
             Reassembled::Pending
         );
     }
@@ -906,7 +914,7 @@ mod ipv6_tests {
         let small = payload(100);
         let first = frag(7, &small, 0, 48);
         assert_eq!(insert(&mut r, t0, &first), Reassembled::Pending);
-        assert_eq!(r.handle_timeout(t0 + IPV6_TIMEOUT), 1);
+        assert_eq!(r.handle_timeout(t0 + Reassembler::IPV6_TIMEOUT), 1);
         assert_eq!(r.poll_time_exceeded().unwrap().quote, first);
     }
 
@@ -918,7 +926,10 @@ mod ipv6_tests {
             insert(&mut r, Instant::ZERO, &frag(8, &data, 1232, 2464)),
             Reassembled::Pending
         );
-        assert_eq!(r.handle_timeout(Instant::ZERO + IPV6_TIMEOUT), 1);
+        assert_eq!(
+            r.handle_timeout(Instant::ZERO + Reassembler::IPV6_TIMEOUT),
+            1
+        );
         assert_eq!(r.poll_time_exceeded(), None);
     }
 
@@ -932,11 +943,17 @@ mod ipv6_tests {
                 Reassembled::Pending
             );
         }
-        assert_eq!(r.handle_timeout(Instant::ZERO + IPV6_TIMEOUT), 20);
+        assert_eq!(
+            r.handle_timeout(Instant::ZERO + Reassembler::IPV6_TIMEOUT),
+            20
+        );
         let idents: Vec<u32> = std::iter::from_fn(|| r.poll_time_exceeded())
             .map(|e| u32::from_be_bytes(e.quote[44..48].try_into().unwrap()))
             .collect();
-        assert_eq!(idents, (0..MAX_TIME_EXCEEDED as u32).collect::<Vec<_>>());
+        assert_eq!(
+            idents,
+            (0..Reassembler::MAX_TIME_EXCEEDED as u32).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -1143,14 +1160,14 @@ mod ipv6_tests {
                 prop_assert!(r.bytes_held() <= config.max_bytes);
                 now += Duration::from_millis(advance_ms);
                 r.handle_timeout(now);
-                prop_assert!(r.time_exceeded.len() <= MAX_TIME_EXCEEDED);
+                prop_assert!(r.time_exceeded.len() <= Reassembler::MAX_TIME_EXCEEDED);
                 if advance_ms % 3 == 0 {
                     while let Some(e) = r.poll_time_exceeded() {
                         prop_assert!(e.quote.len() <= icmpv6::MAX_QUOTE);
                     }
                 }
             }
-            r.handle_timeout(now + IPV6_TIMEOUT);
+            r.handle_timeout(now + Reassembler::IPV6_TIMEOUT);
             prop_assert_eq!((r.in_flight(), r.bytes_held(), r.poll_timeout()), (0, 0, None));
         }
     }
