@@ -30,7 +30,7 @@ drop_reasons! {
     Ipv4Truncated => "ipv4-truncated",
     /// The version field is neither 4 nor 6.
     Ipv4BadVersion => "ipv4-bad-version",
-    /// Version 6: the stack speaks IPv4 only.
+    /// Version 6 given to the IPv4 parser (the stack speaks IPv4 only until IPv6 is wired in).
     Ipv6NotSupported => "ipv6-not-supported",
     /// IHL below 5 words (RFC 791: a header is at least 20 octets).
     Ipv4BadHeaderLength => "ipv4-bad-header-length",
@@ -43,12 +43,57 @@ drop_reasons! {
     /// RFC 1122 §3.2.1.3: a source that cannot be a host (unspecified, broadcast, multicast,
     /// loopback, or our own address).
     Ipv4BadSource => "ipv4-bad-source",
-    // Fragment reassembly (RFC 791, RFC 815)
-    /// A fragment RFC 791 does not allow: a non-final one empty or not a multiple of 8 octets,
-    /// or one contradicting the datagram's known end.
+    // IPv6 header checks (RFC 8200 §3, RFC 4291)
+    /// Shorter than the 40-octet IPv6 header.
+    Ipv6Truncated => "ipv6-truncated",
+    /// Handed to the IPv6 parser with a version field other than 6.
+    Ipv6BadVersion => "ipv6-bad-version",
+    /// Payload Length beyond the bytes received.
+    Ipv6BadPayloadLength => "ipv6-bad-payload-length",
+    /// Hop Limit 0: the packet should not have reached any node (RFC 8200 §3).
+    Ipv6HopLimitZero => "ipv6-hop-limit-zero",
+    /// A unicast destination that is not the stack's address.
+    Ipv6NotForUs => "ipv6-not-for-us",
+    /// A multicast destination the stack has not joined (MLD reports to ff02::16, router
+    /// solicitations to ff02::2, ...): counted, never answered (RFC 4443 §2.4(e.3)).
+    Ipv6MulticastNotOurs => "ipv6-multicast-not-ours",
+    /// A source that cannot be a host: unspecified, multicast (RFC 4291 §2.7), loopback
+    /// (§2.5.3), IPv4-mapped (§2.5.5.2) or our own address.
+    Ipv6BadSource => "ipv6-bad-source",
+    // IPv6 extension headers (RFC 8200 §4)
+    /// An extension header, option or upper-layer header running past the packet.
+    Ipv6ExtensionTruncated => "ipv6-extension-truncated",
+    /// A Hop-by-Hop Options header anywhere but right after the IPv6 header (RFC 8200 §4.1;
+    /// answered with Parameter Problem code 1).
+    Ipv6HopByHopNotFirst => "ipv6-hop-by-hop-not-first",
+    /// A Next Header value that is neither an extension header we walk nor TCP, UDP or ICMPv6
+    /// (RFC 8200 §4; answered with Parameter Problem code 1).
+    Ipv6UnknownNextHeader => "ipv6-unknown-next-header",
+    /// A Routing header with Segments Left non-zero: we know no routing type, and type 0 is
+    /// deprecated (RFC 8200 §4.4, RFC 5095; answered with Parameter Problem code 0).
+    Ipv6RoutingHeader => "ipv6-routing-header",
+    /// An unrecognized option whose type says discard (RFC 8200 §4.2: high bits 01, 10, 11;
+    /// the last two answered with Parameter Problem code 2, 11 only to a unicast destination).
+    Ipv6UnknownOption => "ipv6-unknown-option",
+    /// A malformed options header: an option running past its header, or more than 7 octets
+    /// of padding in a row (RFC 4942 §2.1.9.5, as Linux).
+    Ipv6BadOption => "ipv6-bad-option",
+    /// Next Header 59 (RFC 8200 §4.7): nothing to deliver.
+    Ipv6NoNextHeader => "ipv6-no-next-header",
+    // Fragment reassembly (RFC 791, RFC 815; RFC 8200 §4.5 for IPv6)
+    /// A fragment the RFCs do not allow: a non-final one empty or not a multiple of 8 octets
+    /// (IPv6: answered with Parameter Problem code 0 at the Payload Length), or one
+    /// contradicting the datagram's known end.
     FragmentBad => "fragment-bad",
-    /// A fragment that would make the datagram, header included, exceed 65,535 octets.
+    /// A fragment that would make the datagram exceed 65,535 octets (IPv4: header included;
+    /// IPv6: the reassembled Payload Length, answered with Parameter Problem code 0 at the
+    /// Fragment Offset).
     FragmentOversized => "fragment-oversized",
+    /// RFC 7112 / RFC 8200 §4.5: an IPv6 first fragment without the whole header chain up to
+    /// the upper-layer header (answered with Parameter Problem code 3).
+    Fragment6IncompleteChain => "fragment6-incomplete-chain",
+    /// RFC 5722: a fragment of an IPv6 packet already discarded for overlapping fragments.
+    Fragment6AfterOverlap => "fragment6-after-overlap",
     /// A fragment overlapping one already held without being an exact copy of it; the whole
     /// partial datagram is discarded.
     FragmentOverlap => "fragment-overlap",
@@ -65,6 +110,14 @@ drop_reasons! {
     IcmpBadChecksum => "icmp-bad-checksum",
     /// An ICMP type or code the stack neither answers nor acts on.
     IcmpUnhandled => "icmp-unhandled-type",
+    // ICMPv6 (RFC 4443)
+    /// Shorter than the 4-octet ICMPv6 header, or than the fixed part of its type.
+    Icmpv6Truncated => "icmpv6-truncated",
+    /// The ICMPv6 checksum over pseudo-header and message does not verify (RFC 4443 §2.3).
+    Icmpv6BadChecksum => "icmpv6-bad-checksum",
+    /// An ICMPv6 type or code the stack neither answers nor acts on: echo replies, neighbor
+    /// discovery, MLD, redirects, unknown types (RFC 4443 §2.4(a), (b)).
+    Icmpv6Unhandled => "icmpv6-unhandled-type",
     // Transport
     /// Shorter than the 8-octet UDP header, or than its length field (RFC 768).
     UdpTruncated => "udp-truncated",
@@ -144,5 +197,29 @@ mod tests {
         assert_eq!(c.total(), 3);
         let names: Vec<_> = c.nonzero().map(|(r, n)| format!("{r}={n}")).collect();
         assert_eq!(names, ["ipv4-bad-checksum=1", "fragment-timeout=2"]);
+    }
+
+    #[test]
+    fn names_are_unique_and_prefixed_by_their_layer() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        let prefixes = [
+            "ipv4-",
+            "ipv6-",
+            "fragment-",
+            "fragment6-",
+            "icmp-",
+            "icmpv6-",
+            "udp-",
+            "tcp-",
+        ];
+        assert!(
+            names
+                .iter()
+                .all(|n| prefixes.iter().any(|p| n.starts_with(p))),
+            "{names:?}"
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::ALL.len());
     }
 }

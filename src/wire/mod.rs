@@ -1,4 +1,5 @@
-//! Wire formats: IPv4, ICMP, UDP and TCP parsing and emitting on top of etherparse.
+//! Wire formats: IPv4, IPv6, ICMP, ICMPv6, UDP and TCP parsing and emitting on top of
+//! etherparse.
 //!
 //! The transport codecs (`tcp`, `udp`) never see an IP address: they take a
 //! [`PseudoHeader`], the addresses and protocol already summed, so they are the same code for
@@ -9,7 +10,9 @@
 //! the number of bytes written; they never allocate.
 
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
@@ -104,6 +107,13 @@ impl PseudoHeader {
     #[must_use]
     pub fn udp(src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> PseudoHeader {
         PseudoHeader::new(src.into(), dst.into(), IpNumber::UDP)
+    }
+
+    /// The ICMPv6 pseudo-header between `src` and `dst` (RFC 4443 §2.3: the checksum covers
+    /// it, unlike ICMPv4's).
+    #[must_use]
+    pub fn icmpv6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr) -> PseudoHeader {
+        PseudoHeader::new(src.into(), dst.into(), IpNumber::IPV6_ICMP)
     }
 
     /// Whether the addresses are IPv6 (where a zero UDP checksum is not allowed).
