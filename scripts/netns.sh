@@ -3,8 +3,8 @@
 #
 #   scripts/netns.sh [options] [--] COMMAND [ARGS...]
 #
-# 1. creates a network namespace (its own loopback; IPv6 off so the kernel's router
-#    solicitations do not clutter captures),
+# 1. creates a network namespace (its own loopback; IPv6 on, without router solicitations
+#    or duplicate address detection),
 # 2. starts the daemon inside it and waits until 198.18.0.2 answers ping,
 # 3. runs COMMAND inside the namespace, with NETNS, DAEMON_PID and DAEMON_LOG exported,
 # 4. stops the daemon by its PID (SIGINT, so it prints its summary and flushes its capture),
@@ -23,7 +23,8 @@
 #   -w SECS   how long to wait for the first ping answer (default 10)
 #   -q        quiet: do not print the daemon log at the end
 #
-# Network safety: every packet stays inside the namespace, in 198.18.0.0/24.
+# Network safety: every packet stays inside the namespace, in 198.18.0.0/24 and
+# 2001:2::/64.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,10 +95,15 @@ trap 'exit 130' INT TERM
 ip netns add "$name"
 in_ns() { ip netns exec "$name" "$@"; }
 in_ns ip link set lo up
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 || true
+# IPv6 on (the daemon is dual-stack by default), without router solicitations or DAD: the
+# kernel side of a point-to-point TUN has no router to find and no one to collide with.
+in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+  net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.default.accept_ra=0 \
+  net.ipv6.conf.default.accept_dad=0 || true
 if [ "$precreate" = 1 ]; then
   in_ns ip tuntap add tun0 mode tun
   in_ns ip addr add 198.18.0.1/24 dev tun0
+  in_ns ip -6 addr add 2001:2::1/64 dev tun0 nodad 2>/dev/null || true
   in_ns ip link set tun0 mtu "$mtu" up
 fi
 

@@ -18,12 +18,9 @@
 //! without bound.
 
 mod demux;
+mod ipv6;
 mod listeners;
 mod ratelimit;
-// TODO(ipv6 reassembly rewrite): drop this allow once reassembly.rs documents
-// `Reassembler::new`, and narrow `Reassembler`/`Reassembled` to `pub(crate)` there and in the
-// re-export below (nothing outside the stack uses them).
-#[allow(missing_docs)]
 mod reassembly;
 mod sockets;
 mod tcp;
@@ -137,6 +134,18 @@ pub struct Counters {
     pub icmp_errors_rate_limited: u64,
     /// ICMP errors received (destination unreachable, time exceeded, ...).
     pub icmp_errors_in: u64,
+    /// IPv6 packets taken from the link (version 6, IPv6 on).
+    pub ipv6_packets_in: u64,
+    /// IPv6 fragments received (a Fragment header that is not atomic, RFC 8200 §4.5).
+    pub fragments6_in: u64,
+    /// IPv6 packets rebuilt from fragments.
+    pub datagrams6_reassembled: u64,
+    /// IPv6 fragments sent of packets larger than the MTU.
+    pub fragments6_out: u64,
+    /// ICMPv6 Parameter Problems sent (RFC 4443 §3.4).
+    pub parameter_problems_sent: u64,
+    /// ICMPv6 Time Exceeded (reassembly) sent (RFC 8200 §4.5).
+    pub time_exceeded_sent: u64,
     /// Packets dropped, by [`DropReason`].
     pub drops: DropCounters,
 }
@@ -152,6 +161,17 @@ impl fmt::Display for Counters {
             f,
             "ipv4: fragments in {}, reassembled {}, fragments out {}",
             self.fragments_in, self.datagrams_reassembled, self.fragments_out
+        )?;
+        writeln!(
+            f,
+            "ipv6: packets in {}, fragments in {}, reassembled {}, fragments out {}, \
+            parameter problems sent {}, time exceeded sent {}",
+            self.ipv6_packets_in,
+            self.fragments6_in,
+            self.datagrams6_reassembled,
+            self.fragments6_out,
+            self.parameter_problems_sent,
+            self.time_exceeded_sent
         )?;
         writeln!(
             f,
@@ -184,6 +204,9 @@ pub struct Stack {
     /// Spent packet buffers, reused so steady traffic allocates nothing.
     spare: Vec<Vec<u8>>,
     next_ident: u16,
+    /// Identifications of IPv6 fragments: unpredictable (RFC 7739), from the seed we were
+    /// given (sans-IO: never the OS).
+    ident6: fastrand::Rng,
     scratch: Vec<u8>,
     tcp: TcpLayer,
 }
@@ -210,6 +233,8 @@ impl Stack {
         addrs.extend(config.addr6.map(IpAddr::V6));
         let mut tcp = TcpLayer::new(&addrs, config.mtu, tcp_config, config.isn_secret, ip);
         tcp.set_max_time_wait(config.max_time_wait);
+        let seed = u64::from_le_bytes(config.isn_secret[8..].try_into().expect("8 bytes"));
+        let ident6 = fastrand::Rng::with_seed(seed);
         Stack {
             tcp,
             reassembler: Reassembler::new(config.reassembly),
@@ -219,6 +244,7 @@ impl Stack {
             queue: VecDeque::new(),
             spare: Vec::new(),
             next_ident: 0,
+            ident6,
             scratch: Vec::with_capacity(MAX_MTU),
         }
     }
@@ -238,7 +264,7 @@ impl Stack {
         (self.reassembler.in_flight(), self.reassembler.bytes_held())
     }
 
-    fn drop_packet(&mut self, reason: DropReason, src: Option<Ipv4Addr>) {
+    fn drop_packet(&mut self, reason: DropReason, src: Option<IpAddr>) {
         self.counters.drops.count(reason);
         match src {
             Some(src) => log::debug!("drop from {src}: {reason}"),
@@ -250,12 +276,15 @@ impl Stack {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.counters.rx_packets += 1;
         self.counters.rx_bytes += packet.len() as u64;
+        if packet.first().is_some_and(|b| b >> 4 == 6) {
+            return self.handle_ipv6_packet(now, packet);
+        }
         let ip = match ipv4::parse(packet) {
             Ok(ip) => ip,
             Err(reason) => return self.drop_packet(reason, None),
         };
         if ip.dst() != self.config.addr {
-            return self.drop_packet(DropReason::Ipv4NotForUs, Some(ip.src()));
+            return self.drop_packet(DropReason::Ipv4NotForUs, Some(ip.src().into()));
         }
         // RFC 1122 §3.2.1.3: a host discards datagrams from a source that cannot be a host
         // (unspecified, broadcast, multicast, loopback, or our own address).
@@ -266,7 +295,7 @@ impl Stack {
             || src.is_loopback()
             || src == self.config.addr
         {
-            return self.drop_packet(DropReason::Ipv4BadSource, Some(src));
+            return self.drop_packet(DropReason::Ipv4BadSource, Some(src.into()));
         }
         if !ip.is_fragment() {
             return self.handle_datagram(now, &ip);
@@ -274,7 +303,7 @@ impl Stack {
         self.counters.fragments_in += 1;
         match self.reassembler.insert(now, &ip) {
             Reassembled::Pending => {}
-            Reassembled::Dropped(reason) => self.drop_packet(reason, Some(src)),
+            Reassembled::Dropped(reason) => self.drop_packet(reason, Some(src.into())),
             Reassembled::Complete(datagram) => {
                 self.counters.datagrams_reassembled += 1;
                 let ip = ipv4::parse(&datagram).expect("reassembler emits valid datagrams");
@@ -296,7 +325,7 @@ impl Stack {
     fn handle_icmp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
         let message = match icmp::parse(ip.payload()) {
             Ok(m) => m,
-            Err(reason) => return self.drop_packet(reason, Some(ip.src())),
+            Err(reason) => return self.drop_packet(reason, Some(ip.src().into())),
         };
         match message {
             IcmpIn::EchoRequest { id, seq, data } => {
@@ -350,7 +379,7 @@ impl Stack {
     fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
         let pseudo = PseudoHeader::udp(ip.src(), ip.dst());
         if let Err(reason) = udp::parse(pseudo, ip.payload()) {
-            return self.drop_packet(reason, Some(ip.src()));
+            return self.drop_packet(reason, Some(ip.src().into()));
         }
         // No UDP services: RFC 1122 §4.1.3.1 says answer with port unreachable.
         self.send_unreachable(now, DestUnreachableHeader::Port, ip);
@@ -361,7 +390,7 @@ impl Stack {
             self.tcp
                 .handle_segment(now, ip.src().into(), ip.dst().into(), ip.payload())
         {
-            self.drop_packet(reason, Some(ip.src()));
+            self.drop_packet(reason, Some(ip.src().into()));
         }
     }
 
@@ -486,6 +515,7 @@ impl Stack {
             self.counters
                 .drops
                 .add(DropReason::FragmentTimeout, expired as u64);
+            self.send_reassembly_time_exceeded(now);
         }
     }
 }

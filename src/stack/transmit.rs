@@ -73,21 +73,16 @@ impl Transmit<'_> {
     /// Writes the segment as one IPv6 packet from `src` to `dst` into `buf` (which must hold
     /// it) and returns its length (RFC 8200 §3: no extension headers; the hop limit and the
     /// traffic class's DSCP bits come from the socket's [`IpOptions`]).
-    pub fn emit_ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr, buf: &mut [u8]) -> usize {
-        let tcp_len = self.tcp_len();
-        let header = etherparse::Ipv6Header {
-            traffic_class: self.ip.dscp << 2,
-            flow_label: etherparse::Ipv6FlowLabel::ZERO,
-            payload_length: tcp_len as u16,
+    pub(crate) fn emit_ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr, buf: &mut [u8]) -> usize {
+        let out = crate::wire::ipv6::Ipv6Out {
+            src,
+            dst,
             next_header: IpNumber::TCP,
             hop_limit: self.ip.ttl,
-            source: src.octets(),
-            destination: dst.octets(),
+            dscp: self.ip.dscp,
+            flow_label: 0,
         };
-        let h = etherparse::Ipv6Header::LEN;
-        header
-            .write(&mut &mut buf[..h])
-            .expect("the header fits its own length");
+        let h = out.emit_header(self.tcp_len(), buf);
         h + self.segment.emit_parts(
             PseudoHeader::tcp(src, dst),
             self.tuple.local.port(),

@@ -123,6 +123,10 @@ drop_reasons! {
     UdpTruncated => "udp-truncated",
     /// A UDP checksum that does not verify, or is zero over IPv6 (RFC 768, RFC 8200 §8.1).
     UdpBadChecksum => "udp-bad-checksum",
+    /// UDP to a multicast group we are in: we have no UDP service there to answer.
+    UdpToMulticast => "udp-to-multicast",
+    /// TCP to a multicast group we are in (RFC 9293 MUST-57: a SYN to one is ignored).
+    TcpToMulticast => "tcp-to-multicast",
     /// Not a parseable TCP header (too short, or a data offset past the segment).
     TcpMalformed => "tcp-malformed",
     /// The TCP checksum over pseudo-header and segment does not verify (MUST-3).
