@@ -87,16 +87,21 @@ fn connection_table(stack: &Stack) -> String {
         "{:<12} {:>8} {:>8}  {:<22} {:<22}",
         "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"
     );
+    // A listener takes both families: one line per address, as `ss` shows a dual-stack one.
+    let mut ours = vec![std::net::IpAddr::V4(stack.config().addr)];
+    ours.extend(stack.config().addr6.map(std::net::IpAddr::V6));
     for l in tcp.listeners() {
-        let _ = writeln!(
-            out,
-            "{:<12} {:>8} {:>8}  {:<22} {:<22}",
-            "LISTEN",
-            l.accept_queue,
-            l.backlog,
-            format!("{}:{}", stack.config().addr, l.port),
-            "*:*"
-        );
+        for addr in &ours {
+            let _ = writeln!(
+                out,
+                "{:<12} {:>8} {:>8}  {:<22} {:<22}",
+                "LISTEN",
+                l.accept_queue,
+                l.backlog,
+                std::net::SocketAddr::new(*addr, l.port).to_string(),
+                "*:*"
+            );
+        }
         let _ = writeln!(
             out,
             "\t syn_recv:{} accept_queue:{}/{}",
