@@ -91,11 +91,38 @@ fn live_startup_errors_name_the_fix() {
         setpriv --reuid 65534 --regid 65534 --clear-groups {bin} --dev tunx --services echo 2>&1 || true
         echo ---
         {bin} --services echo 2>&1 || true
+        echo ---
+        # A new device in a namespace whose default turns IPv6 off.
+        sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+        {bin} --dev tunv6 --services echo 2>&1 || true
+        sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+        echo ---
+        {bin} --dev tunv6 --mtu 1000 --services echo 2>&1 || true
         "#
     );
     let s = live::session("errors", "", &script);
     s.assert_ok();
-    let (unprivileged, busy) = s.stdout.split_once("---").unwrap();
+    let mut parts = s.stdout.split("---");
+    let (unprivileged, busy) = (parts.next().unwrap(), parts.next().unwrap());
+    let (no_ipv6, small_mtu) = (parts.next().unwrap(), parts.next().unwrap());
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("tunstack:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    let no_ipv6 = line(no_ipv6);
+    assert!(
+        no_ipv6.contains("IPv6 is disabled for tunv6") && no_ipv6.contains("--no-ipv6"),
+        "{}",
+        s.stdout
+    );
+    let small_mtu = line(small_mtu);
+    assert!(
+        small_mtu.contains("--mtu 1000 is too small for IPv6") && small_mtu.contains("--no-ipv6"),
+        "{}",
+        s.stdout
+    );
     assert!(
         unprivileged.contains("no permission to use /dev/net/tun")
             && unprivileged.contains("sudo")
