@@ -1,16 +1,23 @@
 //! The smoltcp baseline: smoltcp's own `Interface` and TCP sockets on the same TUN setup as
-//! tunstack, so the benchmarks compare the two stacks on one machine in one run. It answers
-//! ping (smoltcp's interface replies to echo requests itself) and serves the same small
-//! services as tunstack: echo (7), discard (9) and chargen (19), several sockets per port,
-//! and a minimal keep-alive HTTP/1.1 responder on port 80: every complete request head (up to
-//! `\r\n\r\n`; pipelined heads are answered in order) gets the same fixed 200 response whose
-//! body is tunstack's built-in page (src/app/http/page.html), with Content-Length; the
-//! connection stays open unless the request says `Connection: close`. No request bodies.
+//! tunstack, so the benchmarks compare the two stacks on one machine in one run. It is
+//! dual-stack like tunstack: the interface holds an IPv4 and an IPv6 address (smoltcp's TCP
+//! sockets listen on a port, any address, so every service answers on both), and it answers
+//! ping and ping -6 (smoltcp's interface replies to ICMP and ICMPv6 echo requests itself).
+//! It serves the same small services as tunstack: echo (7), discard (9) and chargen (19),
+//! several sockets per port, and a minimal keep-alive HTTP/1.1 responder on port 80: every
+//! complete request head (up to `\r\n\r\n`; pipelined heads are answered in order) gets the
+//! same fixed 200 response whose body is tunstack's built-in page (src/app/http/page.html),
+//! with Content-Length; the connection stays open unless the request says
+//! `Connection: close`. No request bodies.
 //!
-//! The device must exist and be configured beforehand (`scripts/netns.sh -p` does that):
+//! The device must exist and be configured beforehand (`scripts/netns.sh -p` does that: the
+//! kernel side gets 198.18.0.1/24 and 2001:2::1/64):
 //!
-//!     smoltcp_peer [--dev tun0] [--addr 198.18.0.2] [--buffer BYTES] [--sockets N]
-//!                  [--http-sockets N] [--idle N]
+//!     smoltcp_peer [--dev tun0] [--addr 198.18.0.2] [--addr6 2001:2::2] [--no-ipv6]
+//!                  [--buffer BYTES] [--sockets N] [--http-sockets N] [--idle N]
+//!
+//! `--addr` goes on the interface as a /24, `--addr6` as a /64; `--no-ipv6` leaves the IPv6
+//! address off.
 //!
 //! `--http-sockets` (default 128) is the pool listening on port 80 (16 KiB buffers each);
 //! `--idle N` adds N more echo sockets on port 7 with 4 KiB buffers each, for the benchmarks
@@ -91,6 +98,7 @@ struct Slot {
 fn main() {
     let mut dev = "tun0".to_string();
     let mut addr = "198.18.0.2".to_string();
+    let mut addr6 = Some("2001:2::2".to_string());
     let mut buffer = 4 << 20;
     let mut per_port = 4;
     let mut http_sockets = 128;
@@ -100,6 +108,8 @@ fn main() {
         match arg.as_str() {
             "--dev" => dev = args.next().expect("--dev NAME"),
             "--addr" => addr = args.next().expect("--addr IP"),
+            "--addr6" => addr6 = Some(args.next().expect("--addr6 IP")),
+            "--no-ipv6" => addr6 = None,
             "--buffer" => buffer = args.next().expect("--buffer BYTES").parse().expect("bytes"),
             "--sockets" => per_port = args.next().expect("--sockets N").parse().expect("count"),
             "--http-sockets" => {
@@ -114,6 +124,8 @@ fn main() {
         }
     }
     let addr: std::net::Ipv4Addr = addr.parse().expect("--addr must be an IPv4 address");
+    let addr6: Option<std::net::Ipv6Addr> =
+        addr6.map(|a| a.parse().expect("--addr6 must be an IPv6 address"));
 
     let mut device = TunTapInterface::new(&dev, Medium::Ip).unwrap_or_else(|e| {
         eprintln!("smoltcp_peer: opening {dev}: {e} (create it first, e.g. scripts/netns.sh -p)");
@@ -129,6 +141,12 @@ fn main() {
         addrs
             .push(IpCidr::new(IpAddress::Ipv4(addr), 24))
             .expect("one address fits");
+        if let Some(addr6) = addr6 {
+            // smoltcp holds two addresses per interface by default (IFACE_MAX_ADDR_COUNT).
+            addrs
+                .push(IpCidr::new(IpAddress::Ipv6(addr6), 64))
+                .expect("a second address fits");
+        }
     });
     let mut sockets = SocketSet::new(vec![]);
     let mut slots = Vec::new();
@@ -161,7 +179,10 @@ fn main() {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).expect("signal handler");
     }
-    eprintln!("smoltcp_peer answering at {addr} on {dev} (echo 7, discard 9, chargen 19, http 80)");
+    let also6 = addr6.map(|a| format!(" and {a}")).unwrap_or_default();
+    eprintln!(
+        "smoltcp_peer answering at {addr}{also6} on {dev} (echo 7, discard 9, chargen 19, http 80)"
+    );
     let mut scratch = vec![0u8; 256 * 1024];
     let response = http_response();
     while !stop.load(Ordering::Relaxed) {

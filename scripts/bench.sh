@@ -23,8 +23,18 @@
 #     at start, so its growth excludes them: its per-connection cost is paid up front);
 #   in memory, no TUN: CPU s/GiB moved one way between two of our Stacks vs two smoltcp
 #     Interfaces over an in-memory link (examples/mem_bulk.rs, one thread, getrusage);
-#   device limits: packets/s a bare loop reads from / writes to tun0 (examples/tun_limits.rs).
-# Needs root for the namespaces; every packet stays in 198.18.0.0/24.
+#   device limits: packets/s a bare loop reads from / writes to tun0 (examples/tun_limits.rs);
+#   ipv6 (both daemons dual-stack: tunstack by default, smoltcp_peer with --addr6; the kernel
+#     side has 2001:2::1/64): ping -6 RTT to 2001:2::2; bulk kernel → stack (discard) and
+#     stack → kernel (chargen) at MTU 1500 over IPv6 (BYTES each), each beside its IPv4 twin
+#     measured the same way; HTTP keep-alive wrk -t2 -c10 against http://[2001:2::2]/.
+#     The bulk rows of this group use scripts/bulk_client.py, not `head | nc` (one process,
+#     one preallocated 1 MiB buffer for sendall/recv_into), and print under each row the
+#     client's and the daemon's CPU share (CPU s / wall s of the transfer; 1.00 = one core
+#     saturated), so a saturated client shows. Its IPv4 twins differ from the bulk group's
+#     rows only in that client.
+# BENCH_ONLY="ping bulk http scale mem limits ipv6" picks groups (default: all).
+# Needs root for the namespaces; every packet stays in 198.18.0.0/24 and 2001:2::/64.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,17 +78,26 @@ tun_limits="$root/target/release/examples/tun_limits"
 notes=$(mktemp)
 trap 'rm -f "$notes"' EXIT
 
-# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits).
+# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits ipv6).
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # median and range of numbers on stdin -> "median min max"
 stats() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan nan nan"; exit }
   m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'; }
 
+# Shell code for the start of a command inside a namespace: wait until address $1 answers
+# one ping, at most 5 s (netns.sh waits for 198.18.0.2 only; this covers 2001:2::2 too).
+wait_snippet() {
+  echo "for _ in \$(seq 1 50); do ping -c 1 -W 1 -q $1 >/dev/null 2>&1 && break; sleep 0.1; done"
+}
+
 # One repetition of the ping row: median RTT in µs of $pings pings 2 ms apart.
-ping_rep() { # $1 = binary, $2 = extra netns.sh flags
+ping_rep() { # $1 = binary, $2 = extra netns.sh flags, $3 = address (default 198.18.0.2)
+  local addr=${3:-198.18.0.2} family=-4
+  [[ "$addr" == *:* ]] && family=-6
   # shellcheck disable=SC2086
-  "$here/netns.sh" -q $2 -b "$1" -- ping -c "$pings" -i 0.002 -W 1 198.18.0.2 \
+  "$here/netns.sh" -q $2 -b "$1" -- \
+    bash -c "$(wait_snippet "$addr"); ping $family -c $pings -i 0.002 -W 1 $addr" \
     | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | awk '{ print $1 * 1000 }' | stats | cut -d' ' -f1
 }
 
@@ -102,18 +121,43 @@ bulk_rep() {
         /^stalled/ { print "n/a"; print "  " tag ": transfer stalled, not done after " limit " s (run left out)" >> notes }'
 }
 
+# One repetition of a bulk row with scripts/bulk_client.py (the ipv6 group): prints
+# "Gbit/s client_cpu daemon_cpu" ("n/a n/a n/a" when stalled). The CPU figures are CPU
+# seconds over the client's wall seconds of the transfer: the client's own (user + system,
+# its system calls run the kernel's TCP for it) and the daemon's (/proc/PID/stat, ticks).
+# $1 = binary, $2 = netns.sh flags, $3 = rx|tx, $4 = address, $5 = MTU
+bulk_py_rep() {
+  local mode=recv port=19 daemon_args=""
+  [ "$3" = rx ] && { mode=send; port=9; }
+  case "$2" in *-p*) ;; *) daemon_args="--mtu $5" ;; esac
+  # shellcheck disable=SC2016,SC2086
+  "$here/netns.sh" -q $2 -m "$5" -d "$daemon_args" -b "$1" -- \
+    env C="$here/bulk_client.py" M="$mode" A="$4" P="$port" N="$bytes" L="$bulk_limit" \
+    bash -c "$(wait_snippet "$4")"'
+    ticks() { awk "{ print \$14 + \$15 }" "/proc/$DAEMON_PID/stat"; }
+    d0=$(ticks)
+    out=$(timeout $((L + 10)) python3 "$C" "$M" "$A" "$P" "$N" --timeout "$L" || true)
+    d1=$(ticks)
+    echo "$out daemon_ticks $((d1 - d0)) hz $(getconf CLK_TCK)"' \
+    | awk -v tag="$(basename "$1") $3 $4 MTU $5" -v limit="$bulk_limit" -v notes="$notes" '
+        $1 == "gbps" { printf "%s %s %.2f\n", $2, $4, $(NF - 2) / $NF / $6 }
+        $1 != "gbps" { print "n/a n/a n/a"; sub(/ daemon_ticks.*/, ""); print "  " tag ": " ($0 == "" ? "no output" : $0) " (run left out)" >> notes }'
+}
+
 # One repetition of an HTTP row: wrk's requests/s. $1 = binary, $2 = netns.sh flags,
-# $3.. = wrk arguments. wrk's socket errors go to stderr (they are not hidden).
+# $3.. = wrk arguments; the URL is $url (default http://198.18.0.2/). wrk's socket errors go
+# to stderr (they are not hidden).
 http_rep() {
-  local bin=$1 flags=$2
+  local bin=$1 flags=$2 u=${url:-http://198.18.0.2/} host
   shift 2
+  host=${u#http://}; host=${host%%/*}; host=${host#\[}; host=${host%\]}
   # shellcheck disable=SC2086
-  "$here/netns.sh" -q $flags -b "$bin" -- bash -c 'timeout $(($1 + 30)) \
-      wrk -t2 -d"$1s" "${@:2}" http://198.18.0.2/
+  "$here/netns.sh" -q $flags -b "$bin" -- env U="$u" bash -c "$(wait_snippet "$host")"'
+    timeout $(($1 + 30)) wrk -t2 -d"$1s" "${@:2}" "$U"
     # tunstack logs each connection its HTTP server turns away (max_connections reached).
     refused=$(grep -c "refusing one" "$DAEMON_LOG" || true)
     [ "${refused:-0}" = 0 ] || echo "refused $refused"' _ "$wrk_secs" "$@" \
-    | awk -v tag="$(basename "$bin") wrk -d${wrk_secs}s $*" -v notes="$notes" '
+    | awk -v tag="$(basename "$bin") wrk -d${wrk_secs}s $*${url:+ $url}" -v notes="$notes" '
            /Socket errors/ { sub(/^ */, ""); print "  " tag ": " $0 >> notes }
            /^refused/ { print "  " tag ": the HTTP server refused " $2 " connections (max_connections reached)" >> notes }
            /Requests\/sec/ { print $2 }'
@@ -176,6 +220,32 @@ row() { # $1 = label, $2 = function, $3 = "higher" or "lower" is better, $4.. = 
   print_row "$label" "$ours_runs" "$smol_runs" "$better"
 }
 
+# A bulk row of the ipv6 group (bulk_py_rep): the Gbit/s row, then the client's and the
+# daemon's CPU share under it (median (min–max) of the same runs; no ratio).
+# $1 = label, $2.. = bulk_py_rep's arguments after the netns.sh flags
+row_cpu() {
+  local label=$1 g c d runs=() i
+  shift
+  for i in 0 1 2 3 4 5; do runs[i]=""; done
+  for _ in $(seq 1 "$reps"); do
+    read -r g c d < <(bulk_py_rep "$ours" "" "$@")
+    runs[0]+="$g " runs[1]+="$c " runs[2]+="$d "
+    read -r g c d < <(bulk_py_rep "$smol" "-p" "$@")
+    runs[3]+="$g " runs[4]+="$c " runs[5]+="$d "
+  done
+  print_row "$label" "${runs[0]}" "${runs[3]}" higher
+  sub_row "  client CPU share (1.00 = one core)" "${runs[1]}" "${runs[4]}"
+  sub_row "  daemon CPU share" "${runs[2]}" "${runs[5]}"
+}
+
+sub_row() { # $1 = label, $2 = ours runs, $3 = smoltcp runs
+  local a b
+  a=$(tr ' ' '\n' <<<"$2" | grep -E '^[0-9.]+$' | stats)
+  b=$(tr ' ' '\n' <<<"$3" | grep -E '^[0-9.]+$' | stats)
+  # shellcheck disable=SC2086
+  printf '%-40s %26s   %26s\n' "$1" "$(fmt3 $a)" "$(fmt3 $b)"
+}
+
 echo
 echo "tunstack vs smoltcp over TUN — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r)"
 echo "each row: median of $reps runs (min–max)"
@@ -216,6 +286,15 @@ if want mem; then
     mb_smol+="$(awk '$1 == "smoltcp" { print $2 }' <<<"$out") "
   done
   print_row "in memory, no TUN: CPU s/GiB, MTU 1500" "$mb_ours" "$mb_smol" lower
+fi
+if want ipv6; then
+  echo "IPv6 at 2001:2::2 (v4 twins at 198.18.0.2); bulk rows: scripts/bulk_client.py, not nc"
+  row "ping -6 RTT, µs (median)" ping_rep lower 2001:2::2
+  row_cpu "v6 kernel → stack, Gbit/s, MTU 1500" rx 2001:2::2 1500
+  row_cpu "v4 kernel → stack, Gbit/s, MTU 1500" rx 198.18.0.2 1500
+  row_cpu "v6 stack → kernel, Gbit/s, MTU 1500" tx 2001:2::2 1500
+  row_cpu "v4 stack → kernel, Gbit/s, MTU 1500" tx 198.18.0.2 1500
+  url="http://[2001:2::2]/" row "v6 HTTP keep-alive, req/s, wrk -c10" http_rep higher -c10
 fi
 if want limits; then
   # shellcheck disable=SC2016
