@@ -13,7 +13,7 @@ use sim::{A, A6, B, B6, Sim};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use tunstack::link::{DirectionFaults, FaultSpec};
 use tunstack::stack::{SocketHandle, StackConfig, TcpEvent};
-use tunstack::tcp::{Ctl, Event, IcmpError, Segment, SeqNum, State};
+use tunstack::tcp::{CloseReason, Ctl, Event, IcmpError, Segment, SeqNum, State};
 use tunstack::time::Duration;
 use tunstack::wire::icmpv6::{self, ErrorMessage};
 use tunstack::wire::ipv6::{self, Ipv6Out};
@@ -588,4 +588,78 @@ fn must_47_54_56_icmpv6_errors_reach_the_quoted_connection_as_soft_errors() {
     assert_eq!(&buf[..n], b"hello world");
     let n = sim.b.stack.tcp_mut().recv(s, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"back");
+}
+
+/// MUST-56 while opening over IPv6: Destination Unreachable codes 0 (no route) and 3
+/// (address unreachable) are soft errors for ICMPv6 (RFC 9293 §3.9.2.2): a connection in
+/// SYN-SENT that hears them is not aborted, reports them, and completes its handshake once
+/// the path works again. Port unreachable (4), ICMPv6's counterpart of ICMP's port
+/// unreachable, is a hard error while opening (SHLD-26): the connection closes as
+/// Unreachable.
+#[test]
+fn must_56_icmpv6_soft_errors_do_not_abort_an_opening_connection() {
+    let mut sim = Sim::clean();
+    sim.b.stack.tcp_mut().listen(80, 4, None, 0).unwrap();
+    let cut = DirectionFaults {
+        loss: 1.0,
+        ..DirectionFaults::default()
+    };
+    sim.a.link.set_spec(DirectionFaults::default(), cut.clone());
+    sim.a.record = true;
+    let now = sim.now;
+    let c = sim
+        .a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddr::new(B6.into(), 80), None, 0)
+        .unwrap();
+    sim.settle();
+    let syn = sim.a.sent[0].clone();
+    for code in [DestUnreachableCode::NoRoute, DestUnreachableCode::Address] {
+        let error = ErrorMessage::DestUnreachable(code);
+        sim.a
+            .stack
+            .handle_packet(now, &icmpv6_error(ROUTER, A6, error, &syn));
+        sim.settle();
+        assert_eq!(
+            sim.a.stack.tcp().connection(c).map(|c| c.state()),
+            Some(State::SynSent),
+            "MUST-56: {code:?} is soft"
+        );
+    }
+    assert_eq!(
+        events_of(&sim.a.events, c),
+        vec![
+            Event::SoftError(IcmpError::DestinationUnreachable { code: 0 }),
+            Event::SoftError(IcmpError::DestinationUnreachable { code: 3 }),
+        ]
+    );
+    sim.a
+        .link
+        .set_spec(DirectionFaults::default(), DirectionFaults::default());
+    assert!(sim.run_until(Duration::from_secs(5), |sim| {
+        sim.a.stack.tcp().connection(c).map(|c| c.state()) == Some(State::Established)
+    }));
+    // Port unreachable while opening: hard.
+    sim.a.link.set_spec(DirectionFaults::default(), cut);
+    let now = sim.now;
+    let c = sim
+        .a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddr::new(B6.into(), 81), None, 0)
+        .unwrap();
+    sim.a.sent.clear();
+    sim.settle();
+    let syn = sim.a.sent[0].clone();
+    let error = ErrorMessage::DestUnreachable(DestUnreachableCode::Port);
+    sim.a
+        .stack
+        .handle_packet(now, &icmpv6_error(ROUTER, A6, error, &syn));
+    sim.settle();
+    assert!(sim.a.stack.tcp().connection(c).is_none());
+    assert_eq!(
+        events_of(&sim.a.events, c),
+        vec![Event::Closed(CloseReason::Unreachable)]
+    );
 }
