@@ -18,7 +18,7 @@ struct Row {
     ignored: Option<String>,
 }
 
-const SUITES: [(&str, &str); 4] = [
+const SUITES: [(&str, &str); 5] = [
     (
         "xcheck_interop",
         "Interop: our stack and smoltcp on one simulated wire (1 ms each way)",
@@ -30,6 +30,10 @@ const SUITES: [(&str, &str); 4] = [
     (
         "xcheck_props",
         "Property tests (proptest, random seeds and sizes)",
+    ),
+    (
+        "xcheck_ipv6",
+        "Over IPv6: smoltcp at 2001:2::1/64, ours at 2001:2::2 (interop and faults)",
     ),
     (
         "xcheck_diff",
@@ -131,7 +135,8 @@ fn table() -> Result<String, String> {
          test runs in `cargo test` and passes; a scenario that fails against smoltcp because of a\n\
          bug of ours is kept as an ignored test and listed as \"fail\" with the bug.\n\n\
          The harness (`tests/xcheck/mod.rs`) joins our `Stack` (198.18.0.2) and a smoltcp 0.14\n\
-         `Interface` (198.18.0.1, `Medium::Ip`) through `link::Memory` wrapped in seeded\n\
+         `Interface` (198.18.0.1, `Medium::Ip`), or over IPv6 ours at 2001:2::2 and smoltcp at\n\
+         2001:2::1/64 (smoltcp's `proto-ipv6`), through `link::Memory` wrapped in seeded\n\
          `link::Faults`, on one simulated clock that jumps to the next deadline of either stack or\n\
          the wire; a failing test leaves a capture in `target/xcheck/<test>.pcap`. The differential\n\
          tests (`tests/xcheck/script.rs`) craft raw IPv4+TCP packets for either implementation in\n\

@@ -157,11 +157,13 @@ pub enum CloseReason {
 pub enum IcmpError {
     /// Silently discarded (MUST-55).
     SourceQuench,
-    /// Destination unreachable (RFC 792 type 3): soft, except codes 2-4 while opening
-    /// (SHLD-26).
+    /// Destination unreachable (RFC 792 type 3, RFC 4443 type 1): soft, except protocol and
+    /// port unreachable while opening (SHLD-26).
     DestinationUnreachable {
-        /// The ICMP code: 0 net, 1 host, 2 protocol, 3 port unreachable, 4 fragmentation
-        /// needed, ...
+        /// The code, in the connection's family. ICMP (RFC 792): 0 net, 1 host, 2 protocol,
+        /// 3 port unreachable, 4 fragmentation needed, ... ICMPv6 (RFC 4443 §3.1): 0 no
+        /// route, 1 administratively prohibited, 2 beyond scope of source, 3 address
+        /// unreachable, 4 port unreachable, 5 source address failed policy, 6 reject route.
         code: u8,
     },
     /// Time exceeded (RFC 792 type 11): soft (MUST-56).

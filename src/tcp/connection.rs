@@ -35,6 +35,7 @@
 //! `input.rs` reacts to segments, `output.rs` builds them, `timeouts.rs` reacts to timers.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use log::debug;
 
@@ -435,16 +436,19 @@ impl Connection {
         self.config.user_timeout = timeout;
     }
 
-    /// RFC 9293 §3.9.2.2: ICMP errors for this connection (MUST-54). Source quench is
-    /// ignored (MUST-55); soft errors are recorded and reported, never fatal (MUST-56); a
-    /// protocol or port unreachable (codes 2, 3) while opening aborts the attempt (SHLD-26;
-    /// RFC 5461: once synchronized they are soft). Fragmentation needed (code 4) is soft
-    /// here; pass its next-hop MTU to [`Connection::handle_path_mtu`].
+    /// RFC 9293 §3.9.2.2: ICMP and ICMPv6 errors for this connection (MUST-54). Source
+    /// quench is ignored (MUST-55); soft errors are recorded and reported, never fatal
+    /// (MUST-56); a protocol or port unreachable (ICMP codes 2, 3 on IPv4, ICMPv6 code 4 on
+    /// IPv6) while opening aborts the attempt (SHLD-26; RFC 5461: once synchronized they are
+    /// soft).
+    /// Fragmentation needed (ICMP code 4) is soft here; pass its next-hop MTU to
+    /// [`Connection::handle_path_mtu`].
     pub fn handle_icmp_error(&mut self, _now: Instant, error: IcmpError) {
         match error {
             IcmpError::SourceQuench => {}
-            IcmpError::DestinationUnreachable { code: 2 | 3 }
-                if matches!(self.state(), State::SynSent | State::SynReceived) =>
+            IcmpError::DestinationUnreachable { code }
+                if self.is_hard_unreachable(code)
+                    && matches!(self.state(), State::SynSent | State::SynReceived) =>
             {
                 debug!("{} hard ICMP error {error:?} while opening", self.tuple);
                 self.enter_closed(CloseReason::Unreachable);
@@ -454,6 +458,17 @@ impl Connection {
                 self.user.soft_error = Some(error);
                 self.user.events.push_back(Event::SoftError(error));
             }
+        }
+    }
+
+    /// Whether a Destination Unreachable `code` is a hard error (SHLD-26), read in the
+    /// family of this connection: ICMP's protocol and port unreachable (2, 3) on IPv4,
+    /// ICMPv6's port unreachable (4) on IPv6. Every other code is soft; RFC 9293 §3.9.2.2
+    /// names ICMP's 0, 1 and 5 and ICMPv6's 0 (no route) and 3 (address unreachable).
+    fn is_hard_unreachable(&self, code: u8) -> bool {
+        match self.tuple.remote {
+            SocketAddr::V4(_) => matches!(code, 2 | 3),
+            SocketAddr::V6(_) => code == 4,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The cross-check harness: our `Stack` (198.18.0.2) and a smoltcp `Interface` (198.18.0.1,
-//! `Medium::Ip`) joined by one `link::Memory` wire whose stack end is wrapped in
+//! `Medium::Ip`), or over IPv6 ([`Family::V6`]) ours at 2001:2::2 and smoltcp at
+//! 2001:2::1/64, joined by one `link::Memory` wire whose stack end is wrapped in
 //! `link::Faults` (its `rx` side shapes smoltcp → us, its `tx` side us → smoltcp, so both
 //! stacks see the same faulty wire), on one simulated clock that jumps to the next event:
 //! our `poll_timeout`, smoltcp's `poll_at`, or the next held packet (`Faults::poll_at`).
@@ -17,7 +18,7 @@ mod tap;
 mod transfer;
 
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -43,6 +44,10 @@ pub use transfer::{Transfer, pattern};
 pub const SMOL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// Our stack's address.
 pub const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// smoltcp's IPv6 address (2001:2::/48 is RFC 5180's benchmarking prefix).
+pub const SMOL6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+/// Our stack's IPv6 address.
+pub const OURS6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
 /// The port smoltcp connects from.
 pub const SMOL_PORT: u16 = 49_500;
 
@@ -76,6 +81,33 @@ impl Role {
     pub const BOTH: [Role; 2] = [Role::OursClient, Role::SmolClient];
 }
 
+/// The network the two stacks talk over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// smoltcp at 198.18.0.1/24, ours at 198.18.0.2.
+    V4,
+    /// smoltcp at 2001:2::1/64, ours at 2001:2::2.
+    V6,
+}
+
+impl Family {
+    /// smoltcp's address.
+    pub fn smol(self) -> IpAddr {
+        match self {
+            Family::V4 => SMOL.into(),
+            Family::V6 => SMOL6.into(),
+        }
+    }
+
+    /// Our address.
+    pub fn ours(self) -> IpAddr {
+        match self {
+            Family::V4 => OURS.into(),
+            Family::V6 => OURS6.into(),
+        }
+    }
+}
+
 /// One connection between the two stacks.
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
@@ -96,6 +128,8 @@ pub struct Setup {
     pub smol_buffers: (usize, usize),
     /// Give smoltcp a TSval generator (RFC 7323 timestamps; off by default in smoltcp).
     pub smol_timestamps: bool,
+    /// IPv4 or IPv6 between the two.
+    pub family: Family,
 }
 
 /// One-way delay of the wire (a 2 ms round trip), so that windows and ACK clocking matter.
@@ -122,6 +156,7 @@ impl Default for Setup {
             },
             smol_buffers: (256 * 1024, 256 * 1024),
             smol_timestamps: false,
+            family: Family::V4,
         }
     }
 }
@@ -133,6 +168,14 @@ impl Setup {
             seed,
             faults: FaultSpec::symmetric(faults, seed),
             ..Setup::default()
+        }
+    }
+
+    /// The same setup over IPv6.
+    pub fn v6(self) -> Setup {
+        Setup {
+            family: Family::V6,
+            ..self
         }
     }
 }
@@ -182,13 +225,18 @@ impl Xcheck {
         config.random_seed = setup.seed;
         let mut iface = Interface::new(config, &mut dev, s_now(now));
         iface.update_ip_addrs(|a| {
-            a.push(IpCidr::new(IpAddress::Ipv4(SMOL), 24)).unwrap();
+            let cidr = match setup.family {
+                Family::V4 => IpCidr::new(IpAddress::Ipv4(SMOL), 24),
+                Family::V6 => IpCidr::new(IpAddress::Ipv6(SMOL6), 64),
+            };
+            a.push(cidr).unwrap();
         });
         let mut secret = [0u8; 16];
         secret[..8].copy_from_slice(&setup.seed.to_le_bytes());
         secret[8] = 0x42;
         let ours = Stack::new(StackConfig {
             addr: OURS,
+            addr6: Some(OURS6),
             mtu: setup.ours_mtu,
             tcp: setup.tcp.clone(),
             isn_secret: secret,
@@ -251,12 +299,26 @@ impl Xcheck {
         self.smol_ref(h).state().to_string()
     }
 
+    /// smoltcp's address in the setup's family.
+    pub fn smol_ip(&self) -> IpAddr {
+        self.setup.family.smol()
+    }
+
+    /// Our address in the setup's family.
+    pub fn ours_ip(&self) -> IpAddr {
+        self.setup.family.ours()
+    }
+
     /// smoltcp connects from `SMOL_PORT` to us at `port`.
     pub fn smol_connect(&mut self, h: SmolHandle, port: u16) {
+        let ours = match self.ours_ip() {
+            IpAddr::V4(a) => IpAddress::Ipv4(a),
+            IpAddr::V6(a) => IpAddress::Ipv6(a),
+        };
         let cx = self.iface.context();
         self.sockets
             .get_mut::<stcp::Socket>(h)
-            .connect(cx, (IpAddress::Ipv4(OURS), port), SMOL_PORT)
+            .connect(cx, (ours, port), SMOL_PORT)
             .expect("smoltcp connect");
     }
 
@@ -298,10 +360,10 @@ impl Xcheck {
         let ours = match role {
             Role::OursClient => {
                 self.smol(smol).listen(port).expect("smoltcp listen");
-                let now = self.now;
+                let (now, smol_ip) = (self.now, self.smol_ip());
                 self.ours
                     .tcp_mut()
-                    .connect(now, SocketAddrV4::new(SMOL, port), config, 0)
+                    .connect(now, SocketAddr::new(smol_ip, port), config, 0)
                     .expect("connect")
             }
             Role::SmolClient => {

@@ -399,7 +399,7 @@ impl Script {
         let Some((src, sp, dp, seg)) = parse_packet(packet) else {
             return format!("(not TCP: {} bytes)", packet.len());
         };
-        assert_eq!((src, sp, dp), (TARGET, TARGET_PORT, PEER_PORT));
+        assert_eq!((src, sp, dp), (TARGET.into(), TARGET_PORT, PEER_PORT));
         if seg.syn() && seg.has_ack() {
             self.target_iss = seg.seq;
         }

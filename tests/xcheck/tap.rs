@@ -2,7 +2,7 @@
 //! in a pcap in memory and as segments in RFC notation.
 
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tunstack::link::PcapWriter;
@@ -24,7 +24,8 @@ pub enum Dir {
 pub struct Record {
     pub at: Instant,
     pub dir: Dir,
-    /// `None`: the packet did not parse as IPv4+TCP with a good checksum (corrupted).
+    /// `None`: the packet did not parse as IPv4+TCP or IPv6+TCP with a good checksum
+    /// (corrupted).
     pub seg: Option<Segment>,
     pub payload_len: usize,
 }
@@ -46,14 +47,24 @@ impl Record {
     }
 }
 
-/// Parses an IPv4+TCP packet into (src port, dst port, segment).
-pub fn parse_packet(packet: &[u8]) -> Option<(Ipv4Addr, u16, u16, Segment)> {
-    let ip = tunstack::wire::ipv4::parse(packet).ok()?;
-    if ip.protocol() != etherparse::IpNumber::TCP {
-        return None;
-    }
-    let (sp, dp, seg) = Segment::parse(PseudoHeader::tcp(ip.src(), ip.dst()), ip.payload()).ok()?;
-    Some((ip.src(), sp, dp, seg))
+/// Parses an IPv4+TCP or IPv6+TCP packet (no extension headers) into (src address, src
+/// port, dst port, segment).
+pub fn parse_packet(packet: &[u8]) -> Option<(IpAddr, u16, u16, Segment)> {
+    let (src, dst, payload) = if packet.first()? >> 4 == 6 {
+        let ip = tunstack::wire::ipv6::parse(packet).ok()?;
+        if ip.next_header() != etherparse::IpNumber::TCP {
+            return None;
+        }
+        (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), ip.payload())
+    } else {
+        let ip = tunstack::wire::ipv4::parse(packet).ok()?;
+        if ip.protocol() != etherparse::IpNumber::TCP {
+            return None;
+        }
+        (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.payload())
+    };
+    let (sp, dp, seg) = Segment::parse(PseudoHeader::tcp(src, dst), payload).ok()?;
+    Some((src, sp, dp, seg))
 }
 
 #[derive(Clone, Default)]
