@@ -29,7 +29,7 @@ fn connected(sim: &mut Sim, port: u16) -> (SocketHandle, SocketHandle) {
 }
 
 #[test]
-fn demux_delivers_each_connection_its_own_bytes_and_closes_cleanly() {
+fn must_13_demux_delivers_each_connection_its_own_bytes_and_closes_cleanly() {
     let mut sim = Sim::clean();
     let pairs: Vec<_> = (0..20).map(|_| connected(&mut sim, 7)).collect();
     assert_eq!(sim.b.stack.tcp().len(), 20);
@@ -321,7 +321,7 @@ fn backlog_bounds_the_syn_and_accept_queues() {
 }
 
 #[test]
-fn must_54_56_icmp_errors_reach_the_connection_without_aborting_it() {
+fn must_47_54_55_56_icmp_errors_reach_the_connection_without_aborting_it() {
     let mut sim = Sim::clean();
     let (_, s) = connected(&mut sim, 7);
     sim.b.record = true;
@@ -373,7 +373,7 @@ fn must_54_56_icmp_errors_reach_the_connection_without_aborting_it() {
 }
 
 #[test]
-fn reset_by_peer_is_told_apart_from_a_normal_close() {
+fn must_12_reset_by_peer_is_told_apart_from_a_normal_close() {
     // MUST-12 through the stack's events.
     let mut sim = Sim::clean();
     let (c1, s1) = connected(&mut sim, 7);

@@ -67,14 +67,129 @@ fn must_17_nagle_and_nodelay() {
     h.expect_sent("<SEQ=ISS+11><DATA=3>");
 }
 
+/// MUST-1: SEG.WND is an unsigned 16-bit number. Windows of 40000 and 65535 (negative when
+/// read as signed, near 2^32 when sign-extended) are used as they are, by the sender up to
+/// the octet, whichever segment carried them: the SYN-ACK of an active open, the ACK that
+/// completes a passive one, the SYN-ACK of a simultaneous open, and later ACKs. We advertise
+/// such windows as they are too. A 9000-octet MSS makes the initial cwnd (10 SMSS) larger
+/// than either window, so only the peer's window limits the sender.
+#[test]
+fn must_1_window_is_unsigned() {
+    for wnd in [40_000u32, 65_535] {
+        let cfg = Config {
+            mss: 9000,
+            nodelay: true,
+            send_buffer: 128 * 1024,
+            recv_buffer: wnd as usize,
+            recv_buffer_max: wnd as usize,
+            ..plain_config()
+        };
+        // Active open: the window arrives on the SYN-ACK.
+        let mut h = Harness::client(cfg.clone());
+        h.expect_sent(&format!("<SEQ=ISS><CTL=SYN><MSS=9000><WND={wnd}>"));
+        h.receive(&format!(
+            "<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=9000><WND={wnd}>"
+        ));
+        h.expect_sent(&format!("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK><WND={wnd}>"));
+        sender_fills_exactly(&mut h, wnd);
+        // Passive open: on the ACK of our SYN-ACK.
+        let mut h = Harness::server_from("<SEQ=IRS><CTL=SYN><MSS=9000><WND=100>", cfg.clone());
+        h.expect_sent(&format!("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK><WND={wnd}>"));
+        h.receive(&format!("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND={wnd}>"));
+        sender_fills_exactly(&mut h, wnd);
+        // Simultaneous open: on the peer's SYN-ACK in SYN-RECEIVED.
+        let mut h = Harness::client(cfg);
+        h.expect_sent("<SEQ=ISS><CTL=SYN>");
+        h.receive("<SEQ=IRS><CTL=SYN><MSS=9000><WND=100>");
+        h.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK>");
+        h.receive(&format!(
+            "<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=9000><WND={wnd}>"
+        ));
+        h.expect_state(State::Established);
+        h.take_sent();
+        sender_fills_exactly(&mut h, wnd);
+    }
+}
+
+/// In ESTABLISHED with SND.UNA = ISS+1 and SND.WND = `wnd`: the sender sends exactly `wnd`
+/// octets and not one beyond the right edge, before and after the edge slides with SEG.ACK.
+#[track_caller]
+fn sender_fills_exactly(h: &mut Harness, wnd: u32) {
+    h.expect_state(State::Established);
+    assert_eq!(h.conn.stats().snd_wnd, wnd);
+    h.send(&vec![1; wnd as usize]);
+    let sent: usize = h.take_sent().iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, wnd as usize, "window {wnd}");
+    h.send(&[2]);
+    h.expect_nothing_sent(); // SND.UNA + SND.WND reached
+    // The first 9000 octets acknowledged, the same window: 9000 octets of room.
+    h.receive(&format!("<SEQ=IRS+1><ACK=ISS+9001><CTL=ACK><WND={wnd}>"));
+    h.expect_sent(&format!("<SEQ=ISS+{}><DATA=1>", 1 + wnd));
+    h.send(&[3; 8999]);
+    h.expect_sent(&format!("<SEQ=ISS+{}><DATA=8999>", 2 + wnd));
+    h.send(&[4]);
+    h.expect_nothing_sent();
+    assert_eq!(h.conn.stats().snd_wnd, wnd);
+}
+
 /// MUST-60/MUST-61: PSH only on the segment that empties the send buffer.
 #[test]
 fn must_60_must_61_psh_on_last_segment() {
     let mut h = Harness::established_client(nodelay());
     h.send(&[7; 2500]);
-    h.expect_sent("<SEQ=ISS+1><CTL=ACK><DATA=1000>");
-    h.expect_sent("<SEQ=ISS+1001><CTL=ACK><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1><CTL=ACK,!PSH><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1001><CTL=ACK,!PSH><DATA=1000>");
     h.expect_sent("<SEQ=ISS+2001><CTL=ACK,PSH><DATA=500>");
+}
+
+/// MUST-60/MUST-61 over several writes: each write's last segment carries PSH and no other
+/// does; data Nagle holds back is sent once the ACK comes (never buffered indefinitely) and
+/// carries PSH as the last buffered segment; received data without PSH is readable at once.
+#[test]
+fn must_60_must_61_psh_ends_each_write_and_nothing_waits_for_it() {
+    let mut h = Harness::established_client(nodelay());
+    h.send(&[1; 1500]);
+    h.expect_sent("<SEQ=ISS+1><CTL=ACK,!PSH><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1001><CTL=ACK,PSH><DATA=500>");
+    h.send(&[2; 2000]);
+    h.expect_sent("<SEQ=ISS+1501><CTL=ACK,!PSH><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+2501><CTL=ACK,PSH><DATA=1000>");
+    h.send(&[3; 10]);
+    h.expect_sent("<SEQ=ISS+3501><CTL=ACK,PSH><DATA=10>");
+    h.expect_nothing_sent();
+
+    // With Nagle: the full segment goes at once without PSH, the 500-octet rest waits for
+    // the ACK of what is outstanding and then goes with PSH.
+    let mut h = Harness::established_client(plain_config());
+    h.send(&[4; 10]);
+    h.expect_sent("<SEQ=ISS+1><CTL=ACK,PSH><DATA=10>");
+    h.send(&[5; 1500]);
+    h.expect_sent("<SEQ=ISS+11><CTL=ACK,!PSH><DATA=1000>");
+    h.expect_nothing_sent();
+    h.receive("<SEQ=IRS+1><ACK=ISS+1011><CTL=ACK>");
+    h.expect_sent("<SEQ=ISS+1011><CTL=ACK,PSH><DATA=500>");
+
+    // Receiving: a segment without PSH is delivered to the user at once.
+    let mut h = Harness::established_server(plain_config());
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><DATA=10>");
+    h.expect_event(Event::Readable);
+    assert_eq!(h.read_all(), vec![b'x'; 10]);
+}
+
+/// The notation checks PSH only when written, either way: `PSH` requires it, `!PSH` requires
+/// it absent, and without either a segment matches with or without it.
+#[test]
+fn notation_checks_psh_either_way_when_written() {
+    let with = segment("<SEQ=1><ACK=2><CTL=ACK,PSH><DATA=3>");
+    let without = segment("<SEQ=1><ACK=2><CTL=ACK><DATA=3>");
+    let matches = |seg: &tunstack::tcp::Segment, pat: &str| {
+        let (seg, pat) = (seg.clone(), pat.to_string());
+        std::panic::catch_unwind(move || assert_matches(&seg, &pat)).is_ok()
+    };
+    assert!(matches(&with, "<CTL=ACK,PSH>") && !matches(&without, "<CTL=ACK,PSH>"));
+    assert!(matches(&without, "<CTL=ACK,!PSH>") && !matches(&with, "<CTL=ACK,!PSH>"));
+    assert!(matches(&with, "<CTL=ACK>") && matches(&without, "<CTL=ACK>"));
+    assert!(!matches(&with, "<CTL=!PSH>") && matches(&without, "<CTL=!URG>"));
 }
 
 /// MUST-38: the sender does not send a small segment into a small window until the SWS
@@ -116,6 +231,60 @@ fn must_39_receiver_sws_avoidance() {
     // A probe of the peer gets the true (SWS-limited) window.
     h.receive("<SEQ=IRS+8192><ACK=ISS+1><CTL=ACK>");
     h.expect_sent("<ACK=IRS+8193><WND=4100>");
+}
+
+/// MUST-39 by the advertised window (RFC 9293 §3.8.6.2.2): as the user reads, the right
+/// edge does not move until it can move by min(RCV.BUFF / 2, Eff.snd.MSS), and every ACK
+/// in between (here answers to the peer's probes) advertises the old edge. With an 8192-octet
+/// buffer and MSS 1000 the step is 1000 (the MSS); with a 1500-octet buffer it is 750 (half
+/// the buffer). Auto-tuning is off so RCV.BUFF stays what it is.
+#[test]
+fn must_39_advertised_window_opens_only_in_steps_of_min_half_buffer_and_mss() {
+    for (buffer, step) in [(8192u32, 1000u32), (1500, 750)] {
+        let mut h = Harness::established_server(Config {
+            recv_buffer: buffer as usize,
+            recv_buffer_max: buffer as usize,
+            ..plain_config()
+        });
+        // Fill the window; the last ACK shows it closed.
+        let mut seq = 1;
+        while seq <= buffer {
+            let n = 1000.min(buffer + 1 - seq);
+            h.receive(&format!("<SEQ=IRS+{seq}><ACK=ISS+1><CTL=ACK><DATA={n}>"));
+            seq += n;
+        }
+        h.advance(Duration::from_millis(40));
+        let last = h.take_sent().pop().unwrap();
+        assert_matches(&last, &format!("<ACK=IRS+{}><WND=0>", buffer + 1));
+        let probe = format!("<SEQ=IRS+{buffer}><ACK=ISS+1><CTL=ACK>");
+        let ack = |wnd: u32| format!("<SEQ=ISS+1><ACK=IRS+{}><CTL=ACK><WND={wnd}>", buffer + 1);
+        let read = |h: &mut Harness, n: usize| {
+            let mut buf = vec![0u8; n];
+            assert_eq!(h.conn.recv(&mut buf), Ok(n));
+            h.drain();
+        };
+        // One octet short of a step: no update, and a probe is told the window is still 0.
+        read(&mut h, step as usize - 1);
+        h.expect_nothing_sent();
+        h.receive(&probe);
+        h.expect_sent(&ack(0));
+        // The step completed: the window update advertises exactly one step.
+        read(&mut h, 1);
+        h.expect_sent(&ack(step));
+        // Half a step more: the edge stays where it was advertised.
+        read(&mut h, step as usize / 2);
+        h.expect_nothing_sent();
+        h.receive(&probe);
+        h.expect_sent(&ack(step));
+        // The rest of the second step: the edge moves by two steps in all (in a window
+        // update of its own when the window was below half the buffer, else in the next ACK).
+        read(&mut h, (step - step / 2) as usize);
+        for update in h.take_sent() {
+            assert_matches(&update, &ack(2 * step));
+        }
+        h.receive(&probe);
+        h.expect_sent(&ack(2 * step));
+    }
 }
 
 /// MUST-30/31/62: urgent data of any length; SEG.UP points after the last urgent octet.
@@ -488,4 +657,59 @@ fn rfc7323_timestamps_measure_rtt_across_a_retransmission() {
             );
         }
     }
+}
+
+/// RFC 6675 §4 IsLost(), its range rule with small segments: a hole is lost once DupThresh
+/// (3) discontiguous SACKed ranges lie above it, though far fewer than (DupThresh − 1) ×
+/// SMSS octets do (the byte rule cannot decide). Sixty writes of 100 octets (SMSS 1000)
+/// make S0..S59; the peer misses S0, S51, S53 and S55. Recovery starts on 5000 SACKed
+/// octets and repairs S0. NextSeg() rule 1 then resends only lost holes; rule 3 (any hole)
+/// stays out because new data waits, which the 500 octets left in the peer's window hold
+/// back (sender SWS avoidance), so every retransmission below is rule 1's.
+///
+/// ```text
+///   ACK (all ACK=ISS+1)                  ranges above S51   octets   sent
+///   SACK S1-S2                           -                  -        -
+///   SACK S1-S51 (5000 octets)            -                  -        S0 (fast retransmit)
+///   + S52                                1                  100      -
+///   + S54                                2                  200      -   (not lost)
+///   + S56-S60                            3                  600      S51 (lost), not S53
+/// ```
+#[test]
+fn rfc6675_is_lost_three_sacked_ranges_above_a_hole_two_are_not_enough() {
+    let cfg = Config {
+        sack: true,
+        nodelay: true,
+        send_buffer: 64 * 1024,
+        congestion: tunstack::tcp::Algorithm::NewReno,
+        ..plain_config()
+    };
+    let mut h = Harness::established_client_opts(cfg, "<SACKOK><WND=6500>");
+    // S_i = [ISS+1+100i, ISS+101+100i)
+    let s = |i: u32| format!("ISS+{}", 1 + 100 * i);
+    for i in 0..60 {
+        h.send(&[i as u8; 100]);
+        h.expect_sent(&format!("<SEQ={}><DATA=100>", s(i)));
+    }
+    h.send(&[9; 1000]); // new data: 500 octets of window left, held back (SWS)
+    h.expect_nothing_sent();
+    let dup = |blocks: &str| format!("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=6500><SACK={blocks}>");
+    let low = format!("{}-{}", s(1), s(51));
+    h.receive(&dup(&format!("{}-{}", s(1), s(2))));
+    h.expect_nothing_sent();
+    h.receive(&dup(&low));
+    h.expect_sent(&format!("<SEQ={}><DATA=100>", s(0)));
+    h.expect_nothing_sent();
+    let a = format!("{}-{}", s(52), s(53));
+    h.receive(&dup(&format!("{a},{low}")));
+    h.expect_nothing_sent();
+    let b = format!("{}-{}", s(54), s(55));
+    h.receive(&dup(&format!("{b},{a},{low}")));
+    h.expect_nothing_sent(); // two ranges above S51: not lost
+    let c = format!("{}-{}", s(56), s(60));
+    h.receive(&dup(&format!("{c},{b},{a},{low}")));
+    h.expect_sent(&format!("<SEQ={}><DATA=100>", s(51))); // the third range: lost
+    h.expect_nothing_sent(); // S53 has two ranges above it, S55 one
+    let st = h.conn.stats();
+    assert_eq!((st.fast_retransmits, st.retransmits, st.rtos), (1, 2, 0));
 }

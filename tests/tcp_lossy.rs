@@ -147,8 +147,19 @@ fn twenty_percent_loss_still_delivers() {
     );
 }
 
+/// Cases per property: `default`, or `PROPTEST_CASES` when set (a longer soak). A case costs
+/// about 0.3 ms (a 64 KiB transfer each way) or 1.5 ms (a random session) of a debug build,
+/// so a thousand cases stay within a second. Failing cases are saved (shrunk) in
+/// `tcp_lossy.proptest-regressions` and replayed first on every run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(1024), ..ProptestConfig::default() })]
     #[test]
     fn any_fault_seed_delivers_byte_exact(seed in any::<u64>(), loss in 0.0f64..0.1) {
         let faults = Faults {
@@ -344,7 +355,7 @@ fn random_session(seed: u64, faults: Faults, bufs: (usize, usize), ops: &[(u8, u
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
     #[test]
     fn random_sessions_end_cleanly(
         seed in any::<u64>(),
@@ -382,6 +393,49 @@ fn both_close_with_full_receive_buffer() {
         (0, 11),
     ];
     random_session(143426803803677339, faults, (65536, 1024), &ops);
+}
+
+/// Found by `random_sessions_end_cleanly` once it ran 512 cases: at 12% loss the passive
+/// closer's RTO has backed off to 60 s, one retransmission of its last data and FIN is lost,
+/// and the next arrives after our 60 s TIME-WAIT ended. A stack answers it with a RST
+/// (RFC 9293 §3.10.7.1) and the session ends; the pair did not, and the peer waited out R2.
+#[test]
+fn retransmission_after_time_wait_is_answered_with_a_reset() {
+    let faults = Faults {
+        loss: 0.11771441589764932,
+        duplicate: 0.02,
+        corrupt: 0.02,
+        ..Faults::none()
+    };
+    let ops = [
+        (1, 1152),
+        (2, 2048),
+        (8, 39162),
+        (2, 0),
+        (8, 5544),
+        (2, 40529),
+        (6, 0),
+        (2, 78),
+        (8, 2457),
+        (2, 45316),
+        (8, 2477),
+        (0, 19),
+        (2, 0),
+        (5, 512),
+        (4, 1024),
+        (0, 286),
+        (7, 23641),
+        (8, 7640),
+        (4, 104),
+        (1, 512),
+        (2, 85),
+        (0, 25640),
+        (0, 35),
+        (2, 8437),
+        (0, 20187),
+        (8, 20148),
+    ];
+    random_session(10780197947193122721, faults, (2048, 1024), &ops);
 }
 
 /// Every final ACK of the handshake lost: SYN-RECEIVED gives up after R2 (MUST-23 timing).

@@ -8,7 +8,7 @@ use tunstack::time::Duration;
 
 /// RFC 9293 Figure 6: basic three-way handshake, we are TCP A.
 #[test]
-fn figure_6_three_way_handshake_active() {
+fn must_14_figure_6_three_way_handshake_active() {
     let mut h = Harness::client(plain_config());
     h.expect_state(State::SynSent);
     h.expect_sent("<SEQ=ISS><CTL=SYN><MSS=1000>"); // MUST-14: MSS option sent
@@ -22,7 +22,7 @@ fn figure_6_three_way_handshake_active() {
 
 /// RFC 9293 Figure 6, we are TCP B (passive OPEN via a listener).
 #[test]
-fn figure_6_three_way_handshake_passive() {
+fn must_11_figure_6_three_way_handshake_passive() {
     let mut h = Harness::server(plain_config());
     h.expect_state(State::SynReceived);
     assert!(h.conn.is_passive()); // MUST-11
@@ -36,7 +36,7 @@ fn figure_6_three_way_handshake_passive() {
 
 /// RFC 9293 Figure 7: simultaneous connection synchronization (MUST-10).
 #[test]
-fn must_10_figure_7_simultaneous_open() {
+fn must_10_must_11_figure_7_simultaneous_open() {
     let mut h = Harness::client(plain_config());
     h.expect_sent("<SEQ=ISS><CTL=SYN>");
     h.receive("<SEQ=IRS><CTL=SYN>");

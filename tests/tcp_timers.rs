@@ -116,6 +116,33 @@ fn must_24_to_29_keepalive_timeline() {
     assert_eq!(h.now - start, Duration::from_secs(7200 + 9 * 75));
 }
 
+/// MUST-27: the keepalive interval is the application's. Idle 10 s, interval 3 s, 4 probes:
+/// probes (SEG.SEQ = SND.NXT − 1) at 10, 13, 16 and 19 s, and the connection is declared
+/// dead one interval after the 4th, at 22 s. A fixed interval (75 s) fails this.
+#[test]
+fn must_27_keepalive_interval_is_configurable() {
+    let mut h = Harness::established_client(plain_config());
+    let start = h.now;
+    let k = Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(3),
+        count: 4,
+    };
+    h.conn.set_keepalive(h.now, Some(k));
+    let mut probes_at = Vec::new();
+    while h.state() != State::Closed {
+        h.advance_to_next_timer().unwrap();
+        for seg in h.take_sent() {
+            assert_matches(&seg, "<SEQ=ISS><ACK=IRS+1><CTL=ACK><DATA=0>");
+            probes_at.push((h.now - start).as_millis());
+        }
+        assert!(h.now - start <= Duration::from_secs(60), "still open");
+    }
+    assert_eq!(probes_at, [10_000, 13_000, 16_000, 19_000]);
+    assert_eq!(h.now - start, Duration::from_secs(22));
+    h.expect_event(Event::Closed(CloseReason::TimedOut));
+}
+
 /// An answered probe restarts the idle period; keepalive can be turned off again.
 #[test]
 fn must_24_answered_keepalive_keeps_connection() {

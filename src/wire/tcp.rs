@@ -626,6 +626,55 @@ mod tests {
         assert_eq!(s.options.mss, Some(1460));
     }
 
+    /// MUST-69: what follows the End-of-Option-List option is zero padding. We align every
+    /// option with NOPs, so each header we emit (every combination of our options) is a
+    /// walk of whole options to its last octet, with nothing but zeros after an EOL if one
+    /// appears. Receiving, the octets after an EOL are padding, never options: here they
+    /// would read as MSS = 16.
+    #[test]
+    fn must_69_only_zero_padding_after_eol() {
+        for mask in 0..32u32 {
+            let mut options = Options {
+                mss: (mask & 1 != 0).then_some(1460),
+                window_scale: (mask & 2 != 0).then_some(7),
+                sack_permitted: mask & 4 != 0,
+                timestamps: (mask & 8 != 0).then_some((1, 2)),
+                ..Options::default()
+            };
+            if mask & 16 != 0 {
+                options.sack.push(SeqNum(5), SeqNum(9));
+            }
+            let seg = Segment {
+                ctl: Ctl::SYN,
+                options,
+                ..Segment::default()
+            };
+            let mut buf = [0u8; 100];
+            let n = seg.emit(pseudo(), 1000, 80, &mut buf);
+            let hlen = usize::from(buf[12] >> 4) * 4;
+            assert_eq!(n, hlen);
+            let opts = &buf[20..hlen];
+            let mut i = 0;
+            while i < opts.len() {
+                match opts[i] {
+                    0 => {
+                        assert!(opts[i..].iter().all(|&b| b == 0), "{mask}: {opts:?}");
+                        break;
+                    }
+                    1 => i += 1,
+                    _ => {
+                        let len = usize::from(opts[i + 1]);
+                        assert!(len >= 2 && i + len <= opts.len(), "{mask}: {opts:?}");
+                        i += len;
+                    }
+                }
+            }
+            assert_eq!(roundtrip(&seg), seg);
+        }
+        let s = with_options(&[2, 4, 5, 0xb4, 0, 2, 4, 0, 0x10], true).unwrap();
+        assert_eq!(s.options.mss, Some(1460));
+    }
+
     #[test]
     fn must_5_options_received_in_any_segment() {
         // timestamps and a SACK block on a plain ACK

@@ -30,7 +30,12 @@ fn value(v: &str) -> u32 {
 pub struct Pattern {
     pub seq: Option<SeqNum>,
     pub ack: Option<SeqNum>,
+    /// The flags written in `<CTL=...>` without `!`: the segment carries exactly these
+    /// (PSH aside: checked only when written, either way).
     pub ctl: Option<Ctl>,
+    /// The flags written as `!FLAG` in `<CTL=...>`: the segment must not carry them
+    /// (`<CTL=ACK,!PSH>`).
+    pub ctl_absent: Ctl,
     pub wnd: Option<u16>,
     pub data: Option<usize>,
     pub up: Option<u16>,
@@ -46,11 +51,16 @@ pub fn pattern(s: &str) -> Pattern {
             "SEQ" => p.seq = Some(SeqNum(value(v))),
             "ACK" => p.ack = Some(SeqNum(value(v))),
             "CTL" => {
-                let mut c = Ctl::NONE;
-                for name in v.split(',') {
-                    c = c | Ctl::from_name(name.trim()).unwrap_or_else(|| panic!("flag {name}"));
+                let flag =
+                    |name: &str| Ctl::from_name(name).unwrap_or_else(|| panic!("flag {name}"));
+                for name in v.split(',').map(str::trim) {
+                    match name.strip_prefix('!') {
+                        Some(absent) => p.ctl_absent = p.ctl_absent | flag(absent.trim()),
+                        None => p.ctl = Some(p.ctl.unwrap_or(Ctl::NONE) | flag(name)),
+                    }
                 }
-                p.ctl = Some(c);
+                let both = p.ctl.unwrap_or(Ctl::NONE).bits() & p.ctl_absent.bits();
+                assert!(both == 0, "a flag both required and excluded in {s:?}");
             }
             "WND" => p.wnd = Some(value(v) as u16),
             "DATA" => p.data = Some(value(v) as usize),
@@ -88,7 +98,8 @@ pub fn segment(s: &str) -> Segment {
     }
 }
 
-/// Check `seg` against the fields written in `pat`. PSH is ignored unless written.
+/// Check `seg` against the fields written in `pat`. PSH is ignored unless written: `PSH`
+/// requires it, `!PSH` requires it absent (`<CTL=ACK,!PSH>`); any flag may be negated.
 #[track_caller]
 pub fn assert_matches(seg: &Segment, pat: &str) {
     let p = pattern(pat);
@@ -102,6 +113,7 @@ pub fn assert_matches(seg: &Segment, pat: &str) {
         }
         ok &= got == c;
     }
+    ok &= seg.ctl.bits() & p.ctl_absent.bits() == 0;
     ok &= p.wnd.is_none_or(|v| v == seg.wnd);
     ok &= p.data.is_none_or(|v| v == seg.payload.len());
     ok &=

@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use tunstack::tcp::{Config, Connection, Event, FourTuple, Segment, SeqNum};
+use tunstack::tcp::{Config, Connection, Event, FourTuple, Segment, SeqNum, State, reset_for};
 use tunstack::time::{Duration, Instant};
 use tunstack::wire::PseudoHeader;
 
@@ -238,7 +238,9 @@ impl Pair {
     }
 
     /// Delivers everything due at `now`, in arrival order; all of a batch before any reply
-    /// (MUST-59).
+    /// (MUST-59). A segment for an end that is CLOSED is answered with a RST, as the stack
+    /// answers a segment for no connection (RFC 9293 §3.10.7.1): a peer whose last
+    /// retransmissions outlive our TIME-WAIT is reset rather than left to run into R2.
     fn deliver(&mut self, now: Instant) -> bool {
         let due = self.wire.take_due(now);
         let delivered = !due.is_empty();
@@ -252,6 +254,12 @@ impl Pair {
                 Ok((sp, dp, seg)) => {
                     assert_eq!((sp, dp), (src.port(), dst.port()));
                     let c = if p.to_b { &mut self.b } else { &mut self.a };
+                    if c.state() == State::Closed {
+                        if let Some(rst) = reset_for(&seg) {
+                            self.wire.put(now, &rst, !p.to_b);
+                        }
+                        continue;
+                    }
                     c.handle_segment(now, &seg);
                 }
                 Err(_) => self.dropped_bad += 1,
