@@ -231,8 +231,12 @@ pub fn tshark_matching(pcap: &Path, filter: &str) -> Vec<String> {
 /// once in CI on the 200-connection echo capture. Our own packets get no such exception.
 pub const BAD_CHECKSUM: &str = r#"ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || icmpv6.checksum.status == "Bad" || udp.checksum.status == "Bad" || (tcp.checksum.status == "Bad" && !((ip.src == 198.18.0.1 || ipv6.src == 2001:2::1) && tcp.checksum == 0xffff && tcp.checksum_calculated == 0x0000))"#;
 
-/// tshark reads the whole capture: at least `min_packets`, none malformed, no bad checksum,
-/// no expert error. Returns the number of packets.
+/// A checksum tshark did not verify: none should be left in a capture of ours, so a clean
+/// capture means every IPv4 header, ICMP, ICMPv6, TCP and UDP checksum was checked.
+pub const UNVERIFIED_CHECKSUM: &str = r#"ip.checksum.status == "Unverified" || icmp.checksum.status == "Unverified" || icmpv6.checksum.status == "Unverified" || udp.checksum.status == "Unverified" || tcp.checksum.status == "Unverified""#;
+
+/// tshark reads the whole capture (both families): at least `min_packets`, none malformed,
+/// every checksum verified and none bad, no expert error. Returns the number of packets.
 #[track_caller]
 pub fn assert_clean_capture(pcap: &Path, min_packets: usize) -> usize {
     let all = tshark(pcap, &[]).lines().count();
@@ -248,6 +252,12 @@ pub fn assert_clean_capture(pcap: &Path, min_packets: usize) -> usize {
     );
     let bad = tshark_matching(pcap, BAD_CHECKSUM);
     assert!(bad.is_empty(), "bad checksums:\n{}", bad.join("\n"));
+    let unverified = tshark_matching(pcap, UNVERIFIED_CHECKSUM);
+    assert!(
+        unverified.is_empty(),
+        "checksums tshark did not verify:\n{}",
+        unverified.join("\n")
+    );
     let errors = tshark_matching(pcap, r#"_ws.expert.severity >= "Error""#);
     assert!(errors.is_empty(), "expert errors:\n{}", errors.join("\n"));
     all
