@@ -25,6 +25,7 @@ import json
 import random
 import socket
 import struct
+import time
 
 US, THEM, OTHER = "198.18.0.1", "198.18.0.2", "198.18.0.3"
 US6, THEM6, OTHER6 = "2001:2::1", "2001:2::2", "2001:2::3"
@@ -259,7 +260,6 @@ def main():
 
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     pinger = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    pinger.settimeout(0.5)
     stats = f"/sys/class/net/{args.dev}/statistics/tx_dropped"
 
     def tx_dropped():
@@ -276,11 +276,13 @@ def main():
         pings += 1
         ident, seq = 0x7A7A, pings
         pinger.sendto(icmp_echo(ident=ident, seq=seq, data=b"pace"), (THEM, 0))
-        for _ in range(10):
+        deadline = time.monotonic() + 5
+        while (left := deadline - time.monotonic()) > 0:
+            pinger.settimeout(left)
             try:
-                reply = pinger.recv(2048)
+                reply = pinger.recv(2048)  # any ICMP to us: the barrage's answers too
             except socket.timeout:
-                continue
+                break
             ihl = (reply[0] & 0x0F) * 4
             if reply[ihl] == 0 and struct.unpack("!HH", reply[ihl + 4:ihl + 8]) == (ident, seq):
                 return
