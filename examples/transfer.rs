@@ -2,9 +2,10 @@
 //! kernel side of the TUN device.
 //!
 //!     transfer --connect 198.18.0.1:5000 --send 104857600 [--close-first] [--dev tun0]
+//!     transfer --connect [2001:2::1]:5000 ...        the same over IPv6
 //!
-//! It creates and configures the TUN device like the daemon (kernel side 198.18.0.1/24, we
-//! are 198.18.0.2), starts the stack on its own thread, connects (retrying while refused, so
+//! It creates and configures the TUN device like the daemon (kernel side 198.18.0.1/24 and
+//! 2001:2::1/64, we are 198.18.0.2 and 2001:2::2), starts the stack on its own thread, connects (retrying while refused, so
 //! the server may start later), sends `--send` bytes of seeded random data while reading
 //! everything the server sends back, and prints both SHA-256 digests. With `--close-first`
 //! we half-close right after sending (our FIN goes first); otherwise we wait for the
@@ -12,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddrV4};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ fn hex(d: &[u8]) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut dev = "tun0".to_string();
-    let mut remote: SocketAddrV4 = "198.18.0.1:5000".parse()?;
+    let mut remote: SocketAddr = "198.18.0.1:5000".parse()?;
     let mut send: u64 = 1 << 20;
     let mut close_first = false;
     let mut args = std::env::args().skip(1);
@@ -42,7 +43,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let tun = Tun::open(&dev)?;
-    tun.configure("198.18.0.1".parse()?, 24, 1500)?;
+    // Dual stack like the daemon: StackConfig::default() answers at 2001:2::2 too.
+    tun.configure_dual(
+        ("198.18.0.1".parse()?, 24),
+        ("2001:2::1".parse()?, 64),
+        1500,
+    )?;
     let mut secret = [0u8; 16];
     getrandom::fill(&mut secret).map_err(|e| e.to_string())?;
     let config = StackConfig {

@@ -12,11 +12,17 @@
                         random bytes while reading; closes after the client's FIN, or with
                         --close-first as soon as N bytes went each way
 
+--host ADDR talks to the daemon at ADDR instead of 198.18.0.2 (2001:2::2 for IPv6), and
+--bind ADDR serves on ADDR instead of 198.18.0.1 (2001:2::1 for IPv6); the address family
+follows the address.
+
 Each prints one "... ok ..." line or exits non-zero with what went wrong. Run it inside the
-daemon's namespace (scripts/netns.sh); it only talks to 198.18.0.2.
+daemon's namespace (scripts/netns.sh); it only talks to 198.18.0.2 or 2001:2::2 (or the
+--host given, which must be inside 198.18.0.0/24 or 2001:2::/64).
 """
 import argparse
 import hashlib
+import ipaddress
 import random
 import selectors
 import socket
@@ -24,11 +30,20 @@ import sys
 import time
 
 ADDR = "198.18.0.2"
+SAFE = [ipaddress.ip_network("198.18.0.0/24"), ipaddress.ip_network("2001:2::/64")]
 
 
 def fail(msg):
     print(f"FAIL: {msg}", flush=True)
     sys.exit(1)
+
+
+def checked(addr):
+    """`addr`, refused unless it lies in one of the test ranges (network safety)."""
+    ip = ipaddress.ip_address(addr)
+    if not any(ip in net for net in SAFE):
+        fail(f"{addr} is outside 198.18.0.0/24 and 2001:2::/64")
+    return str(ip)
 
 
 def connect(port, timeout):
@@ -176,9 +191,11 @@ def cmd_hold(a):
 
 
 def cmd_serve(a):
-    srv = socket.socket()
+    bind = checked(a.bind)
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    srv = socket.socket(family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("198.18.0.1", 5000))
+    srv.bind((bind, 5000))
     srv.listen(1)
     srv.settimeout(a.timeout)
     conn, peer = srv.accept()
@@ -221,12 +238,14 @@ def cmd_serve(a):
         while conn.recv(65536):
             pass
     conn.close()
-    print(f"serve ok peer {peer[0]}:{peer[1]}")
+    host = f"[{peer[0]}]" if family == socket.AF_INET6 else peer[0]
+    print(f"serve ok peer {host}:{peer[1]}")
     print(f"serve sent {sent} bytes sha256={sent_hash.hexdigest()}")
     print(f"serve received {received} bytes sha256={recv_hash.hexdigest()}")
 
 
 def main():
+    global ADDR
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["echo", "echo-many", "discard", "chargen", "qotd", "hold", "serve"])
     ap.add_argument("--close-first", action="store_true")
@@ -235,7 +254,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--host", default=ADDR, help="the daemon's address (198.18.0.2 or 2001:2::2)")
+    ap.add_argument("--bind", default="198.18.0.1", help="serve's address (or 2001:2::1)")
     a = ap.parse_args()
+    ADDR = checked(a.host)
     {"echo": cmd_echo, "echo-many": cmd_echo_many, "discard": cmd_discard, "chargen": cmd_chargen,
      "qotd": cmd_qotd, "hold": cmd_hold, "serve": cmd_serve}[a.command](a)
 

@@ -105,6 +105,9 @@ impl<L: Link> Runtime<L> {
 
     /// Runs until `stop` is set (by a signal handler). `clock` is the only clock; `fds` are
     /// extra descriptors that wake the loop (a control socket, an embedding API's wakeup).
+    /// Whoever sets `stop` must also make one of `fds` readable (for a signal handler: a
+    /// self-pipe), or a `stop` set after the check but before the wait goes unnoticed until
+    /// the next packet or deadline.
     pub fn run(
         &mut self,
         clock: &dyn Fn() -> Instant,

@@ -4,28 +4,8 @@
 
 mod live;
 
-use std::path::{Path, PathBuf};
-
-/// A `--www` directory under target/live with a page, two small files and a `size`-byte
-/// pseudo-random file `big.bin`.
-fn site(name: &str, size: usize) -> PathBuf {
-    let dir = live::repo().join("target/live").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("sub")).unwrap();
-    std::fs::write(
-        dir.join("index.html"),
-        "<!DOCTYPE html><title>live</title><p>hello from tunstack</p>\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("a.txt"), "alpha\n").unwrap();
-    std::fs::write(dir.join("b.txt"), "bravo\n").unwrap();
-    std::fs::write(dir.join("sub/c.txt"), "charlie\n").unwrap();
-    let mut rng = fastrand::Rng::with_seed(size as u64);
-    let mut data = vec![0u8; size];
-    rng.fill(&mut data);
-    std::fs::write(dir.join("big.bin"), &data).unwrap();
-    dir
-}
+use live::site;
+use std::path::Path;
 
 #[track_caller]
 fn expect(stdout: &str, line: &str) {

@@ -6,6 +6,7 @@ mod cli;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, Enabled, KernelSide, check_flags, check_www, enabled_services, needs};
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -220,9 +221,19 @@ fn run(cli: Cli) -> Result<()> {
     };
     start_apps(&mut runtime, &cli, &clock, &enabled, &settings, &dev)?;
 
+    // The handler sets the flag, then writes a byte to a self-pipe the loop also waits on: a
+    // signal that lands after the loop checked the flag but before it went to sleep still
+    // wakes it (ppoll's EINTR alone would miss that one and sleep until the next packet).
     let stop = Arc::new(AtomicBool::new(false));
+    let (wake_read, wake_write) =
+        std::os::unix::net::UnixStream::pair().context("creating the signal self-pipe")?;
+    wake_write
+        .set_nonblocking(true)
+        .context("creating the signal self-pipe")?;
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+        signal_hook::low_level::pipe::register(signal, wake_write.try_clone()?)
+            .context("installing signal handlers")?;
     }
     let configured = if cli.no_configure {
         "as configured".to_string()
@@ -246,7 +257,7 @@ fn run(cli: Cli) -> Result<()> {
             .unwrap_or_default()
     );
 
-    let result = runtime.run(&|| clock.now(), &stop, &[]);
+    let result = runtime.run(&|| clock.now(), &stop, &[wake_read.as_raw_fd()]);
     log::info!("shutting down");
     print_summary(runtime, &clock);
     result.with_context(|| format!("reading from or writing to {dev}"))
