@@ -13,10 +13,11 @@ use tunstack::tcp::{Algorithm, Keepalive};
 
 /// A userspace TCP/IP stack behind a Linux TUN device.
 ///
-/// By default tunstack creates the TUN device tun0, gives the kernel side 198.18.0.1/24,
-/// brings it up, and answers as 198.18.0.2: `ping 198.18.0.2` from the same host (or network
-/// namespace) reaches it. 198.18.0.0/15 is reserved for benchmarking (RFC 2544), so the
-/// defaults never collide with a real network. Stop with Ctrl-C (SIGINT) or SIGTERM: the
+/// By default tunstack creates the TUN device tun0, gives the kernel side 198.18.0.1/24 and
+/// 2001:2::1/64, brings it up, and answers as 198.18.0.2 and 2001:2::2: `ping 198.18.0.2` or
+/// `ping -6 2001:2::2` from the same host (or network namespace) reaches it. 198.18.0.0/15
+/// and 2001:2::/48 are reserved for benchmarking (RFC 2544, RFC 5180), so the defaults never
+/// collide with a real network. Stop with Ctrl-C (SIGINT) or SIGTERM: the
 /// capture is flushed and a summary of counters is printed.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
