@@ -56,6 +56,7 @@ fn with_100_read(s: &mut Script) {
 /// xcheck: differential: data entirely beyond the receive window is dropped and ACKed
 #[test]
 fn diff_out_of_window_data() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         s.establish();
         let far = s.send(&s.seg(1 + 1_000_000, Some(1), Ctl::NONE, 10), ms(1));
@@ -77,6 +78,7 @@ fn diff_out_of_window_data() {
 /// xcheck: differential: an old duplicate (already received and read) is ACKed at once | after the application reads 100 octets we keep the window's right edge (16284) until it can move by min(RCV.BUFF/2, MSS), smoltcp reopens at once (16384): receiver SWS avoidance, RFC 9293 §3.8.6.2.2
 #[test]
 fn diff_old_duplicate() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         s.send(&s.seg(1, Some(1), Ctl::PSH, 100), ms(1))
@@ -90,6 +92,7 @@ fn diff_old_duplicate() {
 /// xcheck: differential: an ACK of data never sent draws an ACK and is otherwise ignored
 #[test]
 fn diff_ack_of_unsent_data() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         let r = s.send(&s.seg(101, Some(50), Ctl::NONE, 0), ms(1));
@@ -104,6 +107,7 @@ fn diff_ack_of_unsent_data() {
 /// xcheck: differential: keepalive probes (SEQ = RCV.NXT − 1, with 0 or 1 octet) are ACKed
 #[test]
 fn diff_keepalive_probe() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         // Our style (no data) and BSD/smoltcp style (one garbage octet), 2 s apart so that
@@ -123,6 +127,7 @@ fn diff_keepalive_probe() {
 /// xcheck: differential: zero window: a window probe is ACKed with WND=0, the window reopens when the application reads | we delay the ACK that closes the window (40 ms), smoltcp ACKs it at once (it ACKs every MSS of data; RFC 9293 §3.8.6.3 allows either)
 #[test]
 fn diff_window_probe() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         s.establish();
         let mut seq = 1i64;
@@ -158,6 +163,7 @@ fn diff_window_probe() {
 /// xcheck: differential: RST with SEQ = RCV.NXT closes silently; the next segment draws a RST
 #[test]
 fn diff_rst_exact() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         let rst = s.send(&s.seg(101, None, Ctl::RST, 0), ms(1));
@@ -177,6 +183,7 @@ fn diff_rst_exact() {
 /// xcheck: differential: RST inside the window but not at RCV.NXT | we send a challenge ACK and stay ESTABLISHED, smoltcp accepts it and goes CLOSED: RFC 5961 §3.2, RFC 9293 §3.10.7.4 (in-window, inexact RST: challenge ACK)
 #[test]
 fn diff_rst_in_window() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         let r = s.send(&s.seg(101 + 100, None, Ctl::RST, 0), ms(1));
@@ -189,6 +196,7 @@ fn diff_rst_in_window() {
 /// xcheck: differential: RST outside the window is dropped silently
 #[test]
 fn diff_rst_out_of_window() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         let before = s.send(&s.seg(100, None, Ctl::RST, 0), ms(1));
@@ -203,6 +211,7 @@ fn diff_rst_out_of_window() {
 /// xcheck: differential: SYN in ESTABLISHED, in and out of the window | we send a challenge ACK for each, smoltcp drops them silently (both stay ESTABLISHED): RFC 5961 §4.2, RFC 9293 §3.10.7.4 ("If the SYN bit is set, irrespective of the sequence number, TCP endpoints MUST send a challenge ACK")
 #[test]
 fn diff_syn_in_established() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         let inside = no_wnd(&s.send(&s.seg(150, None, Ctl::SYN, 0), ms(1)));
@@ -220,6 +229,7 @@ fn diff_syn_in_established() {
 /// xcheck: differential: FIN retransmitted in TIME-WAIT is re-ACKed and restarts the timer | we wait 2×MSL (2 s here) from the last FIN, smoltcp a fixed 10 s (CLOSE_DELAY): RFC 9293 §3.6.1 (TIME-WAIT lasts 2×MSL); the ACKs differ only in window (ours keeps the right edge after the FIN: 16383)
 #[test]
 fn diff_fin_retransmitted_in_time_wait() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         s.establish();
         s.target.app_close();
@@ -260,6 +270,7 @@ fn diff_fin_retransmitted_in_time_wait() {
 /// xcheck: differential: bursts of SYNs and of ACKs of unsent data in ESTABLISHED draw rate-limited ACKs | we send at most 10 challenge ACKs per second for SYNs (and in-window RSTs) but answer every ACK of unsent data; smoltcp ignores the SYNs and answers one ACK of unsent data per second: RFC 5961 §7 (throttling is a SHOULD, its limit the implementation's)
 #[test]
 fn diff_challenge_ack_rate_limit() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         with_100_read(s);
         s.wait(ms(2000));
@@ -279,6 +290,7 @@ fn diff_challenge_ack_rate_limit() {
 /// xcheck: differential: the target sends; the peer's window is 1000 octets; three duplicate ACKs, then the window closes and reopens | smoltcp's fast retransmit ignores the window (1001 octets and FIN into a 1000-octet window) and, once the window reopens, never sends the last octet and FIN again (its zero-window-probe timer is stopped into idle): a smoltcp 0.14 bug; we stay inside SND.UNA + SND.WND (RFC 9293 §3.8.6, §3.3.1) and send the rest as soon as the window reopens
 #[test]
 fn diff_fast_retransmit_within_window() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         let mut syn = s.seg(0, None, Ctl::SYN, 0);
         syn.wnd = 1000;
@@ -344,6 +356,7 @@ fn syn(s: &Script) -> tunstack::tcp::Segment {
 /// xcheck: differential: a segment with ACK for a listening port draws <SEQ=SEG.ACK><CTL=RST>
 #[test]
 fn diff_ack_to_listener() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         let r = s.send(&s.seg(5, Some(77), Ctl::NONE, 0), ms(1));
         (r, s.target.state())
@@ -358,6 +371,7 @@ fn diff_ack_to_listener() {
 /// xcheck: differential: SYN-RECEIVED: an unacceptable ACK draws a RST, a RST returns to LISTEN, a new SYN is answered
 #[test]
 fn diff_syn_received_bad_ack_and_rst() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         let synack = s.send(&syn(s), ms(1));
         let bad = s.send(&s.seg(1, Some(77), Ctl::NONE, 0), ms(1));
@@ -400,6 +414,7 @@ fn diff_syn_received_bad_ack_and_rst() {
 /// xcheck: differential: out-of-order data and a FIN beyond a gap, then the gap filled, then the FIN again | we keep the out-of-order FIN and take it when the gap fills (CLOSE-WAIT at once), smoltcp drops a FIN beyond a gap and takes it only when it is sent again: both allowed by RFC 9293 §3.10.7.4 (segments beyond RCV.NXT may be held for later processing)
 #[test]
 fn diff_out_of_order_data_and_fin() {
+    let _outcome = xcheck::outcome();
     let ((ours, _), (smol, _)) = both(|s| {
         s.establish();
         let ooo = s.send(&s.seg(101, Some(1), Ctl::NONE, 100), ms(1));

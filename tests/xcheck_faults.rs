@@ -36,36 +36,42 @@ fn loss(p: f64) -> DirectionFaults {
 /// xcheck: 1% loss each way, 2 MiB each way byte-exact; ours client
 #[test]
 fn loss_1pct_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, loss(0.01), 11, 2 << 20);
 }
 
 /// xcheck: 1% loss each way, 2 MiB each way byte-exact; smoltcp client
 #[test]
 fn loss_1pct_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, loss(0.01), 12, 2 << 20);
 }
 
 /// xcheck: 5% loss each way, 1 MiB each way byte-exact; ours client
 #[test]
 fn loss_5pct_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, loss(0.05), 13, 1 << 20);
 }
 
 /// xcheck: 5% loss each way, 1 MiB each way byte-exact; smoltcp client
 #[test]
 fn loss_5pct_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, loss(0.05), 14, 1 << 20);
 }
 
 /// xcheck: 20% loss each way, 256 KiB each way byte-exact; ours client
 #[test]
 fn loss_20pct_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, loss(0.20), 15, 256 << 10);
 }
 
 /// xcheck: 20% loss each way, 256 KiB each way byte-exact; smoltcp client
 #[test]
 fn loss_20pct_smol_client() {
+    let _outcome = xcheck::outcome();
     // Seed 16 stalls smoltcp as the sender since our TCP runs CUBIC (a different drop
     // pattern): after a go-back-N resend, our ACK covers more than it resent (we held the
     // rest out of order); smoltcp 0.14 takes `remote_last_seq <= ack` as "all acknowledged",
@@ -84,12 +90,14 @@ fn reorder() -> DirectionFaults {
 /// xcheck: 10% of packets held back 3 ms (reordered), 1 MiB each way; ours client
 #[test]
 fn reorder_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, reorder(), 17, 1 << 20);
 }
 
 /// xcheck: 10% of packets held back 3 ms (reordered), 1 MiB each way; smoltcp client
 #[test]
 fn reorder_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, reorder(), 18, 1 << 20);
 }
 
@@ -103,12 +111,14 @@ fn duplicate() -> DirectionFaults {
 /// xcheck: 10% of packets duplicated, 1 MiB each way; ours client
 #[test]
 fn duplicate_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, duplicate(), 19, 1 << 20);
 }
 
 /// xcheck: 10% of packets duplicated, 1 MiB each way; smoltcp client
 #[test]
 fn duplicate_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, duplicate(), 20, 1 << 20);
 }
 
@@ -122,12 +132,14 @@ fn corrupt() -> DirectionFaults {
 /// xcheck: 5% of packets with one bit flipped (dropped by checksums), 1 MiB each way; ours client
 #[test]
 fn corrupt_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, corrupt(), 21, 1 << 20);
 }
 
 /// xcheck: 5% of packets with one bit flipped (dropped by checksums), 1 MiB each way; smoltcp client
 #[test]
 fn corrupt_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, corrupt(), 22, 1 << 20);
 }
 
@@ -146,11 +158,13 @@ fn everything() -> DirectionFaults {
 /// xcheck: 2% loss + 2% duplication + 2% corruption + 5% reordering + jitter, 512 KiB each way; ours client
 #[test]
 fn all_faults_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, everything(), 23, 512 << 10);
 }
 
 /// xcheck: 2% loss + 2% duplication + 2% corruption + 5% reordering + jitter, 512 KiB each way; smoltcp client
 #[test]
 fn all_faults_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, everything(), 24, 512 << 10);
 }

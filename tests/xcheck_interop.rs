@@ -52,12 +52,14 @@ fn handshake(role: Role) {
 /// xcheck: handshake, ours client / smoltcp server
 #[test]
 fn handshake_ours_client() {
+    let _outcome = xcheck::outcome();
     handshake(Role::OursClient);
 }
 
 /// xcheck: handshake, smoltcp client / ours server
 #[test]
 fn handshake_smol_client() {
+    let _outcome = xcheck::outcome();
     handshake(Role::SmolClient);
 }
 
@@ -78,12 +80,14 @@ fn bulk(role: Role) {
 /// xcheck: 4 MiB each way, byte-exact, then both close; ours client
 #[test]
 fn bulk_4mib_each_way_ours_client() {
+    let _outcome = xcheck::outcome();
     bulk(Role::OursClient);
 }
 
 /// xcheck: 4 MiB each way, byte-exact, then both close; smoltcp client
 #[test]
 fn bulk_4mib_each_way_smol_client() {
+    let _outcome = xcheck::outcome();
     bulk(Role::SmolClient);
 }
 
@@ -116,12 +120,14 @@ fn ours_closes_first(role: Role) {
 /// xcheck: ours closes first: ours TIME-WAIT for 2×MSL, smoltcp CLOSED; ours client
 #[test]
 fn ours_closes_first_ours_client() {
+    let _outcome = xcheck::outcome();
     ours_closes_first(Role::OursClient);
 }
 
 /// xcheck: ours closes first: ours TIME-WAIT for 2×MSL, smoltcp CLOSED; smoltcp client
 #[test]
 fn ours_closes_first_smol_client() {
+    let _outcome = xcheck::outcome();
     ours_closes_first(Role::SmolClient);
 }
 
@@ -151,12 +157,14 @@ fn smol_closes_first(role: Role) {
 /// xcheck: smoltcp closes first: smoltcp TIME-WAIT, ours CLOSED; ours client | smoltcp's TIME-WAIT is a fixed 10 s, not 2×MSL (RFC 9293 §3.6.1)
 #[test]
 fn smol_closes_first_ours_client() {
+    let _outcome = xcheck::outcome();
     smol_closes_first(Role::OursClient);
 }
 
 /// xcheck: smoltcp closes first: smoltcp TIME-WAIT, ours CLOSED; smoltcp client | smoltcp's TIME-WAIT is a fixed 10 s, not 2×MSL (RFC 9293 §3.6.1)
 #[test]
 fn smol_closes_first_smol_client() {
+    let _outcome = xcheck::outcome();
     smol_closes_first(Role::SmolClient);
 }
 
@@ -182,12 +190,14 @@ fn simultaneous_close(role: Role) {
 /// xcheck: simultaneous close: both TIME-WAIT, then both CLOSED; ours client
 #[test]
 fn simultaneous_close_ours_client() {
+    let _outcome = xcheck::outcome();
     simultaneous_close(Role::OursClient);
 }
 
 /// xcheck: simultaneous close: both TIME-WAIT, then both CLOSED; smoltcp client
 #[test]
 fn simultaneous_close_smol_client() {
+    let _outcome = xcheck::outcome();
     simultaneous_close(Role::SmolClient);
 }
 
@@ -231,24 +241,28 @@ fn half_close(role: Role, ours_closes: bool) {
 /// xcheck: half-close: ours sends 10 kB and closes, smoltcp then sends 1 MiB; ours client
 #[test]
 fn half_close_ours_first_ours_client() {
+    let _outcome = xcheck::outcome();
     half_close(Role::OursClient, true);
 }
 
 /// xcheck: half-close: ours sends 10 kB and closes, smoltcp then sends 1 MiB; smoltcp client
 #[test]
 fn half_close_ours_first_smol_client() {
+    let _outcome = xcheck::outcome();
     half_close(Role::SmolClient, true);
 }
 
 /// xcheck: half-close: smoltcp sends 10 kB and closes, ours then sends 1 MiB; ours client
 #[test]
 fn half_close_smol_first_ours_client() {
+    let _outcome = xcheck::outcome();
     half_close(Role::OursClient, false);
 }
 
 /// xcheck: half-close: smoltcp sends 10 kB and closes, ours then sends 1 MiB; smoltcp client
 #[test]
 fn half_close_smol_first_smol_client() {
+    let _outcome = xcheck::outcome();
     half_close(Role::SmolClient, false);
 }
 
@@ -275,12 +289,14 @@ fn ours_aborts(role: Role) {
 /// xcheck: ours aborts: smoltcp takes the RST and goes CLOSED; ours client
 #[test]
 fn ours_aborts_ours_client() {
+    let _outcome = xcheck::outcome();
     ours_aborts(Role::OursClient);
 }
 
 /// xcheck: ours aborts: smoltcp takes the RST and goes CLOSED; smoltcp client
 #[test]
 fn ours_aborts_smol_client() {
+    let _outcome = xcheck::outcome();
     ours_aborts(Role::SmolClient);
 }
 
@@ -303,12 +319,14 @@ fn smol_aborts(role: Role) {
 /// xcheck: smoltcp aborts: ours takes the RST, reports Closed(Reset); ours client
 #[test]
 fn smol_aborts_ours_client() {
+    let _outcome = xcheck::outcome();
     smol_aborts(Role::OursClient);
 }
 
 /// xcheck: smoltcp aborts: ours takes the RST, reports Closed(Reset); smoltcp client
 #[test]
 fn smol_aborts_smol_client() {
+    let _outcome = xcheck::outcome();
     smol_aborts(Role::SmolClient);
 }
 
@@ -317,6 +335,7 @@ fn smol_aborts_smol_client() {
 /// xcheck: ours connects to a smoltcp port nobody listens on: RST, Closed(Refused)
 #[test]
 fn refused_ours_connects() {
+    let _outcome = xcheck::outcome();
     let mut x = Xcheck::clean();
     let now = x.now;
     let h = x
@@ -335,6 +354,7 @@ fn refused_ours_connects() {
 /// xcheck: smoltcp connects to a port of ours nobody listens on: RST,ACK, smoltcp CLOSED
 #[test]
 fn refused_smol_connects() {
+    let _outcome = xcheck::outcome();
     let mut x = Xcheck::clean();
     let s = x.smol_socket();
     x.smol_connect(s, 9);
@@ -384,12 +404,14 @@ fn ours_probes(role: Role) {
 /// xcheck: ours sends keepalive probes, smoltcp answers them; ours client
 #[test]
 fn keepalive_ours_probes_ours_client() {
+    let _outcome = xcheck::outcome();
     ours_probes(Role::OursClient);
 }
 
 /// xcheck: ours sends keepalive probes, smoltcp answers them; smoltcp client
 #[test]
 fn keepalive_ours_probes_smol_client() {
+    let _outcome = xcheck::outcome();
     ours_probes(Role::SmolClient);
 }
 
@@ -422,12 +444,14 @@ fn smol_probes(role: Role) {
 /// xcheck: smoltcp sends keepalive probes, ours answers them; ours client
 #[test]
 fn keepalive_smol_probes_ours_client() {
+    let _outcome = xcheck::outcome();
     smol_probes(Role::OursClient);
 }
 
 /// xcheck: smoltcp sends keepalive probes, ours answers them; smoltcp client
 #[test]
 fn keepalive_smol_probes_smol_client() {
+    let _outcome = xcheck::outcome();
     smol_probes(Role::SmolClient);
 }
 
@@ -457,12 +481,14 @@ fn ours_keepalive_abort(role: Role) {
 /// xcheck: link cut: ours' keepalive times out (Closed(TimedOut)); ours client
 #[test]
 fn keepalive_abort_ours_ours_client() {
+    let _outcome = xcheck::outcome();
     ours_keepalive_abort(Role::OursClient);
 }
 
 /// xcheck: link cut: ours' keepalive times out (Closed(TimedOut)); smoltcp client
 #[test]
 fn keepalive_abort_ours_smol_client() {
+    let _outcome = xcheck::outcome();
     ours_keepalive_abort(Role::SmolClient);
 }
 
@@ -484,12 +510,14 @@ fn smol_keepalive_abort(role: Role) {
 /// xcheck: link cut: smoltcp's keepalive + timeout closes it; ours client
 #[test]
 fn keepalive_abort_smol_ours_client() {
+    let _outcome = xcheck::outcome();
     smol_keepalive_abort(Role::OursClient);
 }
 
 /// xcheck: link cut: smoltcp's keepalive + timeout closes it; smoltcp client
 #[test]
 fn keepalive_abort_smol_smol_client() {
+    let _outcome = xcheck::outcome();
     smol_keepalive_abort(Role::SmolClient);
 }
 
@@ -553,24 +581,28 @@ fn zero_window(role: Role, ours_stalls: bool) {
 /// xcheck: smoltcp stops reading (zero window) for 30 s, then resumes; ours client
 #[test]
 fn zero_window_smol_stalls_ours_client() {
+    let _outcome = xcheck::outcome();
     zero_window(Role::OursClient, false);
 }
 
 /// xcheck: smoltcp stops reading (zero window) for 30 s, then resumes; smoltcp client
 #[test]
 fn zero_window_smol_stalls_smol_client() {
+    let _outcome = xcheck::outcome();
     zero_window(Role::SmolClient, false);
 }
 
 /// xcheck: ours stops reading (zero window) for 30 s, then resumes; ours client
 #[test]
 fn zero_window_ours_stalls_ours_client() {
+    let _outcome = xcheck::outcome();
     zero_window(Role::OursClient, true);
 }
 
 /// xcheck: ours stops reading (zero window) for 30 s, then resumes; smoltcp client
 #[test]
 fn zero_window_ours_stalls_smol_client() {
+    let _outcome = xcheck::outcome();
     zero_window(Role::SmolClient, true);
 }
 
@@ -645,24 +677,28 @@ fn mss_and_window_scale(role: Role, ours_mtu: usize, smol_mtu: usize) {
 /// xcheck: MSS and window scale: ours MTU 1500, smoltcp MTU 1200; ours client
 #[test]
 fn mss_wscale_smol_smaller_ours_client() {
+    let _outcome = xcheck::outcome();
     mss_and_window_scale(Role::OursClient, 1500, 1200);
 }
 
 /// xcheck: MSS and window scale: ours MTU 1500, smoltcp MTU 1200; smoltcp client
 #[test]
 fn mss_wscale_smol_smaller_smol_client() {
+    let _outcome = xcheck::outcome();
     mss_and_window_scale(Role::SmolClient, 1500, 1200);
 }
 
 /// xcheck: MSS and window scale: ours MTU 1000, smoltcp MTU 1500; ours client
 #[test]
 fn mss_wscale_ours_smaller_ours_client() {
+    let _outcome = xcheck::outcome();
     mss_and_window_scale(Role::OursClient, 1000, 1500);
 }
 
 /// xcheck: MSS and window scale: ours MTU 1000, smoltcp MTU 1500; smoltcp client
 #[test]
 fn mss_wscale_ours_smaller_smol_client() {
+    let _outcome = xcheck::outcome();
     mss_and_window_scale(Role::SmolClient, 1000, 1500);
 }
 
@@ -693,12 +729,14 @@ fn timestamps(role: Role) {
 /// xcheck: timestamps negotiated (smoltcp with a TSval generator), 1 MiB each way; ours client
 #[test]
 fn timestamps_ours_client() {
+    let _outcome = xcheck::outcome();
     timestamps(Role::OursClient);
 }
 
 /// xcheck: timestamps negotiated (smoltcp with a TSval generator), 1 MiB each way; smoltcp client
 #[test]
 fn timestamps_smol_client() {
+    let _outcome = xcheck::outcome();
     timestamps(Role::SmolClient);
 }
 
@@ -743,12 +781,14 @@ fn half_close_slow_peer(role: Role) {
 /// xcheck: half-close: ours closes, smoltcp answers after 61 s of silence, then closes; ours client
 #[test]
 fn half_close_slow_peer_ours_client() {
+    let _outcome = xcheck::outcome();
     half_close_slow_peer(Role::OursClient);
 }
 
 /// xcheck: half-close: ours closes, smoltcp answers after 61 s of silence, then closes; smoltcp client
 #[test]
 fn half_close_slow_peer_smol_client() {
+    let _outcome = xcheck::outcome();
     half_close_slow_peer(Role::SmolClient);
 }
 
@@ -757,6 +797,7 @@ fn half_close_slow_peer_smol_client() {
 /// xcheck: simultaneous open: both send SYNs at the same instant, both reach ESTABLISHED, data flows both ways
 #[test]
 fn simultaneous_open() {
+    let _outcome = xcheck::outcome();
     let mut x = Xcheck::clean();
     let now = x.now;
     let ours = x

@@ -84,12 +84,14 @@ fn handshake(role: Role) {
 /// xcheck: IPv6 handshake (tuples on 2001:2::/64, MSS 1440 = MTU − 60 both ways), ours client / smoltcp server
 #[test]
 fn handshake_ours_client() {
+    let _outcome = xcheck::outcome();
     handshake(Role::OursClient);
 }
 
 /// xcheck: IPv6 handshake (tuples on 2001:2::/64, MSS 1440 = MTU − 60 both ways), smoltcp client / ours server
 #[test]
 fn handshake_smol_client() {
+    let _outcome = xcheck::outcome();
     handshake(Role::SmolClient);
 }
 
@@ -116,12 +118,14 @@ fn bulk(role: Role) {
 /// xcheck: IPv6: 4 MiB each way, byte-exact, 1440-octet segments, then both close; ours client
 #[test]
 fn bulk_4mib_each_way_ours_client() {
+    let _outcome = xcheck::outcome();
     bulk(Role::OursClient);
 }
 
 /// xcheck: IPv6: 4 MiB each way, byte-exact, 1440-octet segments, then both close; smoltcp client
 #[test]
 fn bulk_4mib_each_way_smol_client() {
+    let _outcome = xcheck::outcome();
     bulk(Role::SmolClient);
 }
 
@@ -154,12 +158,14 @@ fn ours_closes_first(role: Role) {
 /// xcheck: IPv6: ours closes first: ours TIME-WAIT for 2×MSL, smoltcp CLOSED; ours client
 #[test]
 fn ours_closes_first_ours_client() {
+    let _outcome = xcheck::outcome();
     ours_closes_first(Role::OursClient);
 }
 
 /// xcheck: IPv6: ours closes first: ours TIME-WAIT for 2×MSL, smoltcp CLOSED; smoltcp client
 #[test]
 fn ours_closes_first_smol_client() {
+    let _outcome = xcheck::outcome();
     ours_closes_first(Role::SmolClient);
 }
 
@@ -185,12 +191,14 @@ fn smol_closes_first(role: Role) {
 /// xcheck: IPv6: smoltcp closes first: smoltcp TIME-WAIT, ours CLOSED; ours client | smoltcp's TIME-WAIT is a fixed 10 s, not 2×MSL (RFC 9293 §3.6.1)
 #[test]
 fn smol_closes_first_ours_client() {
+    let _outcome = xcheck::outcome();
     smol_closes_first(Role::OursClient);
 }
 
 /// xcheck: IPv6: smoltcp closes first: smoltcp TIME-WAIT, ours CLOSED; smoltcp client | smoltcp's TIME-WAIT is a fixed 10 s, not 2×MSL (RFC 9293 §3.6.1)
 #[test]
 fn smol_closes_first_smol_client() {
+    let _outcome = xcheck::outcome();
     smol_closes_first(Role::SmolClient);
 }
 
@@ -215,12 +223,14 @@ fn simultaneous_close(role: Role) {
 /// xcheck: IPv6: simultaneous close: both TIME-WAIT, then both CLOSED; ours client
 #[test]
 fn simultaneous_close_ours_client() {
+    let _outcome = xcheck::outcome();
     simultaneous_close(Role::OursClient);
 }
 
 /// xcheck: IPv6: simultaneous close: both TIME-WAIT, then both CLOSED; smoltcp client
 #[test]
 fn simultaneous_close_smol_client() {
+    let _outcome = xcheck::outcome();
     simultaneous_close(Role::SmolClient);
 }
 
@@ -229,6 +239,7 @@ fn simultaneous_close_smol_client() {
 /// xcheck: IPv6: ours aborts: smoltcp takes the RST and goes CLOSED; ours client
 #[test]
 fn ours_aborts_ours_client() {
+    let _outcome = xcheck::outcome();
     let mut x = v6();
     let c = x.connect(Role::OursClient, PORT);
     x.ours.tcp_mut().send(c.ours, &pattern(5000, 5)).unwrap();
@@ -248,6 +259,7 @@ fn ours_aborts_ours_client() {
 /// xcheck: IPv6: smoltcp aborts: ours takes the RST, reports Closed(Reset); smoltcp client
 #[test]
 fn smol_aborts_smol_client() {
+    let _outcome = xcheck::outcome();
     let mut x = v6();
     let c = x.connect(Role::SmolClient, PORT);
     x.smol(c.smol).send_slice(&pattern(5000, 6)).unwrap();
@@ -262,6 +274,7 @@ fn smol_aborts_smol_client() {
 /// xcheck: IPv6: ours connects to a smoltcp port nobody listens on: RST, Closed(Refused)
 #[test]
 fn refused_ours_connects() {
+    let _outcome = xcheck::outcome();
     let mut x = v6();
     let now = x.now;
     let h = x
@@ -281,6 +294,7 @@ fn refused_ours_connects() {
 /// xcheck: IPv6: smoltcp connects to a port of ours nobody listens on: RST,ACK, smoltcp CLOSED
 #[test]
 fn refused_smol_connects() {
+    let _outcome = xcheck::outcome();
     let mut x = v6();
     let s = x.smol_socket();
     x.smol_connect(s, 9);
@@ -319,12 +333,14 @@ fn mss_at_the_minimum_mtu(role: Role) {
 /// xcheck: IPv6 MSS: ours MTU 1500, smoltcp MTU 1280 (the IPv6 minimum): 1220-octet segments both ways; ours client
 #[test]
 fn mss_minimum_mtu_ours_client() {
+    let _outcome = xcheck::outcome();
     mss_at_the_minimum_mtu(Role::OursClient);
 }
 
 /// xcheck: IPv6 MSS: ours MTU 1500, smoltcp MTU 1280 (the IPv6 minimum): 1220-octet segments both ways; smoltcp client
 #[test]
 fn mss_minimum_mtu_smol_client() {
+    let _outcome = xcheck::outcome();
     mss_at_the_minimum_mtu(Role::SmolClient);
 }
 
@@ -356,18 +372,21 @@ fn loss(p: f64) -> DirectionFaults {
 /// xcheck: IPv6: 5% loss each way, 1 MiB each way byte-exact; ours client
 #[test]
 fn loss_5pct_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, loss(0.05), 13, 1 << 20);
 }
 
 /// xcheck: IPv6: 5% loss each way, 1 MiB each way byte-exact; smoltcp client
 #[test]
 fn loss_5pct_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, loss(0.05), 14, 1 << 20);
 }
 
 /// xcheck: IPv6: 20% loss each way, 256 KiB each way byte-exact; ours client
 #[test]
 fn loss_20pct_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, loss(0.20), 15, 256 << 10);
 }
 
@@ -382,12 +401,14 @@ fn reorder() -> DirectionFaults {
 /// xcheck: IPv6: 10% of packets held back 3 ms (reordered), 1 MiB each way; ours client
 #[test]
 fn reorder_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, reorder(), 17, 1 << 20);
 }
 
 /// xcheck: IPv6: 10% of packets held back 3 ms (reordered), 1 MiB each way; smoltcp client
 #[test]
 fn reorder_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, reorder(), 18, 1 << 20);
 }
 
@@ -401,12 +422,14 @@ fn duplicate() -> DirectionFaults {
 /// xcheck: IPv6: 10% of packets duplicated, 1 MiB each way; ours client
 #[test]
 fn duplicate_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, duplicate(), 19, 1 << 20);
 }
 
 /// xcheck: IPv6: 10% of packets duplicated, 1 MiB each way; smoltcp client
 #[test]
 fn duplicate_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, duplicate(), 20, 1 << 20);
 }
 
@@ -420,12 +443,14 @@ fn corrupt() -> DirectionFaults {
 /// xcheck: IPv6: 5% of packets with one bit flipped (IPv6 has no header checksum: the TCP checksum over the IPv6 pseudo-header catches them), 1 MiB each way; ours client
 #[test]
 fn corrupt_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, corrupt(), 21, 1 << 20);
 }
 
 /// xcheck: IPv6: 5% of packets with one bit flipped (IPv6 has no header checksum: the TCP checksum over the IPv6 pseudo-header catches them), 1 MiB each way; smoltcp client
 #[test]
 fn corrupt_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, corrupt(), 22, 1 << 20);
 }
 
@@ -444,11 +469,13 @@ fn everything() -> DirectionFaults {
 /// xcheck: IPv6: 2% loss + 2% duplication + 2% corruption + 5% reordering + jitter, 512 KiB each way; ours client
 #[test]
 fn all_faults_ours_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::OursClient, everything(), 23, 512 << 10);
 }
 
 /// xcheck: IPv6: 2% loss + 2% duplication + 2% corruption + 5% reordering + jitter, 512 KiB each way; smoltcp client
 #[test]
 fn all_faults_smol_client() {
+    let _outcome = xcheck::outcome();
     faulty(Role::SmolClient, everything(), 24, 512 << 10);
 }

@@ -1,11 +1,13 @@
 //! Property tests of our stack against smoltcp (tests/xcheck): random fault seeds, fault
-//! rates, sizes, roles and endings. Few cases, so the suite stays fast; a failing case
-//! leaves its capture in target/xcheck/. The `/// xcheck:` line above each test is its row
+//! rates, sizes, roles and endings: thousands of cases (a couple of seconds in all), failing
+//! ones saved to `tests/xcheck_props.proptest-regressions`; a failing case leaves its capture
+//! in target/xcheck/. The `/// xcheck:` line above each test is its row
 //! in docs/xcheck.md.
 
 mod xcheck;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use tunstack::link::DirectionFaults;
 use tunstack::tcp::CloseReason;
 use tunstack::time::Duration;
@@ -13,6 +15,23 @@ use xcheck::{Role, Setup, Transfer, Xcheck, pattern, wire};
 
 /// Simulated time any of these runs may take (a bound, not a measurement).
 const LIMIT: Duration = Duration::from_secs(900);
+
+/// `cases` cases per property, or `PROPTEST_CASES` (as in tcp_lossy.rs). A case takes well
+/// under a millisecond (simulated time), so thousands fit in a couple of seconds. A failing
+/// case is saved to `tests/xcheck_props.proptest-regressions` (commit it), which proptest
+/// replays before new cases.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
 
 fn role(ours_client: bool) -> Role {
     if ours_client {
@@ -22,19 +41,18 @@ fn role(ours_client: bool) -> Role {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
-
-    /// xcheck: property: random fault seed, loss ≤ 8%, dup/corrupt/reorder ≤ 3%, sizes ≤ 192 KiB each way, either role: byte-exact, both CLOSED, bounded time
-    #[test]
-    fn prop_faulty_transfer(
+/// xcheck: property: random fault seed, loss ≤ 8%, dup/corrupt/reorder ≤ 3%, sizes ≤ 192 KiB each way, either role: byte-exact, both CLOSED, bounded time
+#[test]
+fn prop_faulty_transfer() {
+    let _outcome = xcheck::outcome();
+    proptest!(config(2048), |(
         seed in any::<u64>(),
         loss in 0.0f64..0.08,
         other in 0.0f64..0.03,
         to_smol in 0usize..192 * 1024,
         to_ours in 0usize..192 * 1024,
         ours_client in any::<bool>(),
-    ) {
+    )| {
         let faults = DirectionFaults {
             loss,
             duplicate: other,
@@ -50,17 +68,20 @@ proptest! {
         let took = x.transfer(c, &mut t, LIMIT);
         prop_assert!(took < LIMIT);
         prop_assert_eq!(x.ours_closed(c.ours), Some(CloseReason::Normal));
-    }
+    });
+}
 
-    /// xcheck: property: random sizes, a random side aborts mid-transfer: the other side sees the RST, both end CLOSED
-    #[test]
-    fn prop_abort_mid_transfer(
+/// xcheck: property: random sizes, a random side aborts mid-transfer: the other side sees the RST, both end CLOSED
+#[test]
+fn prop_abort_mid_transfer() {
+    let _outcome = xcheck::outcome();
+    proptest!(config(2048), |(
         seed in any::<u64>(),
         size in 1usize..512 * 1024,
         abort_after_ms in 0u64..20,
         ours_aborts in any::<bool>(),
         ours_client in any::<bool>(),
-    ) {
+    )| {
         let mut x = Xcheck::new(Setup { seed, ..Setup::default() });
         let c = x.connect(role(ours_client), 80);
         let mut t = Transfer::new(pattern(size, seed), pattern(size, !seed));
@@ -86,19 +107,18 @@ proptest! {
         // What arrived before the abort is a prefix of what was sent.
         prop_assert!(t.to_ours.starts_with(&t.ours_got));
         prop_assert!(t.to_smol.starts_with(&t.smol_got));
-    }
+    });
 }
 
 fn pick<T: Copy + std::fmt::Debug + 'static>(v: &'static [T]) -> impl Strategy<Value = T> {
     prop::sample::select(v)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
-
-    /// xcheck: property: random buffers (2..256 KiB) and MTUs (576..9000) on both sides, smoltcp timestamps on or off, random faults (loss ≤ 10%), either role: byte-exact, both CLOSED, bounded time
-    #[test]
-    fn prop_random_configs(
+/// xcheck: property: random buffers (2..256 KiB) and MTUs (576..9000) on both sides, smoltcp timestamps on or off, random faults (loss ≤ 10%), either role: byte-exact, both CLOSED, bounded time
+#[test]
+fn prop_random_configs() {
+    let _outcome = xcheck::outcome();
+    proptest!(config(1024), |(
         seed in any::<u64>(),
         loss in 0.0f64..0.10,
         other in 0.0f64..0.03,
@@ -116,7 +136,7 @@ proptest! {
         to_smol in 0usize..256 * 1024,
         to_ours in 0usize..256 * 1024,
         ours_client in any::<bool>(),
-    ) {
+    )| {
         let faults = DirectionFaults {
             loss,
             duplicate: other,
@@ -139,5 +159,5 @@ proptest! {
         let took = x.transfer(c, &mut t, LIMIT);
         prop_assert!(took < LIMIT);
         prop_assert_eq!(x.ours_closed(c.ours), Some(CloseReason::Normal));
-    }
+    });
 }

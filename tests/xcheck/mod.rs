@@ -9,10 +9,12 @@
 //! Every packet handed to either stack (after the faults) is recorded in a pcap held in
 //! memory; if the test panics, the capture is written to `target/xcheck/<test>.pcap` and the
 //! last segments are printed in RFC notation. `docs/xcheck.md` is generated from the
-//! `/// xcheck:` lines above each test (see `tests/xcheck_table.rs`).
+//! `/// xcheck:` lines above each test and the outcomes they record (`outcome.rs`; see
+//! `tests/xcheck_table.rs`).
 
 #![allow(dead_code, unused_imports)]
 
+mod outcome;
 pub mod script;
 mod tap;
 mod transfer;
@@ -33,6 +35,7 @@ use tunstack::time::{Duration, Instant};
 #[path = "../support/mod.rs"]
 pub mod support;
 
+pub use outcome::{Outcome, outcome};
 use support::clock::{self, Endpoint, Schedule, World};
 use support::endpoints::{SmolEnd, StackEnd, Way};
 use support::smoltcp_device::SmolPipe;
