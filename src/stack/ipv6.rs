@@ -252,14 +252,7 @@ impl Stack {
         let (queue, spare, counters) = (&mut self.queue, &mut self.spare, &mut self.counters);
         let max_queued = self.config.max_queued;
         let fragments = out.fragment(payload, self.config.mtu, ident, &mut scratch, |packet| {
-            if queue.len() >= max_queued {
-                counters.tx_queue_drops += 1;
-                return;
-            }
-            let mut buf = spare.pop().unwrap_or_default();
-            buf.clear();
-            buf.extend_from_slice(packet);
-            queue.push_back(buf);
+            super::enqueue(queue, spare, counters, max_queued, packet);
         });
         if fragments > 1 {
             self.counters.fragments6_out += fragments as u64;

@@ -211,6 +211,25 @@ pub struct Stack {
     tcp: TcpLayer,
 }
 
+/// Copies `packet` into a reused buffer at the back of the link queue, or counts a drop
+/// when `max_queued` packets already wait (both families' output goes through here).
+fn enqueue(
+    queue: &mut VecDeque<Vec<u8>>,
+    spare: &mut Vec<Vec<u8>>,
+    counters: &mut Counters,
+    max_queued: usize,
+    packet: &[u8],
+) {
+    if queue.len() >= max_queued {
+        counters.tx_queue_drops += 1;
+        return;
+    }
+    let mut buf = spare.pop().unwrap_or_default();
+    buf.clear();
+    buf.extend_from_slice(packet);
+    queue.push_back(buf);
+}
+
 impl Stack {
     /// A stack with no listeners or connections. Panics unless `config.mtu` is within
     /// [`MIN_MTU`]..=[`MAX_MTU`].
@@ -430,14 +449,7 @@ impl Stack {
         let max_queued = self.config.max_queued;
         out.fragment(payload, self.config.mtu, &mut scratch, |packet| {
             fragments += 1;
-            if queue.len() >= max_queued {
-                counters.tx_queue_drops += 1;
-                return;
-            }
-            let mut buf = spare.pop().unwrap_or_default();
-            buf.clear();
-            buf.extend_from_slice(packet);
-            queue.push_back(buf);
+            enqueue(queue, spare, counters, max_queued, packet);
         });
         if fragments > 1 {
             self.counters.fragments_out += fragments as u64;
