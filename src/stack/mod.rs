@@ -18,6 +18,7 @@
 //! without bound.
 
 mod demux;
+mod events;
 mod ipv6;
 mod listeners;
 mod ratelimit;

@@ -16,121 +16,22 @@
 //! [`time_wait`]: super::time_wait
 
 use super::demux::Demux;
+use super::events::close_reason_name;
+pub use super::events::{StackEvent, TcpCounters, TcpError, TcpEvent};
 use super::listeners::{ListenerInfo, Listeners};
 use super::sockets::{Owner, SocketHandle, Sockets};
 use super::time_wait::{DEFAULT_MAX_TIME_WAIT, TimeWaitCap};
 use super::timer_heap::TimerHeap;
 use super::transmit::{IpOptions, Transmit};
 use crate::tcp::{
-    self, CloseReason, Connection, ConnectionError, Event, FourTuple, IcmpError, IsnGenerator,
-    Segment, SegmentRef, State, Stats, reset_for,
+    self, CloseReason, Connection, Event, FourTuple, IcmpError, IsnGenerator, Segment, SegmentRef,
+    State, reset_for,
 };
 use crate::time::Instant;
 use crate::wire::icmp::Quote;
 use crate::wire::{DropReason, PseudoHeader};
-use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-
-/// Something an application should act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TcpEvent {
-    /// A connection finished its handshake on the listener at `port`: call `accept`.
-    Incoming {
-        /// The listening port.
-        port: u16,
-    },
-    /// An event of an accepted or actively opened connection.
-    Connection {
-        /// The connection.
-        handle: SocketHandle,
-        /// What happened to it.
-        event: Event,
-    },
-}
-
-/// A [`TcpEvent`] with the owner it is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StackEvent {
-    /// The application the connection or listener belongs to.
-    pub owner: Owner,
-    /// What happened.
-    pub event: TcpEvent,
-}
-
-/// Errors of the socket calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TcpError {
-    /// `listen` on a port that has a listener (`io::ErrorKind::AddrInUse`).
-    #[error("port {0} already has a listener")]
-    PortInUse(u16),
-    /// `connect`: every ephemeral port (RFC 6335 dynamic range) is taken towards this remote
-    /// socket (`io::ErrorKind::AddrNotAvailable`).
-    #[error("no ephemeral port free for {0}")]
-    NoEphemeralPorts(SocketAddr),
-    /// MUST-46: an OPEN to a broadcast or multicast address is refused (and one to an
-    /// address family we have no address in).
-    #[error("{0} is not a unicast address we can reach")]
-    InvalidRemote(IpAddr),
-    /// The handle names no connection: it closed and was removed (`io::ErrorKind::NotConnected`).
-    #[error("no such connection (closed)")]
-    NotConnected,
-    /// The connection refused the call.
-    #[error(transparent)]
-    Connection(#[from] ConnectionError),
-}
-
-impl From<TcpError> for io::Error {
-    fn from(e: TcpError) -> io::Error {
-        match e {
-            TcpError::Connection(c) => c.into(),
-            TcpError::PortInUse(_) => io::Error::new(io::ErrorKind::AddrInUse, e),
-            TcpError::NoEphemeralPorts(_) => io::Error::new(io::ErrorKind::AddrNotAvailable, e),
-            TcpError::InvalidRemote(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
-            TcpError::NotConnected => io::Error::new(io::ErrorKind::NotConnected, e),
-        }
-    }
-}
-
-/// What the TCP layer has done over the stack's life.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TcpCounters {
-    /// Active OPENs: `connect` calls that created a connection (RFC 9293 §3.10.1).
-    pub active_opens: u64,
-    /// Passive OPENs: SYNs a listener admitted (RFC 9293 §3.10.7.2).
-    pub passive_opens: u64,
-    /// SYNs dropped because a listener's queues were full.
-    pub syn_backlog_drops: u64,
-    /// RSTs sent for segments that matched no connection (RFC 9293 §3.10.7.1).
-    pub resets_sent_for_strays: u64,
-    /// TIME-WAIT connections ended early because `max_time_wait` were waiting.
-    pub time_wait_recycled: u64,
-    /// Connections removed, by how they closed.
-    pub closed: HashMap<&'static str, u64>,
-    /// The counters of closed connections' statistics, summed when each is removed (the
-    /// current-value fields, SRTT to the queues, stay at zero).
-    pub totals: Stats,
-}
-
-impl TcpCounters {
-    fn count_closed(&mut self, stats: &Stats, reason: CloseReason) {
-        self.totals.accumulate(stats);
-        *self.closed.entry(close_reason_name(reason)).or_default() += 1;
-    }
-}
-
-fn close_reason_name(r: CloseReason) -> &'static str {
-    match r {
-        CloseReason::Normal => "normal",
-        CloseReason::Reset => "reset-by-peer",
-        CloseReason::Refused => "refused",
-        CloseReason::TimedOut => "timed-out",
-        CloseReason::Aborted => "aborted",
-        CloseReason::ResetInListen => "reset-in-listen",
-        CloseReason::FinWait2Timeout => "fin-wait-2-timeout",
-        CloseReason::Unreachable => "unreachable",
-    }
-}
 
 /// The TCP part of the stack: listeners, connections named by [`SocketHandle`], and the
 /// socket calls on them. Reached through [`Stack::tcp`](super::Stack::tcp) and

@@ -43,12 +43,15 @@ use super::config::{
     CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
 use super::congestion::Congestion;
-use super::recv::RecvSpace;
+use super::recv::{RecvSpace, our_wscale};
 use super::rtt::RttEstimator;
 use super::segment::{Ctl, Segment};
 use super::send::SendSpace;
 use super::seq::SeqNum;
 use super::state::{Phase, State, UserClose};
+use super::tcb::{
+    AckDebt, ChallengeAcks, LossRecovery, Negotiated, Probes, RetransmitClock, UserSide,
+};
 use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
 use crate::wire;
@@ -90,86 +93,6 @@ pub struct Connection {
     /// What the user is told besides data.
     pub(super) user: UserSide,
     pub(super) stats: Stats,
-}
-
-/// Options both sides offered in the handshake (RFC 7323, RFC 2018): each is on only when
-/// the peer's SYN carried it and our configuration allows it.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Negotiated {
-    /// RFC 7323 §2 window scaling (the shifts live in `snd` and `rcv`).
-    pub(super) window_scale: bool,
-    /// RFC 2018 SACK.
-    pub(super) sack: bool,
-    /// RFC 7323 §3 timestamps, on every segment.
-    pub(super) timestamps: bool,
-    /// RFC 7323 §4.3 TS.Recent: the TSval to echo, and PAWS's reference.
-    pub(super) ts_recent: u32,
-}
-
-/// The ACK we owe (RFC 9293 §3.8.6.3): owed now, or delayed while in-order data trickles in.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct AckDebt {
-    /// An ACK is owed now (the next segment out pays it).
-    pub(super) pending: bool,
-    /// Octets received in order since we last sent an ACK.
-    pub(super) unacked_bytes: u32,
-    /// Largest payload seen from the peer (for "every second full-sized segment").
-    pub(super) rcv_mss: u32,
-}
-
-/// Repairing loss before the RTO does: fast retransmit (RFC 5681, RFC 6582), RFC 6675
-/// SACK recovery and RFC 8985 tail loss probes.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct LossRecovery {
-    /// Resend at SND.UNA next (fast retransmit, partial ACK, a lost retransmission).
-    pub(super) fast_retransmit: bool,
-    /// RFC 6675 HighRxt: one past the highest octet retransmitted in this recovery.
-    pub(super) high_rxt: SeqNum,
-    /// RFC 8985 TLPRxtOut: a loss probe is out for the current tail.
-    pub(super) tlp_out: bool,
-    /// The next segment is a loss probe.
-    pub(super) loss_probe: bool,
-}
-
-/// RFC 9293 §3.8.3: the clock R1 and R2 run on for what is outstanding.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct RetransmitClock {
-    /// When the oldest outstanding sequence space was first sent (R2 clock).
-    pub(super) start: Option<Instant>,
-    /// Retransmission timeouts since the last new ACK (R1).
-    pub(super) count: u32,
-}
-
-/// Probing a closed window (RFC 9293 §3.8.6.1) and an idle peer (§3.8.4).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Probes {
-    /// When the last acceptable segment arrived (MUST-37: a peer that answers probes is
-    /// alive).
-    pub(super) last_recv_at: Instant,
-    /// Zero-window probes sent without the window opening: the persist backoff exponent.
-    pub(super) persist_backoff: u32,
-    /// The persist timer fired with an open window: send one segment ignoring Nagle/SWS.
-    pub(super) force_send: bool,
-    /// Keepalive probes sent without an answer.
-    pub(super) keepalives: u32,
-}
-
-/// RFC 5961 §7: challenge ACKs sent in the current one-second window.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ChallengeAcks {
-    pub(super) window_start: Instant,
-    pub(super) count: u32,
-}
-
-/// What the user learns besides data.
-#[derive(Debug, Default)]
-pub(super) struct UserSide {
-    /// Drained by `poll_event`.
-    pub(super) events: VecDeque<Event>,
-    /// `send` took less than it was given: an `Event::Writable` is owed once space frees.
-    pub(super) want_writable: bool,
-    /// MUST-47: the last soft error reported by IP.
-    pub(super) soft_error: Option<IcmpError>,
 }
 
 impl Connection {
@@ -660,28 +583,4 @@ impl Connection {
             }
         }
     }
-
-    /// RFC 9293 §3.10.7.4 fifth, the window update: "set SND.WND <- SEG.WND, set SND.WL1 <-
-    /// SEG.SEQ, and set SND.WL2 <- SEG.ACK" (`wnd` already scaled where RFC 7323 says so).
-    /// The handshake sets these unconditionally; later segments only when they are newer
-    /// (`SendSpace::window_update_acceptable`). An open window ends zero-window probing.
-    pub(super) fn update_window(&mut self, seq: SeqNum, ack: SeqNum, wnd: u32) {
-        self.snd.snd_wnd = wnd;
-        self.snd.snd_wl1 = seq;
-        self.snd.snd_wl2 = ack;
-        self.snd.max_snd_wnd = self.snd.max_snd_wnd.max(wnd);
-        if wnd > 0 {
-            self.probes.persist_backoff = 0;
-            self.timers.stop(TimerKind::Persist);
-        }
-    }
-}
-
-/// Our window scale shift: the smallest that lets the buffer be advertised (at most 14).
-pub(super) fn our_wscale(buffer: usize) -> u8 {
-    let mut s = 0u8;
-    while s < 14 && (buffer >> s) > 65535 {
-        s += 1;
-    }
-    s
 }

@@ -489,3 +489,20 @@ impl Connection {
         }
     }
 }
+
+impl Connection {
+    /// RFC 9293 §3.10.7.4 fifth, the window update: "set SND.WND <- SEG.WND, set SND.WL1 <-
+    /// SEG.SEQ, and set SND.WL2 <- SEG.ACK" (`wnd` already scaled where RFC 7323 says so).
+    /// The handshake sets these unconditionally; later segments only when they are newer
+    /// (`SendSpace::window_update_acceptable`). An open window ends zero-window probing.
+    pub(super) fn update_window(&mut self, seq: SeqNum, ack: SeqNum, wnd: u32) {
+        self.snd.snd_wnd = wnd;
+        self.snd.snd_wl1 = seq;
+        self.snd.snd_wl2 = ack;
+        self.snd.max_snd_wnd = self.snd.max_snd_wnd.max(wnd);
+        if wnd > 0 {
+            self.probes.persist_backoff = 0;
+            self.timers.stop(TimerKind::Persist);
+        }
+    }
+}

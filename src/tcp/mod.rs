@@ -7,6 +7,7 @@
 //! | `input.rs` | segment arrival, the steps of RFC 9293 §3.10.7 in order |
 //! | `output.rs` | segments out: SYN, data with Nagle/SWS, retransmissions, ACKs |
 //! | `timeouts.rs` | what each timer does, and arming them (RTO within R2, loss probe, keepalive) |
+//! | `tcb.rs` | the TCB's parts beside the sequence spaces (negotiated options, ACK debt, loss recovery, clocks, probes) |
 //! | `timers.rs` | `TimerKind` and the deadline table, nothing else |
 //! | `reset.rs` | [`reset_for`]: the RST answering a segment for no connection |
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
@@ -56,6 +57,7 @@ mod send;
 /// `pub(crate)` so the codec in `wire::tcp` names it without going through this module.
 pub(crate) mod seq;
 mod state;
+mod tcb;
 mod timeouts;
 mod timers;
 

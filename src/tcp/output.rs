@@ -3,7 +3,8 @@
 
 use log::trace;
 
-use super::connection::{Connection, our_wscale};
+use super::connection::Connection;
+use super::recv::our_wscale;
 use super::segment::{Ctl, Options, Segment};
 use super::seq::SeqNum;
 use super::state::Phase;

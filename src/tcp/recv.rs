@@ -225,6 +225,15 @@ impl RecvSpace {
     }
 }
 
+/// Our window scale shift: the smallest that lets the buffer be advertised (at most 14).
+pub(super) fn our_wscale(buffer: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (buffer >> s) > 65535 {
+        s += 1;
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

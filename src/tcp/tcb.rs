@@ -1,0 +1,90 @@
+//! The parts of the TCB (RFC 9293 §3.3.1) beside the send and receive sequence spaces: what
+//! the handshake negotiated, the ACK we owe, loss recovery, the retransmission clock,
+//! probes, challenge ACKs and what the user is told. [`Connection`](super::Connection)
+//! holds one of each.
+
+use std::collections::VecDeque;
+
+use super::config::{Event, IcmpError};
+use super::seq::SeqNum;
+use crate::time::Instant;
+
+/// Options both sides offered in the handshake (RFC 7323, RFC 2018): each is on only when
+/// the peer's SYN carried it and our configuration allows it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Negotiated {
+    /// RFC 7323 §2 window scaling (the shifts live in `snd` and `rcv`).
+    pub(super) window_scale: bool,
+    /// RFC 2018 SACK.
+    pub(super) sack: bool,
+    /// RFC 7323 §3 timestamps, on every segment.
+    pub(super) timestamps: bool,
+    /// RFC 7323 §4.3 TS.Recent: the TSval to echo, and PAWS's reference.
+    pub(super) ts_recent: u32,
+}
+
+/// The ACK we owe (RFC 9293 §3.8.6.3): owed now, or delayed while in-order data trickles in.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AckDebt {
+    /// An ACK is owed now (the next segment out pays it).
+    pub(super) pending: bool,
+    /// Octets received in order since we last sent an ACK.
+    pub(super) unacked_bytes: u32,
+    /// Largest payload seen from the peer (for "every second full-sized segment").
+    pub(super) rcv_mss: u32,
+}
+
+/// Repairing loss before the RTO does: fast retransmit (RFC 5681, RFC 6582), RFC 6675
+/// SACK recovery and RFC 8985 tail loss probes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LossRecovery {
+    /// Resend at SND.UNA next (fast retransmit, partial ACK, a lost retransmission).
+    pub(super) fast_retransmit: bool,
+    /// RFC 6675 HighRxt: one past the highest octet retransmitted in this recovery.
+    pub(super) high_rxt: SeqNum,
+    /// RFC 8985 TLPRxtOut: a loss probe is out for the current tail.
+    pub(super) tlp_out: bool,
+    /// The next segment is a loss probe.
+    pub(super) loss_probe: bool,
+}
+
+/// RFC 9293 §3.8.3: the clock R1 and R2 run on for what is outstanding.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RetransmitClock {
+    /// When the oldest outstanding sequence space was first sent (R2 clock).
+    pub(super) start: Option<Instant>,
+    /// Retransmission timeouts since the last new ACK (R1).
+    pub(super) count: u32,
+}
+
+/// Probing a closed window (RFC 9293 §3.8.6.1) and an idle peer (§3.8.4).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probes {
+    /// When the last acceptable segment arrived (MUST-37: a peer that answers probes is
+    /// alive).
+    pub(super) last_recv_at: Instant,
+    /// Zero-window probes sent without the window opening: the persist backoff exponent.
+    pub(super) persist_backoff: u32,
+    /// The persist timer fired with an open window: send one segment ignoring Nagle/SWS.
+    pub(super) force_send: bool,
+    /// Keepalive probes sent without an answer.
+    pub(super) keepalives: u32,
+}
+
+/// RFC 5961 §7: challenge ACKs sent in the current one-second window.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChallengeAcks {
+    pub(super) window_start: Instant,
+    pub(super) count: u32,
+}
+
+/// What the user learns besides data.
+#[derive(Debug, Default)]
+pub(super) struct UserSide {
+    /// Drained by `poll_event`.
+    pub(super) events: VecDeque<Event>,
+    /// `send` took less than it was given: an `Event::Writable` is owed once space frees.
+    pub(super) want_writable: bool,
+    /// MUST-47: the last soft error reported by IP.
+    pub(super) soft_error: Option<IcmpError>,
+}
