@@ -428,6 +428,54 @@ fn options_negotiated_only_when_offered() {
     assert_eq!(s.expect_sent("<SEQ=ISS+3>").payload.len(), 1448);
 }
 
+/// RFC 7323 §1.3 and RFC 2018 §2: an option is used only when both sides want it; a peer
+/// that offers window scaling, SACK and timestamps to a host configured without them gets
+/// none of them back, and its window is read unscaled.
+#[test]
+fn options_declined_when_our_config_turns_them_off() {
+    let mut s = Harness::server_from(
+        "<SEQ=IRS><CTL=SYN><MSS=1460><WS=7><SACKOK><TS=500,0>",
+        plain_config(),
+    );
+    let synack = s.expect_sent("<SEQ=ISS><ACK=IRS+1><CTL=SYN,ACK><MSS=1000>");
+    assert_eq!(synack.options.window_scale, None);
+    assert!(!synack.options.sack_permitted);
+    assert_eq!(synack.options.timestamps, None);
+    s.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=100>");
+    assert_eq!(s.conn.stats().snd_wnd, 100); // not 100 << 7
+    // Out-of-order data draws a duplicate ACK without SACK blocks.
+    s.receive_data("<SEQ=IRS+11><ACK=ISS+1><CTL=ACK>", &[7; 10]);
+    let dup = s.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
+    assert!(dup.options.sack.is_empty());
+}
+
+/// RFC 9293 §3.7.1: the send MSS never makes a datagram longer than 65,535 octets, even
+/// when both sides announce the largest MSS the option can carry.
+#[test]
+fn send_mss_fits_the_largest_ipv4_datagram() {
+    let config = Config {
+        mss: u16::MAX,
+        send_buffer: 256 * 1024,
+        ..nodelay()
+    };
+    let mut s = Harness::server_from("<SEQ=IRS><CTL=SYN><MSS=65535>", config);
+    s.expect_sent("<CTL=SYN,ACK>");
+    s.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><WND=65535>");
+    s.send(&[1; 70_000]);
+    let first = s.expect_sent("<SEQ=ISS+1>");
+    assert_eq!(first.payload.len(), 65535 - 40); // IPv4 and TCP headers
+}
+
+/// Every segment that arrives is counted, the SYN that opened a passive connection too.
+#[test]
+fn segments_in_counts_the_opening_syn() {
+    let mut s = Harness::server(plain_config());
+    assert_eq!(s.conn.stats().segments_in, 1);
+    s.expect_sent("<CTL=SYN,ACK>");
+    s.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK>");
+    assert_eq!(s.conn.stats().segments_in, 2);
+}
+
 /// RFC 2018: out-of-order data is reported in SACK blocks once SACK was negotiated.
 #[test]
 fn sack_blocks_for_out_of_order_data() {

@@ -292,3 +292,42 @@ impl Stats {
         self.loss_probes += other.loss_probes;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_tuple_displays_local_then_remote() {
+        let t = FourTuple {
+            local: "198.18.0.2:80".parse().unwrap(),
+            remote: "[2001:2::1]:40000".parse().unwrap(),
+        };
+        assert_eq!(t.to_string(), "198.18.0.2:80-[2001:2::1]:40000");
+    }
+
+    #[test]
+    fn totals_add_every_counter_and_keep_current_values() {
+        let counters = |k: u64| Stats {
+            segments_in: k,
+            segments_out: 2 * k,
+            bytes_in: 3 * k,
+            bytes_out: 4 * k,
+            retransmits: 5 * k,
+            rtos: 6 * k,
+            fast_retransmits: 7 * k,
+            dup_acks: 8 * k,
+            challenge_acks: 9 * k,
+            loss_probes: 10 * k,
+            cwnd: k as u32,
+            ..Stats::default()
+        };
+        let mut total = counters(3);
+        total.accumulate(&counters(5));
+        let want = Stats {
+            cwnd: 3, // a current value, not a counter: left as it was
+            ..counters(8)
+        };
+        assert_eq!(total, want);
+    }
+}
