@@ -42,4 +42,6 @@ pub mod runtime;
 pub mod stack;
 pub mod tcp;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wire;
