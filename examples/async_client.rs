@@ -237,9 +237,10 @@ fn main() -> Result<(), Error> {
         .worker_threads(args.threads)
         .enable_time()
         .build()?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
 
     rt.block_on(async {
         if let Some(remote) = args.connect {
@@ -255,9 +256,7 @@ fn main() -> Result<(), Error> {
         Ok::<_, Error>(())
     })?;
     println!("all done");
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    signals.forever().next(); // keep answering until SIGINT or SIGTERM
     drop(rt);
     net.with_stack(|s| println!("{}", s.counters()));
     net.stop()?;

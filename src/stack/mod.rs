@@ -5,7 +5,8 @@
 //!
 //! - in: [`Stack::handle_packet`] for each packet from the link, [`Stack::handle_timeout`]
 //!   when [`Stack::poll_timeout`] has passed (calling it early is harmless), and the socket
-//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...);
+//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...) and
+//!   the UDP socket calls (`udp_bind`, `udp_send_to`, `udp_recv_from`, ..., in `udp.rs`);
 //! - out, drained in this order after any input:
 //!   1. [`Stack::poll_transmit`] until it returns `None` (draining a connection's output
 //!      also collects its events and its next deadline, so this comes first),
