@@ -66,7 +66,11 @@ fn live_udp_services_over_both_families() {
     if !live::can_run("live_udp_services_over_both_families", &["python3"]) {
         return;
     }
-    let script = format!("python3 -c '{}'", CLIENT.replace('\'', "'\\''"));
+    let bin = env!("CARGO_BIN_EXE_tunstack");
+    let script = format!(
+        "python3 -c '{}' && {bin} ss | grep UDP- | sed 's/^/ss: /'",
+        CLIENT.replace('\'', "'\\''")
+    );
     let s = live::session("udp", "", &script);
     s.assert_ok();
     for tag in ["v4", "v6"] {
@@ -85,6 +89,18 @@ fn live_udp_services_over_both_families() {
             );
         }
     }
+    // `tunstack ss` lists the services' UDP sockets, one line per address.
+    assert!(
+        s.stdout.contains("ss: UDP-UNCONN") && s.stdout.contains("[2001:2::2]:19"),
+        "{}",
+        s.stdout
+    );
+    assert_eq!(
+        s.stdout.matches("ss: UDP-UNCONN").count(),
+        8,
+        "{}",
+        s.stdout
+    );
     // The daemon's summary counts them: echo 2 x (2 answered + 1 from port 19).
     assert!(
         s.stdout.contains("UDP 6 datagrams in, 4 answered"),

@@ -128,8 +128,9 @@ fn a_writer_is_woken_exactly_when_the_window_opens() {
             Poll::Ready(n) => written += n.unwrap(),
             Poll::Pending => {
                 // Pending can come before the peer's window closes (the buffer is full of
-                // data in flight): wait for a turn or two and retry until it stays pending.
-                std::thread::sleep(Duration::from_millis(50));
+                // data in flight): wait past a delayed ACK (40 ms) and retry until it stays
+                // pending.
+                std::thread::sleep(Duration::from_millis(200));
                 if wakes(&count) == 0 {
                     break;
                 }

@@ -202,6 +202,19 @@ impl UdpLayer {
         self.get(h).and_then(|s| s.peer)
     }
 
+    /// Every socket, for `ss`: (local port, connected peer, datagrams and octets queued),
+    /// by port.
+    pub fn sockets(&self) -> Vec<(u16, Option<SocketAddr>, usize, usize)> {
+        let mut v: Vec<_> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| (s.port, s.peer, s.queue.len(), s.queued_bytes))
+            .collect();
+        v.sort_unstable_by_key(|s| s.0);
+        v
+    }
+
     /// Datagrams waiting in `h`'s receive queue.
     pub fn queued(&self, h: UdpHandle) -> usize {
         self.get(h).map_or(0, |s| s.queue.len())
