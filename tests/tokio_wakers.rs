@@ -54,8 +54,12 @@ fn expect_wakes(c: &Count, n: usize) {
 
 /// Both stacks, each on its loop thread, joined by the in-memory link.
 fn pair() -> (Tunstack, api::Tunstack) {
+    pair_with(StackConfig::default())
+}
+
+fn pair_with(config: StackConfig) -> (Tunstack, api::Tunstack) {
     let (ours, theirs) = Memory::pair();
-    let us = Tunstack::start(Stack::new(StackConfig::default()), Box::new(ours)).unwrap();
+    let us = Tunstack::start(Stack::new(config), Box::new(ours)).unwrap();
     let peer = api::Tunstack::start(
         Stack::new(StackConfig {
             addr: PEER,
@@ -235,6 +239,50 @@ fn an_acceptor_and_a_udp_receiver_are_woken_by_their_own_events_only() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A UDP sender that finds the link queue full waits, and is woken once the loop has
+/// drained it; the datagram then goes out whole and arrives.
+#[test]
+fn a_udp_sender_is_woken_when_the_link_queue_drains() {
+    let (us, peer) = pair_with(StackConfig {
+        max_queued: 4,
+        ..StackConfig::default()
+    });
+    let receiver = api::UdpSocket::bind(&peer, 9000).unwrap();
+    let sender = UdpSocket::bind(&us, 0).unwrap();
+    let to = SocketAddr::from((PEER, 9000));
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    let big = vec![7u8; 4000]; // 3 fragments at MTU 1500
+    let mut sent = 0;
+    let mut pending = 0;
+    while sent < 3 {
+        match sender.poll_send_to(&mut cx, &big, to) {
+            Poll::Ready(n) => {
+                assert_eq!(n.unwrap(), 4000);
+                sent += 1;
+            }
+            Poll::Pending => {
+                pending += 1;
+                expect_wakes(&count, pending);
+            }
+        }
+    }
+    assert!(
+        pending >= 1,
+        "4 places for 9 fragments: the sender had to wait"
+    );
+    let mut buf = vec![0; 8192];
+    let mut receiver = receiver;
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..3 {
+        let (n, _) = receiver.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &big[..]);
+    }
+    assert_eq!(us.with_stack(|s| s.counters().tx_queue_drops), 0);
 }
 
 /// The whole async path on the multi-thread runtime: 8 MiB each way at once through

@@ -74,6 +74,9 @@ impl UdpSocket {
                     return Poll::Ready(Err(stopped()));
                 }
                 self.shared.wakers().register_udp_send(cx.waker());
+                drop(core);
+                // The loop's next turn drains the link queue and then wakes us.
+                self.shared.wake();
                 Poll::Pending
             }
             other => {
