@@ -157,7 +157,7 @@ pub struct Counters {
     pub time_exceeded_sent: u64,
     /// Packets dropped, by [`DropReason`].
     pub drops: DropCounters,
-    /// UDP sockets' counters (a copy, refreshed by [`Stack::counters`]).
+    /// The UDP layer's counters (a copy, brought up to date by every UDP call and delivery).
     pub udp: UdpCounters,
 }
 
