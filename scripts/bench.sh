@@ -33,7 +33,15 @@
 #     client's and the daemon's CPU share (CPU s / wall s of the transfer; 1.00 = one core
 #     saturated), so a saturated client shows. Its IPv4 twins differ from the bulk group's
 #     rows only in that client.
-# BENCH_ONLY="ping bulk http scale mem limits ipv6" picks groups (default: all).
+#   api (the embedding APIs; ours only, no smoltcp column): bulk each way at once, BYTES
+#     each way with SHA-256 checked, from a client on our async API (examples/async_client.rs,
+#     tokio multi-thread runtime) vs one on the blocking API (examples/transfer.rs) to the
+#     same kernel-side server (scripts/tcpcheck.py serve); Mbit/s each way, ratio
+#     async/blocking (the goal: within 20%), with the client's CPU share (our process: the
+#     loop thread and the app's threads) and the kernel-side server's (python: when it is
+#     near 1.00 the server, not our API, is the limit); then the built-in discard and
+#     chargen rows at MTU 1500 (scripts/bulk_client.py) as the stack's in-loop reference.
+# BENCH_ONLY="ping bulk http scale mem limits ipv6 api" picks groups (default: all).
 # Needs root for the namespaces; every packet stays in 198.18.0.0/24 and 2001:2::/64.
 set -euo pipefail
 
@@ -67,11 +75,14 @@ fi
 
 echo "building release binaries..." >&2
 (cd "$root" && cargo build --release --quiet --bin tunstack --example smoltcp_peer \
-  --example mem_bulk --example tun_limits)
+  --example mem_bulk --example tun_limits --example transfer)
+(cd "$root" && cargo build --release --quiet --features tokio --example async_client)
 ours="$root/target/release/tunstack"
 smol="$root/target/release/examples/smoltcp_peer"
 mem_bulk="$root/target/release/examples/mem_bulk"
 tun_limits="$root/target/release/examples/tun_limits"
+async_client="$root/target/release/examples/async_client"
+transfer="$root/target/release/examples/transfer"
 
 # Diagnostics of the runs (wrk socket errors, refused connections, scale details), printed
 # after the table.
@@ -295,6 +306,50 @@ if want ipv6; then
   row_cpu "v6 stack → kernel, Gbit/s, MTU 1500" tx 2001:2::2 1500
   row_cpu "v4 stack → kernel, Gbit/s, MTU 1500" tx 198.18.0.2 1500
   url="http://[2001:2::2]/" row "v6 HTTP keep-alive, req/s, wrk -c10" http_rep higher -c10
+fi
+# One repetition of the api row: "mbit client_cpu server_cpu" ("n/a n/a n/a" when it did
+# not finish). $1 = example binary (async_client or transfer; same arguments and output).
+api_rep() {
+  # shellcheck disable=SC2016
+  "$here/netns.sh" -q -w 20 -b "$1" -d "--connect 198.18.0.1:5000 --send $bytes --close-first" -- \
+    env T="$here/tcpcheck.py" N="$bytes" L="$bulk_limit" bash -c '
+    ticks() { awk "{ print \$14 + \$15 }" "/proc/$DAEMON_PID/stat"; }
+    d0=$(ticks)
+    timeout $((L + 10)) python3 -c "import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(\"server_cpu\", r.ru_utime + r.ru_stime)" python3 "$T" serve --bytes "$N" --timeout "$L" || true
+    for _ in $(seq 1 50); do grep -q "^done in" "$DAEMON_LOG" && break; sleep 0.1; done
+    d1=$(ticks)
+    echo "client_ticks $((d1 - d0)) hz $(getconf CLK_TCK)"
+    grep "^done in" "$DAEMON_LOG" || true' \
+    | awk '$1 == "server_cpu" { s = $2 } $1 == "client_ticks" { t = $2; hz = $4 }
+           $1 == "done" { secs = $3; mbit = $5; sub(/\(/, "", mbit) }
+           END { if (secs > 0) printf "%s %.2f %.2f\n", mbit, t / hz / secs, s / secs; else print "n/a n/a n/a" }'
+}
+
+if want api; then
+  runs=()
+  for i in 0 1 2 3 4 5; do runs[i]=""; done
+  for _ in $(seq 1 "$reps"); do
+    read -r m c s < <(api_rep "$async_client")
+    runs[0]+="$m " runs[1]+="$c " runs[2]+="$s "
+    read -r m c s < <(api_rep "$transfer")
+    runs[3]+="$m " runs[4]+="$c " runs[5]+="$s "
+  done
+  echo "embedding APIs: our client to a kernel-side server, BYTES each way, SHA-256 checked"
+  printf '%-40s %26s   %26s   %6s\n' "" "async API" "blocking API" "ratio"
+  print_row "api bulk each way at once, Mbit/s" "${runs[0]}" "${runs[3]}" higher
+  sub_row "  client CPU share (our process)" "${runs[1]}" "${runs[4]}"
+  sub_row "  kernel-side server CPU share" "${runs[2]}" "${runs[5]}"
+  for dir in rx tx; do
+    g=""
+    for _ in $(seq 1 "$reps"); do g+="$(bulk_py_rep "$ours" "" "$dir" 198.18.0.2 1500 | cut -d' ' -f1) "; done
+    label="built-in discard (kernel → stack), Gbit/s"
+    [ "$dir" = tx ] && label="built-in chargen (stack → kernel), Gbit/s"
+    # shellcheck disable=SC2046
+    printf '%-40s %26s\n' "$label" "$(fmt3 $(tr ' ' '\n' <<<"$g" | grep -E '^[0-9.]+$' | stats))"
+  done
 fi
 if want limits; then
   # shellcheck disable=SC2016

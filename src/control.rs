@@ -150,6 +150,25 @@ fn connection_table(stack: &Stack) -> String {
             s.challenge_acks
         );
     }
+    // UDP sockets, as `ss -u` shows them: UNCONN until connected to a peer.
+    for (port, peer, datagrams, octets) in stack.udp().sockets() {
+        let (state, remote) = match peer {
+            Some(p) => ("UDP-ESTAB", p.to_string()),
+            None => ("UDP-UNCONN", "*:*".to_string()),
+        };
+        for addr in ours
+            .iter()
+            .filter(|a| peer.is_none_or(|p| p.is_ipv4() == a.is_ipv4()))
+        {
+            let local = std::net::SocketAddr::new(*addr, port).to_string();
+            let _ = writeln!(
+                out,
+                "{state:<12} {octets:>8} {:>8}  {local:<22} {remote:<22}",
+                0
+            );
+        }
+        let _ = writeln!(out, "\t datagrams_queued:{datagrams}");
+    }
     out
 }
 

@@ -22,6 +22,13 @@ pub enum TcpEvent {
         /// What happened to it.
         event: Event,
     },
+    /// An event of a UDP socket (the enum carries UDP too: one event stream per owner).
+    Udp {
+        /// The socket.
+        handle: super::udp::UdpHandle,
+        /// What happened to it.
+        event: super::udp::UdpEvent,
+    },
 }
 
 /// A [`TcpEvent`] with the owner it is for.

@@ -119,10 +119,14 @@ impl Stack {
                 }
             }
             IpNumber::UDP => {
-                if let Err(reason) = udp::parse(PseudoHeader::udp(src, dst), payload) {
-                    return self.drop_packet(reason, Some(src.into()));
+                let datagram = match udp::parse(PseudoHeader::udp(src, dst), payload) {
+                    Ok(datagram) => datagram,
+                    Err(reason) => return self.drop_packet(reason, Some(src.into())),
+                };
+                if self.deliver_udp(src.into(), &datagram) {
+                    return;
                 }
-                // No UDP services: RFC 4443 §3.1 code 4, port unreachable.
+                // No socket for it: RFC 4443 §3.1 code 4, port unreachable.
                 let error = ErrorMessage::DestUnreachable(DestUnreachableCode::Port);
                 if self.send_icmpv6_error(now, error, view.packet(), src, ours) {
                     self.counters.port_unreachable_sent += 1;
@@ -185,6 +189,7 @@ impl Stack {
         self.counters.icmp_errors_in += 1;
         if let Some(quote) = icmpv6::parse_quote(original) {
             self.tcp.handle_icmp_error(now, error, &quote);
+            self.udp_icmp_error(error, &quote);
         }
     }
 

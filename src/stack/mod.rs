@@ -5,7 +5,8 @@
 //!
 //! - in: [`Stack::handle_packet`] for each packet from the link, [`Stack::handle_timeout`]
 //!   when [`Stack::poll_timeout`] has passed (calling it early is harmless), and the socket
-//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...);
+//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...) and
+//!   the UDP socket calls (`udp_bind`, `udp_send_to`, `udp_recv_from`, ..., in `udp.rs`);
 //! - out, drained in this order after any input:
 //!   1. [`Stack::poll_transmit`] until it returns `None` (draining a connection's output
 //!      also collects its events and its next deadline, so this comes first),
@@ -28,18 +29,22 @@ mod tcp;
 mod time_wait;
 mod timer_heap;
 mod transmit;
+mod udp;
 
 pub use listeners::ListenerInfo;
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
 pub use sockets::{Owner, SocketHandle};
 pub use tcp::{StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer};
 pub use time_wait::DEFAULT_MAX_TIME_WAIT;
+pub use udp::{
+    MAX_PAYLOAD_V4, MAX_PAYLOAD_V6, UdpConfig, UdpCounters, UdpError, UdpEvent, UdpHandle, UdpLayer,
+};
 
 use crate::tcp::IcmpError;
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpIn};
 use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
-use crate::wire::{DropCounters, DropReason, PseudoHeader, udp};
+use crate::wire::{DropCounters, DropReason, PseudoHeader};
 use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
 use ratelimit::TokenBucket;
@@ -76,6 +81,8 @@ pub struct StackConfig {
     pub tcp: crate::tcp::Config,
     /// Key of the RFC 6528 ISN function (MUST-9); the daemon draws it from the OS.
     pub isn_secret: [u8; 16],
+    /// Limits of UDP sockets (receive queues).
+    pub udp: UdpConfig,
 }
 
 impl Default for StackConfig {
@@ -93,6 +100,7 @@ impl Default for StackConfig {
             max_time_wait: DEFAULT_MAX_TIME_WAIT,
             tcp: crate::tcp::Config::default(),
             isn_secret: [0x5a; 16],
+            udp: UdpConfig::default(),
         }
     }
 }
@@ -149,6 +157,8 @@ pub struct Counters {
     pub time_exceeded_sent: u64,
     /// Packets dropped, by [`DropReason`].
     pub drops: DropCounters,
+    /// The UDP layer's counters (a copy, brought up to date by every UDP call and delivery).
+    pub udp: UdpCounters,
 }
 
 impl fmt::Display for Counters {
@@ -185,6 +195,14 @@ impl fmt::Display for Counters {
             self.icmp_errors_rate_limited,
             self.icmp_errors_in
         )?;
+        writeln!(
+            f,
+            "udp: datagrams in {}, out {}, receive queue full {}, icmp errors delivered {}",
+            self.udp.datagrams_in,
+            self.udp.datagrams_out,
+            self.udp.queue_full_drops,
+            self.udp.icmp_errors_delivered
+        )?;
         write!(f, "drops: {} total", self.drops.total())?;
         for (reason, n) in self.drops.nonzero() {
             write!(f, "\n  {reason}: {n}")?;
@@ -210,6 +228,7 @@ pub struct Stack {
     ident6: fastrand::Rng,
     scratch: Vec<u8>,
     tcp: TcpLayer,
+    udp: UdpLayer,
 }
 
 /// Copies `packet` into a reused buffer at the back of the link queue, or counts a drop
@@ -255,8 +274,13 @@ impl Stack {
         tcp.set_max_time_wait(config.max_time_wait);
         let seed = u64::from_le_bytes(config.isn_secret[8..].try_into().expect("8 bytes"));
         let ident6 = fastrand::Rng::with_seed(seed);
+        let udp = UdpLayer::new(
+            config.udp,
+            u16::from_le_bytes([config.isn_secret[2], config.isn_secret[3]]),
+        );
         Stack {
             tcp,
+            udp,
             reassembler: Reassembler::new(config.reassembly),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
             config,
@@ -393,16 +417,20 @@ impl Stack {
         self.counters.icmp_errors_in += 1;
         if let Some(quote) = icmp::parse_quote(original) {
             self.tcp.handle_icmp_error(now, error, &quote);
+            self.udp_icmp_error(error, &quote);
         }
     }
 
     fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
         let pseudo = PseudoHeader::udp(ip.src(), ip.dst());
-        if let Err(reason) = udp::parse(pseudo, ip.payload()) {
-            return self.drop_packet(reason, Some(ip.src().into()));
+        let datagram = match crate::wire::udp::parse(pseudo, ip.payload()) {
+            Ok(datagram) => datagram,
+            Err(reason) => return self.drop_packet(reason, Some(ip.src().into())),
+        };
+        // No socket for it: RFC 1122 §4.1.3.1 says answer with port unreachable.
+        if !self.deliver_udp(ip.src().into(), &datagram) {
+            self.send_unreachable(now, DestUnreachableHeader::Port, ip);
         }
-        // No UDP services: RFC 1122 §4.1.3.1 says answer with port unreachable.
-        self.send_unreachable(now, DestUnreachableHeader::Port, ip);
     }
 
     fn handle_tcp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
@@ -500,7 +528,7 @@ impl Stack {
     /// `None`, after `poll_transmit` returned `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<StackEvent> {
-        self.tcp.poll_event()
+        self.tcp.poll_event().or_else(|| self.udp.poll_event())
     }
 
     /// The TCP layer: listeners, connections, counters.

@@ -123,6 +123,9 @@ drop_reasons! {
     UdpTruncated => "udp-truncated",
     /// A UDP checksum that does not verify, or is zero over IPv6 (RFC 768, RFC 8200 §8.1).
     UdpBadChecksum => "udp-bad-checksum",
+    /// A datagram for a UDP socket whose receive queue is full (its datagram or octet
+    /// limit, `StackConfig::udp`).
+    UdpQueueFull => "udp-queue-full",
     /// UDP to a multicast group we are in: we have no UDP service there to answer.
     UdpToMulticast => "udp-to-multicast",
     /// TCP to a multicast group we are in (RFC 9293 MUST-57: a SYN to one is ignored).

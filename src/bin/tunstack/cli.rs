@@ -137,6 +137,15 @@ pub(crate) struct Cli {
     #[arg(long, default_value_t = tunstack::stack::DEFAULT_MAX_TIME_WAIT, value_name = "N")]
     pub(crate) max_time_wait: usize,
 
+    /// Datagrams a UDP socket's receive queue holds at most; more are dropped and counted
+    /// (udp-queue-full).
+    #[arg(long, default_value_t = tunstack::stack::UdpConfig::default().recv_queue_datagrams, value_name = "N")]
+    pub(crate) udp_recv_queue: usize,
+
+    /// Payload octets a UDP socket's receive queue holds at most (like Linux's rmem).
+    #[arg(long, default_value_t = tunstack::stack::UdpConfig::default().recv_queue_bytes, value_name = "BYTES")]
+    pub(crate) udp_recv_bytes: usize,
+
     /// More logging: -v debug, -vv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,

@@ -145,6 +145,10 @@ fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
         ttl: cli.ttl,
         isn_secret,
         max_time_wait: cli.max_time_wait,
+        udp: tunstack::stack::UdpConfig {
+            recv_queue_datagrams: cli.udp_recv_queue,
+            recv_queue_bytes: cli.udp_recv_bytes,
+        },
         tcp: tunstack::tcp::Config {
             msl: cli.msl,
             congestion: cli.congestion,
