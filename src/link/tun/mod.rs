@@ -109,6 +109,9 @@ pub enum OffloadMode {
     Off,
 }
 
+/// Packets with a bad virtio header one `recv` skips before it returns `None`.
+const MAX_SKIPPED_PER_RECV: usize = 64;
+
 /// The offloads the kernel accepted for us, in `TUNSETOFFLOAD` terms.
 const RX_OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
 
@@ -426,7 +429,9 @@ fn gso_probe_packet(from: Ipv4Addr, to: Ipv4Addr) -> (Vec<u8>, VirtioNetHdr) {
 
 impl Link for Tun {
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
-        loop {
+        // Packets whose header fails are skipped, a bounded number per call: past it the
+        // caller sees "nothing now" and comes back (the fd is still readable).
+        for _ in 0..MAX_SKIPPED_PER_RECV {
             let (n, hdr) = match self.read_into(buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
@@ -446,6 +451,7 @@ impl Link for Tun {
                 }
             }
         }
+        Ok(None)
     }
 
     /// Without offload on the device a packet must be plain: nothing would tell the kernel
