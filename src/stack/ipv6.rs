@@ -74,6 +74,7 @@ impl Stack {
             }
             Ok(Chain::Fragment(fragment)) => {
                 self.counters.fragments6_in += 1;
+                self.rx_checksum_done = false; // a reassembled packet is verified whole
                 match self.reassembler.insert_ipv6(now, &view, &fragment) {
                     Reassembled::Pending => None,
                     Reassembled::Dropped(reason) => {
@@ -111,15 +112,17 @@ impl Stack {
                 self.drop_packet(DropReason::UdpToMulticast, Some(src.into()));
             }
             IpNumber::TCP => {
-                if let Err(reason) = self
-                    .tcp
-                    .handle_segment(now, src.into(), dst.into(), payload)
+                let pseudo = self.rx_pseudo(PseudoHeader::tcp(src, dst));
+                if let Err(reason) =
+                    self.tcp
+                        .handle_segment(now, src.into(), dst.into(), pseudo, payload)
                 {
                     self.drop_packet(reason, Some(src.into()));
                 }
             }
             IpNumber::UDP => {
-                let datagram = match udp::parse(PseudoHeader::udp(src, dst), payload) {
+                let pseudo = self.rx_pseudo(PseudoHeader::udp(src, dst));
+                let datagram = match udp::parse(pseudo, payload) {
                     Ok(datagram) => datagram,
                     Err(reason) => return self.drop_packet(reason, Some(src.into())),
                 };

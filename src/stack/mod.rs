@@ -40,6 +40,7 @@ pub use udp::{
     MAX_PAYLOAD_V4, MAX_PAYLOAD_V6, UdpConfig, UdpCounters, UdpError, UdpEvent, UdpHandle, UdpLayer,
 };
 
+use crate::link::{ChecksumState, PacketDesc};
 use crate::tcp::IcmpError;
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpIn};
@@ -229,6 +230,10 @@ pub struct Stack {
     scratch: Vec<u8>,
     tcp: TcpLayer,
     udp: UdpLayer,
+    /// The packet being handled came from an offload device that verified its transport
+    /// checksum (virtio DATA_VALID) or left it to us as a partial sum (NEEDS_CSUM): set by
+    /// [`Stack::handle_packet_desc`] for one packet, never for a reassembled datagram.
+    rx_checksum_done: bool,
 }
 
 /// Copies `packet` into a reused buffer at the back of the link queue, or counts a drop
@@ -290,6 +295,7 @@ impl Stack {
             next_ident: 0,
             ident6,
             scratch: Vec::with_capacity(MAX_MTU),
+            rx_checksum_done: false,
         }
     }
 
@@ -314,6 +320,29 @@ impl Stack {
             Some(src) => log::debug!("drop from {src}: {reason}"),
             None => log::debug!("drop: {reason}"),
         }
+    }
+
+    /// Takes one packet from the link with what the link knows about it ([`PacketDesc`]).
+    ///
+    /// From an offload device (`IFF_VNET_HDR`) a TCP packet may be a super-segment of up to
+    /// 64 KB: it goes to TCP whole, as one segment (the engine takes segments longer than
+    /// the MSS). Its transport checksum may be `Partial` (virtio `NEEDS_CSUM`: the local
+    /// kernel made the packet and left only the pseudo-header sum in the checksum field, so
+    /// there is nothing to verify: no wire lay between its memory and ours) or `Verified`
+    /// (`DATA_VALID`). For those the TCP and UDP checksum checks are skipped (RFC 1122
+    /// §4.2.2.7 / MUST-3 are met by the device, which is what the flags say); every other
+    /// check (IPv4 header checksum, lengths, addresses, options) runs as for any packet.
+    pub fn handle_packet_desc(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) {
+        let packet = &packet[..desc.len.min(packet.len())];
+        self.rx_checksum_done = desc.checksum != ChecksumState::Unverified;
+        self.handle_packet(now, packet);
+        self.rx_checksum_done = false;
+    }
+
+    /// The pseudo-header for the transport checksum of the packet being handled: marked
+    /// done by the device when [`Stack::handle_packet_desc`] said so.
+    fn rx_pseudo(&self, pseudo: PseudoHeader) -> PseudoHeader {
+        pseudo.done_by_device(self.rx_checksum_done)
     }
 
     /// Takes one packet from the link.
@@ -345,6 +374,7 @@ impl Stack {
             return self.handle_datagram(now, &ip);
         }
         self.counters.fragments_in += 1;
+        self.rx_checksum_done = false; // a datagram of fragments is verified as a whole
         match self.reassembler.insert(now, &ip) {
             Reassembled::Pending => {}
             Reassembled::Dropped(reason) => self.drop_packet(reason, Some(src.into())),
@@ -422,7 +452,7 @@ impl Stack {
     }
 
     fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
-        let pseudo = PseudoHeader::udp(ip.src(), ip.dst());
+        let pseudo = self.rx_pseudo(PseudoHeader::udp(ip.src(), ip.dst()));
         let datagram = match crate::wire::udp::parse(pseudo, ip.payload()) {
             Ok(datagram) => datagram,
             Err(reason) => return self.drop_packet(reason, Some(ip.src().into())),
@@ -434,9 +464,10 @@ impl Stack {
     }
 
     fn handle_tcp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
+        let pseudo = self.rx_pseudo(PseudoHeader::tcp(ip.src(), ip.dst()));
         if let Err(reason) =
             self.tcp
-                .handle_segment(now, ip.src().into(), ip.dst().into(), ip.payload())
+                .handle_segment(now, ip.src().into(), ip.dst().into(), pseudo, ip.payload())
         {
             self.drop_packet(reason, Some(ip.src().into()));
         }

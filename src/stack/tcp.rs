@@ -324,9 +324,10 @@ impl TcpLayer {
         now: Instant,
         src: IpAddr,
         dst: IpAddr,
+        pseudo: PseudoHeader,
         tcp: &[u8],
     ) -> Result<(), DropReason> {
-        let (sport, dport, seg) = SegmentRef::parse_ref(PseudoHeader::tcp(src, dst), tcp)?;
+        let (sport, dport, seg) = SegmentRef::parse_ref(pseudo, tcp)?;
         let tuple = FourTuple {
             local: SocketAddr::new(dst, dport),
             remote: SocketAddr::new(src, sport),

@@ -395,7 +395,15 @@ impl Connection {
             self.ack.pending = true;
         }
         if !seg.payload.is_empty() {
-            self.ack.rcv_mss = self.ack.rcv_mss.max(seg.payload.len() as u32);
+            // A segment longer than the MSS we announced is a super-segment an offload
+            // device merged (receive offload): it counts as that many full-sized segments,
+            // so "full-sized" stays our MSS and never grows to 64 KB.
+            let announced = u32::from(self.config.mss);
+            let super_segment = seg.payload.len() as u32 > announced;
+            self.ack.rcv_mss = self
+                .ack
+                .rcv_mss
+                .max((seg.payload.len() as u32).min(announced));
             if data.is_empty() {
                 self.ack.pending = true; // duplicate data: tell the peer where we are
             } else if seq == rcv_nxt {
@@ -406,8 +414,9 @@ impl Connection {
                 }
                 self.push_event(Event::Readable);
                 self.ack.unacked_bytes += data.len() as u32;
-                if had_gap || self.ack.unacked_bytes >= 2 * self.ack.rcv_mss {
-                    // MUST-40/SHLD-19: ACK every second full segment; gap fills at once.
+                if had_gap || super_segment || self.ack.unacked_bytes >= 2 * self.ack.rcv_mss {
+                    // MUST-40/SHLD-19: ACK every second full segment; gap fills at once;
+                    // every super-segment at once (it stands for two or more segments).
                     self.ack.pending = true;
                 } else {
                     self.timers

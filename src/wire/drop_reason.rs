@@ -25,6 +25,21 @@ macro_rules! drop_reasons {
 }
 
 drop_reasons! {
+    // The virtio_net_hdr in front of every packet of an offload device (wire/vnet.rs)
+    /// Shorter than the 10-octet virtio_net_hdr, or no packet after it.
+    VirtioTruncated => "virtio-truncated",
+    /// Flag bits other than NEEDS_CSUM and DATA_VALID, or both of those at once.
+    VirtioBadFlags => "virtio-bad-flags",
+    /// NEEDS_CSUM with csum_start/csum_offset outside the packet, or offsets without it.
+    VirtioBadChecksumOffsets => "virtio-bad-csum-offsets",
+    /// A gso_type that is not NONE, TCPV4, TCPV6, UDP (UFO) or UDP_L4, or the ECN bit
+    /// without a TCP type.
+    VirtioBadGsoType => "virtio-bad-gso-type",
+    /// UDP segmentation (UFO or UDP_L4): never enabled on our device, so never expected.
+    VirtioGsoUnsupported => "virtio-gso-unsupported",
+    /// A GSO header the packet contradicts: gso_size zero for a TCP type or nonzero for
+    /// NONE, an IP version or protocol other than the type says, or headers that do not fit.
+    VirtioBadGso => "virtio-bad-gso",
     // IPv4 header checks (RFC 791, RFC 1122 §3.2.1)
     /// Shorter than a 20-octet IPv4 header, or than the header length (IHL) it claims.
     Ipv4Truncated => "ipv4-truncated",
@@ -210,6 +225,7 @@ mod tests {
     fn names_are_unique_and_prefixed_by_their_layer() {
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
         let prefixes = [
+            "virtio-",
             "ipv4-",
             "ipv6-",
             "fragment-",

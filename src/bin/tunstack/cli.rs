@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::LazyLock;
 use tunstack::app::registry::{self, Needs, SERVICES, Service};
-use tunstack::link::FaultSpec;
+use tunstack::link::{FaultSpec, OffloadMode};
 use tunstack::stack::{MAX_MTU, MIN_MTU};
 use tunstack::tcp::{Algorithm, Keepalive};
 
@@ -56,6 +56,11 @@ pub(crate) struct Cli {
     /// `ip tuntap add tun0 mode tun user $USER`), so no privilege is needed.
     #[arg(long)]
     pub(crate) no_configure: bool,
+
+    /// Device offload (IFF_VNET_HDR: the kernel hands us TCP super-segments of up to 64 KB
+    /// with checksums left to it): auto (on when the kernel accepts it), on (or fail), off.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_offload)]
+    pub(crate) offload: OffloadMode,
 
     /// Write every packet, both directions, to FILE (pcap, LINKTYPE_RAW; open in Wireshark).
     #[arg(long, value_name = "FILE")]
@@ -403,4 +408,14 @@ pub(crate) fn check_www(cli: &Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--offload auto|on|off`.
+fn parse_offload(s: &str) -> Result<OffloadMode, String> {
+    match s {
+        "auto" => Ok(OffloadMode::Auto),
+        "on" => Ok(OffloadMode::On),
+        "off" => Ok(OffloadMode::Off),
+        _ => Err(format!("{s:?} is not an offload mode (auto, on, off)")),
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tunstack::app::http::{HttpConfig, tls};
 use tunstack::app::registry::Settings;
 use tunstack::control::ControlServer;
-use tunstack::link::{Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
+use tunstack::link::{Faults, Link, OffloadState, Pcap, PcapWriter, Tun, device_mtu};
 use tunstack::runtime::Runtime;
 use tunstack::stack::{Stack, StackConfig};
 use tunstack::time::Instant;
@@ -97,7 +97,7 @@ impl Clock {
 
 /// Opens (and, unless --no-configure, configures) the device; returns it with its MTU.
 fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
-    let tun = Tun::open(&cli.dev)?;
+    let mut tun = Tun::open_with(&cli.dev, cli.offload)?;
     let mtu = if cli.no_configure {
         match cli.mtu {
             Some(mtu) => mtu,
@@ -112,6 +112,14 @@ fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
         }
         mtu
     };
+    // Kernels 6.6.44 and 6.10.3 reject GSO writes with EINVAL: find out now (the probe goes
+    // to the kernel side's address, inside the device's subnet, and is dropped there).
+    if matches!(tun.offload(), OffloadState::On { .. }) {
+        let name = tun.name().to_string();
+        tun.probe_gso_write(cli.addr, kernel.v4.0)
+            .with_context(|| format!("probing GSO writes on {name}"))?;
+    }
+    log::info!("{}: offload {}", tun.name(), tun.offload());
     Ok((tun, mtu))
 }
 
