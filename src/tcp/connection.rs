@@ -43,6 +43,7 @@ use super::config::{
     CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
 use super::congestion::Congestion;
+use super::pressure::MemoryGrant;
 use super::recv::{RecvSpace, our_wscale};
 use super::rtt::RttEstimator;
 use super::segment::{Ctl, Segment};
@@ -93,6 +94,8 @@ pub struct Connection {
     /// What the user is told besides data.
     pub(super) user: UserSide,
     pub(super) stats: Stats,
+    /// What the stack's memory budget allows now (see `pressure.rs`).
+    pub(super) memory: MemoryGrant,
 }
 
 impl Connection {
@@ -132,6 +135,7 @@ impl Connection {
             },
             user: UserSide::default(),
             stats: Stats::default(),
+            memory: MemoryGrant::default(),
             config,
         }
     }
@@ -226,7 +230,7 @@ impl Connection {
             } => Err(ConnectionError::Closing),
             p if !p.state().can_send_data() => Err(ConnectionError::Closing),
             _ => {
-                let n = self.snd.write(data);
+                let n = self.snd.write(&data[..self.send_allowance(data.len())]);
                 if n < data.len() {
                     self.user.want_writable = true;
                 }
@@ -250,6 +254,7 @@ impl Connection {
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
         if self.rcv.buffered() > 0 && !buf.is_empty() {
             let n = self.rcv.read(buf);
+            self.on_read_under_pressure();
             if self.state().is_synchronized() && self.rcv.window_update_due(self.snd.mss) {
                 self.ack.pending = true; // window update (RFC 9293 §3.8.6.2.2)
             }
