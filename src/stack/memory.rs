@@ -10,10 +10,13 @@
 //! |---|---|---|
 //! | normal | below 3/4 of the budget | buffers as configured |
 //! | soft | from 3/4 | auto-tuning stops, receive buffers shrink toward 16 KiB as they are read, send buffers stop growing, out-of-order queues are pruned first; new connections start with 16 KiB buffers |
-//! | hard | at the budget | new connections refused (SYN and cookie ACK dropped, counted), nothing grows past the budget (in-window data that would is dropped; the peer resends it); then, at most every 100 ms, the connections holding the most memory with the least progress since the last pass are reset until 7/8 of the budget, each counted and logged |
+//! | hard | from 7/8 | new connections refused (SYN and cookie ACK dropped, counted); then, at most every 100 ms, the connections holding the most memory with the least progress since the last pass are reset until 13/16 of the budget, each counted and logged |
 //!
-//! So TCP never holds more than the budget plus one segment being taken in; what the daemon
-//! adds on top is fixed (the binary, the apps' own buffers, the packet buffers).
+//! At every level no buffer grows past the budget itself (in-window data that would is
+//! dropped, the peer resends it; `send` takes less), and a new connection is only admitted
+//! below the hard mark. So TCP never holds more than the budget plus one connection's
+//! struct; what the daemon adds on top is fixed (the binary, the apps' own buffers, the
+//! packet buffers).
 
 use super::sockets::SocketHandle;
 use super::tcp::TcpLayer;
@@ -91,14 +94,19 @@ impl MemoryBudget {
         self.max / 4 * 3
     }
 
-    /// Where a pass of resets stops: 7/8 of the budget.
-    fn reset_target(&self) -> usize {
+    /// The hard mark: 7/8 of the budget.
+    pub fn hard_mark(&self) -> usize {
         self.max / 8 * 7
+    }
+
+    /// Where a pass of resets stops: 13/16 of the budget.
+    fn reset_target(&self) -> usize {
+        self.max / 16 * 13
     }
 
     /// The level now.
     pub fn pressure(&self) -> Pressure {
-        if self.used >= self.max {
+        if self.used >= self.hard_mark() {
             Pressure::Hard
         } else if self.used >= self.soft_mark() {
             Pressure::Soft
@@ -237,7 +245,7 @@ impl TcpLayer {
 
     /// Under pressure, at most every 100 ms: prune out-of-order queues first; at the hard
     /// mark then reset the connections holding the most memory with the least progress
-    /// since the last pass, until 7/8 of the budget.
+    /// since the last pass, until 13/16 of the budget.
     pub(super) fn relieve_pressure(&mut self, now: Instant) {
         if self.memory.pressure() == Pressure::Normal || now < self.relief_at {
             return;
@@ -319,25 +327,25 @@ mod tests {
         assert_eq!(default_mem_max(512 << 20), 64 << 20);
     }
 
-    /// The marks: soft from 3/4 of the budget, hard at it; the headroom is what is left.
+    /// The marks: soft from 3/4 of the budget, hard from 7/8; the headroom is what is left
+    /// of the budget itself.
     #[test]
     fn pressure_levels_follow_the_marks() {
-        let mut b = MemoryBudget::new(1000);
+        let mut b = MemoryBudget::new(1600);
         assert_eq!(b.pressure(), Pressure::Normal);
-        b.charge(0, 749);
+        b.charge(0, 1199);
         assert_eq!(b.pressure(), Pressure::Normal);
         b.charge(0, 1);
         assert_eq!(b.pressure(), Pressure::Soft);
-        assert_eq!(b.grant().headroom, 250);
+        assert_eq!(b.grant().headroom, 400);
+        b.charge(0, 200);
+        assert_eq!((b.pressure(), b.grant().headroom), (Pressure::Hard, 200));
         b.charge(0, 300);
-        assert_eq!(
-            (b.pressure(), b.grant().headroom, b.peak()),
-            (Pressure::Hard, 0, 1050)
-        );
-        b.charge(1050, 0);
+        assert_eq!((b.grant().headroom, b.peak()), (0, 1700));
+        b.charge(1700, 0);
         assert_eq!(
             (b.used(), b.pressure(), b.peak()),
-            (0, Pressure::Normal, 1050)
+            (0, Pressure::Normal, 1700)
         );
     }
 }
