@@ -130,7 +130,18 @@ fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut 
                 }
             }
         }
-        match sockets.recv(h, scratch) {
+        // Read only what the send buffer takes now, so echoed bytes wait in TCP's buffers
+        // (under the memory budget), not here.
+        let room = sockets
+            .stack()
+            .tcp()
+            .connection(h)
+            .map_or(0, |c| c.send_capacity())
+            .min(scratch.len());
+        if room == 0 {
+            break; // the Writable event brings us back
+        }
+        match sockets.recv(h, &mut scratch[..room]) {
             Ok(0) => {
                 c.peer_closed = true;
                 break;

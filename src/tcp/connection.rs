@@ -508,9 +508,10 @@ impl Connection {
         self.snd.snd_max
     }
 
-    /// Free space in the send buffer.
+    /// What `send` would take now: free space in the send buffer, less under memory
+    /// pressure.
     pub fn send_capacity(&self) -> usize {
-        self.snd.free()
+        self.send_allowance(self.snd.free())
     }
 
     // ---- state transitions (RFC 9293 §3.3.2 Figure 5) ----
