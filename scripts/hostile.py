@@ -188,13 +188,15 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--dev", default="tun0")
-    ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--rate", type=float, default=0.0)
     ap.add_argument("--bytes", type=int, default=1 << 20)
     ap.add_argument("--hold", type=float, default=60.0)
     ap.add_argument("--ready", default=None)
     args = ap.parse_args()
     assert ipaddress.ip_address(STACK) in ipaddress.ip_network("198.18.0.0/24")
+    if args.seed is None:  # different sources for each mode, so an ACK never hits a SYN's tuple
+        args.seed = {"synflood": 14, "ackflood": 41}.get(args.mode, 0)
     if args.mode == "slowreaders":
         args.port = args.port or 7
         slowreaders(args)

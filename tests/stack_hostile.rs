@@ -217,6 +217,48 @@ fn cookie_carries_window_scale_and_sack_only_with_timestamps() {
     assert_eq!(wnd[1], 1000, "no scaling without timestamps");
 }
 
+/// A cookie ACK that already carries data and a FIN makes the connection too (in
+/// CLOSE-WAIT), and the data is delivered before the end of stream.
+#[test]
+fn cookie_ack_with_data_and_fin_delivers_both() {
+    let mut sim = Sim::clean();
+    sim.b.stack.tcp_mut().listen(80, 1, None, 0).unwrap();
+    flood(&mut sim, 0, 1);
+    sim.b.record = true;
+    let peer = Ipv4Addr::new(198, 18, 0, 7);
+    let now = sim.now;
+    sim.b
+        .stack
+        .handle_packet(now, &packet(peer, 6000, 80, &syn(300, false)));
+    sim.settle();
+    let reply = sent_to(&sim, peer).pop().expect("a cookie SYN-ACK");
+    let ack = Segment {
+        seq: SeqNum(301),
+        ack: reply.seq + 1,
+        ctl: Ctl::ACK | Ctl::PSH | Ctl::FIN,
+        wnd: 1000,
+        payload: b"hello".to_vec().into(),
+        ..Segment::default()
+    };
+    sim.b
+        .stack
+        .handle_packet(sim.now, &packet(peer, 6000, 80, &ack));
+    sim.settle();
+    assert_eq!(sim.b.stack.tcp().counters().syn_cookies_validated, 1);
+    let h = sim
+        .b
+        .stack
+        .tcp_mut()
+        .accept(80)
+        .expect("the cookie connection");
+    let tcp = sim.b.stack.tcp_mut();
+    assert_eq!(tcp.connection(h).unwrap().state(), State::CloseWait);
+    let mut buf = [0u8; 16];
+    assert_eq!(tcp.recv(h, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(tcp.recv(h, &mut buf), Ok(0));
+}
+
 /// RFC 4987 / RFC 9293 §3.10.7.2: ACKs that carry no valid cookie create nothing, draw a
 /// RST each, are counted, and cost no memory.
 #[test]

@@ -125,6 +125,9 @@ fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut 
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     c.pending.drain(..n);
+                    if c.pending.is_empty() {
+                        c.pending = Vec::new(); // give the memory back
+                    }
                     moved += n as u64;
                     continue;
                 }
@@ -146,7 +149,12 @@ fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut 
                 c.peer_closed = true;
                 break;
             }
-            Ok(n) => c.pending.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                // Straight back from the scratch buffer; only a remainder waits here.
+                let sent = sockets.send(h, &scratch[..n]).unwrap_or(0);
+                moved += sent as u64;
+                c.pending.extend_from_slice(&scratch[sent..n]);
+            }
             Err(_) => break,
         }
     }

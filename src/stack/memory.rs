@@ -212,7 +212,7 @@ impl TcpLayer {
             self.counters.mem_refused += 1;
             return Err(DropReason::TcpMemoryPressure);
         }
-        let open = self.demux.len() - self.time_wait.waiting();
+        let open = self.demux.len().saturating_sub(self.time_wait.waiting());
         if self.limits.max_conns.is_some_and(|max| open >= max) {
             self.counters.conn_limit_drops += 1;
             return Err(DropReason::TcpConnLimit);

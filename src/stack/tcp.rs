@@ -1,6 +1,7 @@
 //! TCP inside the stack: the layer that composes the connection slots ([`sockets`]), the
-//! demux ([`demux`]), the listeners ([`listeners`]), the timer heap ([`timer_heap`]) and the
-//! TIME-WAIT cap ([`time_wait`]); it routes segments, ICMP errors and timeouts to their
+//! demux ([`demux`]), the listeners ([`listeners`]; passive opens and SYN cookies in
+//! [`passive_open`]), the timer heap ([`timer_heap`]), the TIME-WAIT cap ([`time_wait`])
+//! and the memory budget with the connection limits ([`memory`]); it routes segments, ICMP errors and timeouts to their
 //! connection, answers segments that match nothing with RSTs, routes each connection's
 //! events to its [`Owner`] as [`StackEvent`]s, and hands each segment to send to the network
 //! layer as a [`Transmit`].
@@ -12,6 +13,8 @@
 //! [`sockets`]: super::sockets
 //! [`demux`]: super::demux
 //! [`listeners`]: super::listeners
+//! [`passive_open`]: super::passive_open
+//! [`memory`]: super::memory
 //! [`timer_heap`]: super::timer_heap
 //! [`time_wait`]: super::time_wait
 

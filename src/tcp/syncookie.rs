@@ -211,8 +211,8 @@ impl Connection {
 
     /// RFC 4987 §3.6: the connection a valid cookie ACK completes, straight in ESTABLISHED
     /// (its `Event::Connected` queued), with the options the cookie and TSecr carried;
-    /// `ack` is then processed as any segment (data in it is taken). `None` if the ACK does
-    /// not complete the handshake after all.
+    /// `ack` is then processed as any segment (data and a FIN in it are taken). `None` if
+    /// the ACK does not complete the handshake after all.
     pub fn accept_cookie<P: AsRef<[u8]>>(
         now: Instant,
         tuple: FourTuple,
@@ -245,7 +245,8 @@ impl Connection {
         // The SYN-ACK went out when the cookie was made; account for it as sent.
         let _ = c.poll_transmit(now)?;
         c.handle_segment(now, ack);
-        (c.state() == super::State::Established).then_some(c)
+        // ESTABLISHED, or already CLOSE-WAIT when the ACK carried a FIN.
+        c.state().is_synchronized().then_some(c)
     }
 
     /// Drops a passive SYN-RECEIVED connection without a word (no RST, as Linux drops a
