@@ -142,7 +142,8 @@ fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut 
             .map_or(0, |c| c.send_capacity())
             .min(scratch.len());
         if room == 0 {
-            break; // the Writable event brings us back
+            let _ = sockets.send(h, &[]); // full: asks for the Writable that brings us back
+            break;
         }
         match sockets.recv(h, &mut scratch[..room]) {
             Ok(0) => {

@@ -220,7 +220,8 @@ impl Connection {
     // ---- user calls (RFC 9293 §3.9.1) ----
 
     /// SEND: queue data; returns how much fit in the send buffer (possibly 0, then an
-    /// `Event::Writable` follows when space frees up).
+    /// `Event::Writable` follows when space frees up; likewise when the buffer is left full,
+    /// so `send(&[])` on a full buffer asks for the event).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, ConnectionError> {
         match self.phase {
             Phase::Closed { reason } => Err(ConnectionError::Closed(reason)),
@@ -231,7 +232,8 @@ impl Connection {
             p if !p.state().can_send_data() => Err(ConnectionError::Closing),
             _ => {
                 let n = self.snd.write(&data[..self.send_allowance(data.len())]);
-                if n < data.len() {
+                // Full (an empty `send` on a full buffer asks for Writable, too).
+                if n < data.len() || self.send_capacity() == 0 {
                     self.user.want_writable = true;
                 }
                 Ok(n)

@@ -28,6 +28,11 @@
 //!   set and ACK/RST clear becomes [`Connection::accept`] (ISS from [`IsnGenerator`]); a
 //!   listener answers a segment with ACK by [`reset_for`] and ignores a RST
 //!   (RFC 9293 §3.10.7.2).
+//! - A SYN for a listener whose SYN queue is full may be answered statelessly with
+//!   [`Connection::cookie_syn_ack`] (ISS from [`SynCookies`]); an ACK that decodes as a
+//!   cookie becomes [`Connection::accept_cookie`] (RFC 4987 §3.6).
+//! - Before each input or user call the stack passes its memory budget's [`MemoryGrant`]
+//!   ([`Connection::set_memory`]) and reads back [`Connection::memory`].
 //! - A segment matching no connection (or one already `Closed`) is answered with
 //!   [`reset_for`] (RFC 9293 §3.10.7.1), ports swapped.
 //! - A SYN for a 4-tuple in TIME-WAIT: if [`Connection::time_wait_accepts_syn`], drop the

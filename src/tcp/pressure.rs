@@ -209,6 +209,37 @@ mod tests {
         assert_eq!(c.send(&big), Ok(0));
     }
 
+    /// A send that leaves the buffer exactly full asks for `Event::Writable`, which comes
+    /// once an ACK frees space: an application that stops reading when the buffer is full
+    /// (echo, which reads only what its send buffer takes; without this it stalled for good
+    /// in `live_ipv6` at 5% loss).
+    #[test]
+    fn a_full_send_buffer_asks_for_writable() {
+        let now = Instant::from_secs(1);
+        let mut c = established(config());
+        c.set_memory(soft());
+        assert_eq!(c.send(&[7u8; SEND_MIN]), Ok(SEND_MIN));
+        assert_eq!(c.send_capacity(), 0);
+        while c.poll_event().is_some() {}
+        let mut sent = 0;
+        while let Some(seg) = c.poll_transmit(now) {
+            sent += seg.payload.len() as u32;
+        }
+        assert!(sent > 0);
+        c.handle_segment(
+            now,
+            &Segment {
+                ack: SeqNum(5001) + sent,
+                ..data(0, 0)
+            },
+        );
+        let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(
+            events.contains(&super::super::Event::Writable),
+            "{events:?}"
+        );
+    }
+
     /// Under pressure out-of-order data is not held (RFC 9293 §3.10.7.4 seventh) and any
     /// held is pruned; without pressure it is held.
     #[test]
