@@ -271,7 +271,7 @@ fn run(cli: Cli) -> Result<()> {
         } else {
             ""
         },
-        tunstack::stack::format_size(runtime.stack.tcp().memory().soft_mark()),
+        tunstack::stack::human_size(runtime.stack.tcp().memory().soft_mark()),
         per(limits.max_conns),
         per(limits.max_conns_per_peer),
     );
