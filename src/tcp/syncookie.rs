@@ -178,7 +178,8 @@ impl Connection {
     /// RFC 4987 §3.6: the SYN-ACK answering `syn` (SYN set, ACK and RST clear) with the
     /// cookie `iss` and no state kept. `mss` is the peer's MSS as the cookie encodes it.
     /// Without timestamps in the SYN the answer offers no window scaling and no SACK (the
-    /// cookie could not carry them); with them, the low bits of TSval carry them (see the module docs).
+    /// cookie could not carry them); with them, the low bits of TSval carry them (see the
+    /// module docs).
     pub fn cookie_syn_ack<P: AsRef<[u8]>>(
         now: Instant,
         tuple: FourTuple,
