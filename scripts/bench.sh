@@ -45,7 +45,16 @@
 #     loop thread and the app's threads) and the kernel-side server's (python: when it is
 #     near 1.00 the server, not our API, is the limit); then the built-in discard and
 #     chargen rows at MTU 1500 (scripts/bulk_client.py) as the stack's in-loop reference.
-# BENCH_ONLY="ping bulk http scale mem limits ipv6 api" picks groups (default: all).
+#   hostile (tunstack only, one run each, figures printed as measured; smoltcp has no SYN
+#     cookies or memory budget to compare): (1) 200,000 spoofed SYNs at full speed from
+#     198.18.0.10-250 (scripts/hostile.py through AF_PACKET on tun0) with one curl every
+#     50 ms to port 80 during the flood: success within 1 s, latency, the first curl after
+#     the flood, the sender's CPU; (2) 10,000 connections writing 1 MiB each to echo and never
+#     reading, the daemon at --mem-max 256M: RSS (sampled every 0.2 s) against the budget
+#     while a fresh client downloads 10 MiB over HTTP byte-exact; (3) 5,000 bogus cookie ACKs
+#     after 1,000 SYNs engaged cookies: connections made, RSS growth. Each prints the daemon's
+#     RSS and TCP counters (scripts/hostile_run.sh).
+# BENCH_ONLY="ping bulk http scale mem limits ipv6 api hostile" picks groups (default: all).
 # Needs root for the namespaces; every packet stays in 198.18.0.0/24 and 2001:2::/64.
 set -euo pipefail
 
@@ -343,6 +352,41 @@ if want api; then
     # shellcheck disable=SC2046
     printf '%-40s %26s\n' "$label" "$(fmt3 $(tr ' ' '\n' <<<"$g" | grep -E '^[0-9.]+$' | stats))"
   done
+fi
+if want hostile; then
+  syns=200000 conns=10000 acks=5000 budget=256M
+  www=$(mktemp -d)
+  head -c $((10 << 20)) /dev/urandom > "$www/big.bin"
+  run_hostile() { # $1 = daemon args, $2.. = hostile_run.sh arguments
+    local args=$1
+    shift
+    "$here/netns.sh" -q -b "$ours" -d "$args" -- env TUNSTACK_BIN="$ours" \
+      bash "$here/hostile_run.sh" "$@" 2>&1 || true
+  }
+  indent_stats() { sed -n 's/^stats /    /p'; }
+  echo
+  echo "hostile: SYN flood, $syns spoofed SYNs at full speed from 198.18.0.10-250 to port 80"
+  out=$(run_hostile "" flood "$syns")
+  awk '$1 == "flood" { printf "  flood: %s SYNs in %s s (%s packets/s), sender CPU %s s, device dropped %s\n", $3, $5, substr($7, 2), $10, $14 }
+       $1 == "probes" { printf "  curl every 50 ms during the flood: %d of %d answered within 1 s (%.1f%%), median %.1f ms, max %.1f ms\n", $4, $2, ($2 ? 100 * $4 / $2 : 0), $6 * 1000, $8 * 1000 }
+       $1 == "first_after" { printf "  first curl after the flood: HTTP %s in %.1f ms\n", $2, $3 * 1000 }
+       $1 == "rss_before" { b = $2 } $1 == "rss_after" { printf "  daemon RSS: %d KiB before, %d KiB after\n", b, $2 }' <<<"$out"
+  indent_stats <<<"$out"
+  echo "hostile: $conns slow readers (1 MiB each to echo, never read), --mem-max $budget, a fresh 10 MiB HTTP download"
+  out=$(run_hostile "--mem-max $budget --www $www" slow "$conns" "$www")
+  awk '$1 == "readers" { printf "  slow readers: %s connected, %.1f MiB accepted by their kernel sockets, %s reset by the daemon\n", $3, $4 / 1048576, $6 }
+       $1 == "download" { printf "  fresh client meanwhile: %s bytes in %.2f s, byte-exact: %s\n", $3, $5, $7 }
+       $1 ~ /^rss_/ { v[$1] = $2 }
+       END { printf "  daemon RSS: %d KiB at start, %d KiB loaded, %d KiB after the download, peak %d KiB (sampled every 0.2 s; budget %s)\n", v["rss_before"], v["rss_loaded"], v["rss_end"], v["rss_peak"], budget }' \
+    budget="$budget" <<<"$out"
+  indent_stats <<<"$out"
+  echo "hostile: $acks bogus cookie ACKs at full speed (cookies engaged by 1,000 SYNs first)"
+  out=$(run_hostile "" acks "$acks")
+  awk '$1 == "acks" { printf "  sent %s in %s s, sender CPU %s s, device dropped %s\n", $3, $5, $10, $14 }
+       $1 == "rss_before" { b = $2 } $1 == "rss_after" { printf "  daemon RSS: %d KiB before, %d KiB after (%+d KiB)\n", b, $2, $2 - b }
+       $1 == "opens_before" { printf "  passive opens before the ACKs: %s (after: see below)\n", $2 }' <<<"$out"
+  indent_stats <<<"$out"
+  rm -rf "$www"
 fi
 if want limits; then
   # shellcheck disable=SC2016

@@ -47,7 +47,12 @@ impl ControlServer {
             .read_line(&mut line)?;
         let answer = match line.trim() {
             "ss" | "" => connection_table(stack),
-            "stats" => format!("{}\n", stack.counters()),
+            "stats" => format!(
+                "{}\n{}\n{}\n",
+                stack.counters(),
+                stack.tcp().counters(),
+                memory_line(stack.tcp().memory())
+            ),
             other => format!("unknown command {other:?} (known: ss, stats)\n"),
         };
         stream.write_all(answer.as_bytes())
@@ -72,6 +77,18 @@ impl App for ControlServer {
     fn raw_fd(&self) -> Option<RawFd> {
         Some(self.listener.as_raw_fd())
     }
+}
+
+/// TCP's memory against its budget, one line (for `stats` and the exit summary).
+pub fn memory_line(m: &crate::stack::MemoryBudget) -> String {
+    format!(
+        "tcp memory: {} in use, peak {}, budget {} (soft mark {}), pressure {:?}",
+        crate::stack::human_size(m.used()),
+        crate::stack::human_size(m.peak()),
+        crate::stack::human_size(m.max()),
+        crate::stack::human_size(m.soft_mark()),
+        m.pressure()
+    )
 }
 
 fn ms(d: Duration) -> String {

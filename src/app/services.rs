@@ -172,17 +172,37 @@ fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut 
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     c.pending.drain(..n);
+                    if c.pending.is_empty() {
+                        c.pending = Vec::new(); // give the memory back
+                    }
                     moved += n as u64;
                     continue;
                 }
             }
         }
-        match sockets.recv(h, scratch) {
+        // Read only what the send buffer takes now, so echoed bytes wait in TCP's buffers
+        // (under the memory budget), not here.
+        let room = sockets
+            .stack()
+            .tcp()
+            .connection(h)
+            .map_or(0, |c| c.send_capacity())
+            .min(scratch.len());
+        if room == 0 {
+            let _ = sockets.send(h, &[]); // full: asks for the Writable that brings us back
+            break;
+        }
+        match sockets.recv(h, &mut scratch[..room]) {
             Ok(0) => {
                 c.peer_closed = true;
                 break;
             }
-            Ok(n) => c.pending.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                // Straight back from the scratch buffer; only a remainder waits here.
+                let sent = sockets.send(h, &scratch[..n]).unwrap_or(0);
+                moved += sent as u64;
+                c.pending.extend_from_slice(&scratch[sent..n]);
+            }
             Err(_) => break,
         }
     }

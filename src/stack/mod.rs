@@ -22,6 +22,8 @@ mod demux;
 mod events;
 mod ipv6;
 mod listeners;
+mod memory;
+mod passive_open;
 mod ratelimit;
 mod reassembly;
 mod sockets;
@@ -32,6 +34,9 @@ mod transmit;
 mod udp;
 
 pub use listeners::ListenerInfo;
+pub use memory::{
+    DEFAULT_MEM_MAX, MemoryBudget, TcpLimits, default_mem_max, format_size, human_size, parse_size,
+};
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
 pub use sockets::{Owner, SocketHandle};
 pub use tcp::{StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer};
@@ -80,10 +85,13 @@ pub struct StackConfig {
     pub max_time_wait: usize,
     /// Defaults for TCP connections; the MSS is derived from `mtu` (MUST-67).
     pub tcp: crate::tcp::Config,
-    /// Key of the RFC 6528 ISN function (MUST-9); the daemon draws it from the OS.
+    /// Key of the RFC 6528 ISN function (MUST-9) and of SYN cookies (RFC 4987); the daemon
+    /// draws it from the OS.
     pub isn_secret: [u8; 16],
     /// Limits of UDP sockets (receive queues).
     pub udp: UdpConfig,
+    /// TCP's memory budget and connection limits.
+    pub tcp_limits: TcpLimits,
 }
 
 impl Default for StackConfig {
@@ -102,6 +110,7 @@ impl Default for StackConfig {
             tcp: crate::tcp::Config::default(),
             isn_secret: [0x5a; 16],
             udp: UdpConfig::default(),
+            tcp_limits: TcpLimits::default(),
         }
     }
 }
@@ -277,6 +286,7 @@ impl Stack {
         addrs.extend(config.addr6.map(IpAddr::V6));
         let mut tcp = TcpLayer::new(&addrs, config.mtu, tcp_config, config.isn_secret, ip);
         tcp.set_max_time_wait(config.max_time_wait);
+        tcp.set_limits(config.tcp_limits);
         let seed = u64::from_le_bytes(config.isn_secret[8..].try_into().expect("8 bytes"));
         let ident6 = fastrand::Rng::with_seed(seed);
         let udp = UdpLayer::new(

@@ -78,6 +78,11 @@ pub struct Config {
     pub r2: Duration,
     /// Give up on a SYN after this long (MUST-23: ≥ 3 minutes).
     pub r2_syn: Duration,
+    /// A passive SYN-RECEIVED gives up after this many SYN-ACK retransmissions (Linux's
+    /// `tcp_synack_retries`, 5: about 63 s with a 1 s initial RTO), so that half-open
+    /// connections from spoofed SYNs leave the SYN queue (RFC 4987 §3.4). MUST-23's 3
+    /// minutes bind an active SYN.
+    pub synack_retries: u32,
     /// RFC 9293 §3.9.1 user timeout; replaces R2 for data when set (MUST-21).
     pub user_timeout: Option<Duration>,
     /// Idle time after which a FIN-WAIT-2 connection is closed.
@@ -112,6 +117,7 @@ impl Default for Config {
             r1: 3,
             r2: Duration::from_secs(100),
             r2_syn: Duration::from_secs(180),
+            synack_retries: 5,
             user_timeout: None,
             fin_wait_2_timeout: Duration::from_secs(60),
             challenge_ack_limit: 10,

@@ -406,10 +406,19 @@ impl Connection {
                 .max((seg.payload.len() as u32).min(announced));
             if data.is_empty() {
                 self.ack.pending = true; // duplicate data: tell the peer where we are
+            } else if !self.recv_allows(data.len()) {
+                debug!(
+                    "{} memory budget: dropping {} octets",
+                    self.tuple,
+                    data.len()
+                );
+                self.ack.pending = true;
             } else if seq == rcv_nxt {
                 let had_gap = !self.rcv.reassembly.is_empty();
                 self.rcv.push_in_order(data);
-                if let Some(srtt) = self.rtt.srtt() {
+                if let Some(srtt) = self.rtt.srtt()
+                    && self.memory.pressure == super::Pressure::Normal
+                {
                     self.rcv.autotune(now, srtt);
                 }
                 self.push_event(Event::Readable);
@@ -423,8 +432,11 @@ impl Connection {
                         .set_if_idle(TimerKind::DelayedAck, now + self.config.delayed_ack);
                 }
             } else {
-                // Out of order: hold it and send an immediate duplicate ACK (RFC 5681 §4.2).
-                if !self.rcv.reassembly.insert(seq, data) {
+                // Out of order: hold it and send an immediate duplicate ACK (RFC 5681 §4.2);
+                // under memory pressure the queue goes first (see `pressure.rs`).
+                if self.memory.pressure != super::Pressure::Normal {
+                    self.rcv.prune_out_of_order();
+                } else if !self.rcv.reassembly.insert(seq, data) {
                     debug!(
                         "{} reassembly full: dropping {} octets",
                         self.tuple,

@@ -17,6 +17,8 @@
 //! | `config.rs` | [`Config`], [`Event`], [`CloseReason`], [`Stats`] and other API types |
 //! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
 //! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
+//! | `syncookie.rs` | RFC 4987 [`SynCookies`]: the codec, and the cookie SYN-ACK and connection |
+//! | `pressure.rs` | [`MemoryGrant`] from the stack's budget, and what each [`Pressure`] level does |
 //!
 //! Only the types re-exported here are public; the modules are private to `tcp`. The
 //! segment types are `wire::tcp`'s, re-exported for convenience.
@@ -26,6 +28,11 @@
 //!   set and ACK/RST clear becomes [`Connection::accept`] (ISS from [`IsnGenerator`]); a
 //!   listener answers a segment with ACK by [`reset_for`] and ignores a RST
 //!   (RFC 9293 §3.10.7.2).
+//! - A SYN for a listener whose SYN queue is full may be answered statelessly with
+//!   [`Connection::cookie_syn_ack`] (ISS from [`SynCookies`]); an ACK that decodes as a
+//!   cookie becomes [`Connection::accept_cookie`] (RFC 4987 §3.6).
+//! - Before each input or user call the stack passes its memory budget's [`MemoryGrant`]
+//!   ([`Connection::set_memory`]) and reads back [`Connection::memory`].
 //! - A segment matching no connection (or one already `Closed`) is answered with
 //!   [`reset_for`] (RFC 9293 §3.10.7.1), ports swapped.
 //! - A SYN for a 4-tuple in TIME-WAIT: if [`Connection::time_wait_accepts_syn`], drop the
@@ -47,6 +54,7 @@ mod connection;
 mod input;
 mod isn;
 mod output;
+mod pressure;
 mod reassembly;
 mod recv;
 mod reset;
@@ -57,6 +65,7 @@ mod send;
 /// `pub(crate)` so the codec in `wire::tcp` names it without going through this module.
 pub(crate) mod seq;
 mod state;
+mod syncookie;
 mod tcb;
 mod timeouts;
 mod timers;
@@ -69,6 +78,8 @@ pub use config::{
 pub use congestion::Algorithm;
 pub use connection::Connection;
 pub use isn::IsnGenerator;
+pub use pressure::{MemoryGrant, Pressure, RECV_MIN, SEND_MIN};
 pub use reset::reset_for;
 pub use seq::SeqNum;
 pub use state::State;
+pub use syncookie::{COOKIE_MSS, CookieOptions, SynCookies, decode_ts as cookie_decode_ts};

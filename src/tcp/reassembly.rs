@@ -36,6 +36,12 @@ impl Reassembly {
         self.ranges.len()
     }
 
+    /// Octets allocated for the held data.
+    pub(super) fn allocated(&self) -> usize {
+        self.ranges.capacity() * std::mem::size_of::<(SeqNum, Vec<u8>)>()
+            + self.ranges.iter().map(|(_, d)| d.capacity()).sum::<usize>()
+    }
+
     /// Hold `data` starting at `seq` (which must be after RCV.NXT). Returns false if dropped.
     pub(super) fn insert(&mut self, seq: SeqNum, data: &[u8]) -> bool {
         if data.is_empty() {

@@ -363,6 +363,16 @@ impl SendSpace {
         edge.saturating_sub(self.in_flight())
     }
 
+    /// Octets the buffer has allocated (what it holds and its spare capacity).
+    pub(super) fn allocated_buffer(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Octets allocated for the buffer and the scoreboard.
+    pub(super) fn allocated(&self) -> usize {
+        self.buf.capacity() + self.sacked.capacity() * std::mem::size_of::<(SeqNum, SeqNum)>()
+    }
+
     /// Give back the buffer's spare capacity (its contents stay).
     pub(super) fn release_memory(&mut self) {
         self.buf.shrink_to_fit();

@@ -125,6 +125,14 @@ impl Connection {
         if self.state() == State::Closed || (self.snd.outstanding() == 0 && !syn_out) {
             return;
         }
+        if self.is_passive() && self.retx.count >= self.config.synack_retries {
+            debug!(
+                "{} no ACK after {} SYN-ACK retransmissions",
+                self.tuple, self.retx.count
+            );
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
         let start = self.r2_start(now);
         if now - start >= self.r2() {
             debug!(

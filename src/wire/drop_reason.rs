@@ -156,8 +156,13 @@ drop_reasons! {
     TcpNoConnection => "tcp-no-connection",
     /// Reserved for a SYN a listener refuses as malformed; nothing raises it today.
     TcpBadSyn => "tcp-bad-syn",
-    /// A SYN for a listener whose backlog (SYN-RECEIVED plus accept queue) is full.
+    /// A SYN (or a cookie ACK) for a listener whose accept queue is full (its SYN queue
+    /// overflows into SYN cookies instead).
     TcpQueueFull => "tcp-queue-full",
+    /// A SYN or cookie ACK refused because the TCP memory budget is at its hard mark.
+    TcpMemoryPressure => "tcp-memory-pressure",
+    /// A SYN or cookie ACK refused by `--max-conns` or `--max-conns-per-peer`.
+    TcpConnLimit => "tcp-conn-limit",
 }
 
 impl fmt::Display for DropReason {
