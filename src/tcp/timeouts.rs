@@ -22,6 +22,7 @@ impl Connection {
             match kind {
                 TimerKind::Retransmit => self.on_retransmit_timeout(now),
                 TimerKind::LossProbe => self.on_loss_probe_timeout(now),
+                TimerKind::Reorder => self.on_reorder_timeout(now),
                 TimerKind::Persist => self.on_persist_timeout(now),
                 TimerKind::DelayedAck => {
                     if self.ack.unacked_bytes > 0 {
@@ -91,6 +92,7 @@ impl Connection {
             || self.snd.outstanding() == 0
             || self.rtt.backoffs() > 0
             || self.timers.is_running(TimerKind::LossProbe)
+            || self.cc.in_sack_recovery()
         {
             return;
         }
@@ -147,8 +149,10 @@ impl Connection {
             debug!("{} R1 reached: negative advice to IP", self.tuple);
             self.user.events.push_back(Event::RetransmitThreshold);
         }
-        self.cc.on_timeout(self.snd.outstanding());
+        self.cc
+            .on_timeout(self.snd.outstanding(), self.retx.count > 1);
         self.snd.clear_sack(); // RFC 2018 §8: the receiver may have reneged
+        self.on_timeout_loss();
         self.rtt.back_off();
         self.rtt.on_retransmit();
         self.recovery.fast_retransmit = false;
