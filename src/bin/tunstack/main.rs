@@ -291,6 +291,7 @@ fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
          TIME-WAITs ended early {}\n\
          tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
          dup ACKs {}, challenge ACKs {}\n\
+         tcp: lost {}, loss probes {}, spurious reductions undone {}, DSACKs in {}, out {}\n\
          tcp: closed: {}",
         c.active_opens,
         c.passive_opens,
@@ -306,6 +307,11 @@ fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
         c.totals.fast_retransmits,
         c.totals.dup_acks,
         c.totals.challenge_acks,
+        c.totals.lost,
+        c.totals.loss_probes,
+        c.totals.undos,
+        c.totals.dsacks_received,
+        c.totals.dsacks_sent,
         if closed.is_empty() {
             "none".to_string()
         } else {
