@@ -460,6 +460,39 @@ mod tests {
         assert!(growth[8] > 10 * growth[4], "convex after K: {samples:?}");
     }
 
+    /// RFC 9438 §4.3–§4.5 with delayed ACKs: the per-ACK update scales with the octets the
+    /// ACK covers, so a receiver that ACKs every other segment (half the ACKs, two segments
+    /// each) moves CUBIC's window as one that ACKs every segment, in the Reno-friendly
+    /// region and along the cubic curve; slow start too (RFC 3465, L = 2 SMSS).
+    #[test]
+    fn cubic_growth_does_not_depend_on_the_ack_ratio() {
+        let smss = 1000;
+        let rtt = Duration::from_millis(20);
+        let run = |per_ack: u32| {
+            let mut c = Congestion::new(Algorithm::Cubic, smss);
+            let mut at = T0;
+            let mut trace = Vec::new();
+            for round in 0..120 {
+                if round == 8 {
+                    c.enter_recovery(SeqNum(1), c.cwnd()); // a loss at 2560 segments
+                    c.on_ack(at, Some(rtt), SeqNum(1), smss, 0);
+                }
+                for _ in 0..c.cwnd() / (per_ack * smss) {
+                    c.on_ack(at, Some(rtt), SeqNum(2), per_ack * smss, 0);
+                }
+                at += rtt;
+                trace.push(c.cwnd() / smss);
+            }
+            trace
+        };
+        let (every, every_other) = (run(1), run(2));
+        for (round, (a, b)) in every.iter().zip(&every_other).enumerate() {
+            let diff = a.abs_diff(*b) as f64 / f64::from(*a);
+            assert!(diff < 0.02, "round {round}: {a} vs {b} segments");
+        }
+        assert!(every[7] >= 1000 && every[119] > every[9], "{every:?}");
+    }
+
     #[test]
     fn cubic_timeout_uses_beta_and_loss_window() {
         let mut c = Congestion::new(Algorithm::Cubic, 1000);

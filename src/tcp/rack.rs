@@ -17,6 +17,12 @@ use std::collections::VecDeque;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
+/// Records kept at most. Hostile or tiny segments (1-octet writes with Nagle off, SACK
+/// blocks at odd boundaries) cannot grow the record past this: new data then extends the
+/// last record, and a SACK block that would need a split marks nothing (its segment stays
+/// unSACKed: retransmitted at worst, never forgotten).
+const MAX_SEGS: usize = 8192;
+
 /// One transmission of [start, end).
 #[derive(Clone, Copy, Debug)]
 struct Sent {
@@ -64,6 +70,14 @@ impl Rack {
             return;
         }
         let tail = self.segs.back().map(|s| s.end);
+        if tail == Some(start)
+            && self.segs.len() >= MAX_SEGS
+            && let Some(last) = self.segs.back_mut()
+        {
+            last.end = end;
+            last.xmit_ts = now;
+            return;
+        }
         if tail.is_none_or(|t| t == start) {
             self.segs.push_back(Sent {
                 start,
@@ -94,6 +108,9 @@ impl Rack {
 
     /// Split the record so that a segment starts at `seq` (when it lies inside one).
     fn split_at(&mut self, seq: SeqNum) {
+        if self.segs.len() >= MAX_SEGS {
+            return;
+        }
         let Some(i) = self
             .segs
             .iter()
@@ -350,6 +367,25 @@ mod tests {
         assert_eq!(r.pipe(), 3000);
         r.on_sack(t(13), &[(s(2), s(4))]);
         assert_eq!(r.detect_loss(t(13), true, 10 * MS, 1000).0, 0);
+    }
+
+    /// Hostile input: a record per octet is refused; the record stays bounded.
+    #[test]
+    fn record_is_bounded() {
+        let mut r = Rack::default();
+        for n in 0..3 * MAX_SEGS as u32 {
+            r.on_sent(t(0), SeqNum(n), SeqNum(n + 1));
+        }
+        assert!(r.segs.len() <= MAX_SEGS);
+        let blocks: Vec<_> = (0..1000u32)
+            .map(|n| (SeqNum(3 * n + 1), SeqNum(3 * n + 2)))
+            .collect();
+        r.on_sack(t(1), &blocks);
+        assert!(r.segs.len() <= MAX_SEGS);
+        assert_eq!(
+            r.segs.back().map(|s| s.end),
+            Some(SeqNum(3 * MAX_SEGS as u32))
+        );
     }
 
     #[test]
