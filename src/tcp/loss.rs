@@ -107,6 +107,7 @@ impl Connection {
             self.on_reduction();
             self.recovery.prr.start(flight);
             self.stats.fast_retransmits += 1;
+            self.timers.stop(TimerKind::LossProbe); // RFC 8985 §7.2: none in recovery
             // Room for the fast retransmit now, also when a timer (no ACK) found the loss.
             let pipe = self.recovery.rack.pipe();
             let cwnd = self
