@@ -54,7 +54,11 @@
 #     while a fresh client downloads 10 MiB over HTTP byte-exact; (3) 5,000 bogus cookie ACKs
 #     after 1,000 SYNs engaged cookies: connections made, RSS growth. Each prints the daemon's
 #     RSS and TCP counters (scripts/hostile_run.sh).
-# BENCH_ONLY="ping bulk http scale mem limits ipv6 api hostile" picks groups (default: all).
+#   loss: sending through 0.1%, 1% and 5% random loss each way, the kernel (Reno, CUBIC) and
+#     tunstack (NewReno, CUBIC) and smoltcp as senders, 3 runs of 5 s each, with
+#     retransmissions per dropped packet and RTOs (scripts/bench_loss.sh, which says where
+#     the loss is made and why).
+# BENCH_ONLY="ping bulk http scale mem limits ipv6 api hostile loss" picks groups (default: all).
 # Needs root for the namespaces; every packet stays in 198.18.0.0/24 and 2001:2::/64.
 set -euo pipefail
 
@@ -102,7 +106,8 @@ transfer="$root/target/release/examples/transfer"
 notes=$(mktemp)
 trap 'rm -f "$notes"' EXIT
 
-# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits ipv6).
+# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits ipv6
+# loss).
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # median and range of numbers on stdin -> "median min max"
@@ -399,6 +404,9 @@ if want limits; then
   [ -n "$read_out" ] || echo "  read from TUN: n/a (tun_limits --read failed)"
   [ -n "$write_out" ] || echo "  write to TUN: n/a (tun_limits --write failed)"
   echo "  (for scale: 1 Gbit/s of 1500-byte packets is 83,333 packets/s)"
+fi
+if want loss; then
+  TUNSTACK_BIN="$ours" SMOLTCP_BIN="$smol" "$here/bench_loss.sh" -r 3 -t 5
 fi
 if [ -s "$notes" ]; then
   echo

@@ -7,6 +7,10 @@ shows in its CPU share. Run inside the benchmark's network namespace.
     bulk_client.py send HOST PORT BYTES [--timeout SECS]   # e.g. to discard (9)
     bulk_client.py recv HOST PORT BYTES [--timeout SECS]   # e.g. from chargen (19)
     bulk_client.py echo HOST PORT BYTES [--timeout SECS]   # e.g. through echo (7)
+    options: --seconds S   stop after S seconds (or BYTES, whichever first) instead of
+                           treating fewer than BYTES as a stall (the loss benchmarks)
+             --cc NAME     the kernel's congestion control for this socket (TCP_CONGESTION,
+                           e.g. reno or cubic; root may pick any the kernel has)
 
 send: sendall() of 1 MiB slices of a pattern until BYTES are written, then shutdown
 (SHUT_WR) and read until the peer closes (what `nc -N` does), so the time covers the data
@@ -21,8 +25,9 @@ slices (memcmp), so they cost little beside the system calls.
 The clock and the process's CPU time (user + system, which includes the kernel's TCP work
 done in its system calls) are read right after the connection is established and at the end.
 
-Prints one line: "gbps G cpu C secs S bytes N" (C = CPU seconds / wall seconds, 1.00 means
-one core saturated; for echo, G counts one direction), or "stalled ..." / "corrupt ..." with
+Prints one line: "gbps G cpu C secs S bytes N retrans R" (C = CPU seconds / wall seconds,
+1.00 means one core saturated; for echo, G counts one direction; R = the kernel's
+tcpi_total_retrans for the connection), or "stalled ..." / "corrupt ..." with
 exit status 1. Bounded: at most BYTES each way, at most SECS (default 60). Only connects to
 198.18.0.0/24 and 2001:2::/64.
 """
@@ -82,6 +87,8 @@ def main():
     ap.add_argument("bytes", type=int)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--no-check", action="store_true", help="recv: count only")
+    ap.add_argument("--seconds", type=float, default=0.0)
+    ap.add_argument("--cc", default=None)
     a = ap.parse_args()
     ip = ipaddress.ip_address(a.host)
     if not any(ip.version == n.version and ip in n for n in ALLOWED):
@@ -99,14 +106,19 @@ def main():
         check = Checker(period, stream)
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(a.timeout)
+    if a.cc:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, a.cc.encode())
     s.connect((a.host, a.port))
     t0, c0 = time.monotonic(), time.process_time()
+    stop = t0 + a.seconds if a.seconds > 0 else None
     moved = 0
     try:
         if a.mode == "send":
             while moved < a.bytes:
                 if time.monotonic() > deadline:
                     raise socket.timeout
+                if stop is not None and time.monotonic() >= stop:
+                    break
                 n = min(CHUNK, a.bytes - moved)
                 o = moved % period
                 s.sendall(out[o:o + n])
@@ -119,6 +131,8 @@ def main():
             while moved < a.bytes:
                 if time.monotonic() > deadline:
                     raise socket.timeout
+                if stop is not None and time.monotonic() >= stop:
+                    break
                 k = s.recv_into(view[: min(CHUNK, a.bytes - moved)])
                 if k == 0:
                     break
@@ -131,12 +145,17 @@ def main():
         print(f"stalled after {moved} of {a.bytes} bytes ({a.timeout:.0f} s)")
         return 1
     t1, c1 = time.monotonic(), time.process_time()
+    info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    retrans = int.from_bytes(info[100:104], "little") if len(info) >= 104 else -1
     s.close()
-    if moved < a.bytes:
+    if moved < a.bytes and stop is None:
         print(f"stalled: the peer closed after {moved} of {a.bytes} bytes")
         return 1
     secs = t1 - t0
-    print(f"gbps {moved * 8 / secs / 1e9:.3f} cpu {(c1 - c0) / secs:.2f} secs {secs:.3f} bytes {moved}")
+    print(
+        f"gbps {moved * 8 / secs / 1e9:.3f} cpu {(c1 - c0) / secs:.2f} secs {secs:.3f} "
+        f"bytes {moved} retrans {retrans}"
+    )
     return 0
 
 

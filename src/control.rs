@@ -146,7 +146,8 @@ fn connection_table(stack: &Stack) -> String {
             out,
             "\t snd_una:{} snd_nxt:{} rcv_nxt:{} snd_wnd:{} rcv_wnd:{} rtt:{} rto:{} \
              cwnd:{} ssthresh:{} segs_in:{} segs_out:{} bytes_in:{} bytes_out:{} retrans:{} \
-             rtos:{} fast_retrans:{} dup_acks:{} challenge_acks:{}",
+             rtos:{} fast_retrans:{} dup_acks:{} challenge_acks:{} lost:{} loss_probes:{} \
+             undone:{} dsack_in:{} dsack_out:{} reo_wnd:{} prr:{}",
             s.snd_una.0,
             s.snd_nxt.0,
             s.rcv_nxt.0,
@@ -164,7 +165,15 @@ fn connection_table(stack: &Stack) -> String {
             s.rtos,
             s.fast_retransmits,
             s.dup_acks,
-            s.challenge_acks
+            s.challenge_acks,
+            s.lost,
+            s.loss_probes,
+            s.undos,
+            s.dsacks_received,
+            s.dsacks_sent,
+            ms(s.reo_wnd),
+            s.prr
+                .map_or("-".to_string(), |(d, o)| format!("delivered/out {d}/{o}"))
         );
     }
     // UDP sockets, as `ss -u` shows them: UNCONN until connected to a peer.

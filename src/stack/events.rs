@@ -168,6 +168,11 @@ impl std::fmt::Display for TcpCounters {
             t.dup_acks,
             t.challenge_acks
         )?;
+        writeln!(
+            f,
+            "tcp: lost {}, loss probes {}, spurious reductions undone {}, DSACKs in {}, out {}",
+            t.lost, t.loss_probes, t.undos, t.dsacks_received, t.dsacks_sent
+        )?;
         let closed = if closed.is_empty() {
             "none".to_string()
         } else {

@@ -99,6 +99,9 @@ pub struct Config {
     pub timestamps: bool,
     /// Congestion window growth (RFC 5681 with CUBIC or NewReno).
     pub congestion: Algorithm,
+    /// RFC 5682 F-RTO: after a retransmission timeout, send new data before going back N,
+    /// and undo the reduction if the timeout proves spurious.
+    pub frto: bool,
 }
 
 impl Default for Config {
@@ -126,6 +129,7 @@ impl Default for Config {
             sack: true,
             timestamps: true,
             congestion: Algorithm::default(),
+            frto: true,
         }
     }
 }
@@ -252,6 +256,18 @@ pub struct Stats {
     pub challenge_acks: u64,
     /// RFC 8985 tail loss probes sent.
     pub loss_probes: u64,
+    /// Segments marked lost (RFC 8985 RACK, or all outstanding at a timeout).
+    pub lost: u64,
+    /// Reductions undone as spurious (RFC 2883 DSACK, RFC 3522 timestamps, RFC 5682 F-RTO).
+    pub undos: u64,
+    /// ACKs received whose first SACK block was a DSACK (RFC 2883 §4).
+    pub dsacks_received: u64,
+    /// DSACK blocks we sent for duplicate data (RFC 2883 §4).
+    pub dsacks_sent: u64,
+    /// RACK.reo_wnd as last computed (RFC 8985 §6.2 step 4).
+    pub reo_wnd: Duration,
+    /// In loss recovery: RFC 6937 (prr_delivered, prr_out) in octets.
+    pub prr: Option<(u32, u32)>,
     /// State changes taken (the arcs of RFC 9293 Figure 5).
     pub transitions: u64,
     /// SRTT, the smoothed round-trip time; `None` before the first sample (RFC 6298 §2).
@@ -296,5 +312,9 @@ impl Stats {
         self.dup_acks += other.dup_acks;
         self.challenge_acks += other.challenge_acks;
         self.loss_probes += other.loss_probes;
+        self.lost += other.lost;
+        self.undos += other.undos;
+        self.dsacks_received += other.dsacks_received;
+        self.dsacks_sent += other.dsacks_sent;
     }
 }

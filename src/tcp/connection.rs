@@ -111,16 +111,12 @@ impl Connection {
                 pending: false,
                 unacked_bytes: 0,
                 rcv_mss: smss,
+                dsack: None,
             },
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             retx: RetransmitClock::default(),
             cc: Congestion::new(config.congestion, smss),
-            recovery: LossRecovery {
-                fast_retransmit: false,
-                high_rxt: iss,
-                tlp_out: false,
-                loss_probe: false,
-            },
+            recovery: LossRecovery::new(iss),
             probes: Probes {
                 last_recv_at: now,
                 persist_backoff: 0,
@@ -501,6 +497,9 @@ impl Connection {
             rcv_wnd: self.rcv.rcv_wnd(),
             send_queue: self.snd.buffered(),
             recv_queue: self.rcv.buffered(),
+            lost: self.recovery.rack.lost_total,
+            reo_wnd: self.recovery.rack.reo_wnd_now(),
+            prr: self.recovery.prr.state(),
             ..self.stats.clone()
         }
     }

@@ -13,7 +13,10 @@
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
 //! | `rtt.rs` | RFC 6298 RTO with Karn |
-//! | `congestion.rs` | RFC 5681 slow start, CUBIC (RFC 9438) or NewReno (RFC 6582), RFC 6675 recovery |
+//! | `congestion.rs` | RFC 5681 slow start with byte counting (RFC 3465), CUBIC (RFC 9438) or NewReno (RFC 6582), entering recovery, undo |
+//! | `rack.rs` | RFC 8985 RACK loss detection over the per-segment scoreboard (SACKed, lost, `pipe`) |
+//! | `prr.rs` | RFC 6937 Proportional Rate Reduction (PRR-SSRB) during recovery |
+//! | `loss.rs` | what an ACK means for loss: RACK marks, recovery entry, PRR, DSACK, undo, F-RTO |
 //! | `config.rs` | [`Config`], [`Event`], [`CloseReason`], [`Stats`] and other API types |
 //! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
 //! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
@@ -53,8 +56,11 @@ mod congestion;
 mod connection;
 mod input;
 mod isn;
+mod loss;
 mod output;
 mod pressure;
+mod prr;
+mod rack;
 mod reassembly;
 mod recv;
 mod reset;

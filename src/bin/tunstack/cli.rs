@@ -123,8 +123,8 @@ pub(crate) struct Cli {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) msl: std::time::Duration,
 
-    /// Congestion control: `cubic` (RFC 9438) or `newreno` (RFC 5681/6582). Either way loss
-    /// recovery follows RFC 6675 when the peer SACKs.
+    /// Congestion control: `cubic` (RFC 9438) or `newreno` (RFC 5681/6582). Either way, when
+    /// the peer SACKs, RACK-TLP finds losses (RFC 8985) and PRR paces recovery (RFC 6937).
     #[arg(long = "cc", default_value = "cubic", value_name = "ALGORITHM", value_parser = parse_cc)]
     pub(crate) congestion: Algorithm,
 
