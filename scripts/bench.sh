@@ -7,9 +7,19 @@
 #
 # Prints one table: per row, the median of REPETITIONS runs with min–max for each stack, and
 # ours/smoltcp; then the device limits. Rows:
-#   ping RTT; bulk kernel → stack (discard) and stack → kernel (chargen) at MTU 1500, 9000
-#   and 65000 (BYTES each, default 500 MB, so the whole run stays under 10 minutes on a
-#   noisy host);
+#   ping RTT;
+#   bulk (scripts/bulk_client.py, not `head | nc`, whose pipe was the limit at ~3.4 Gbit/s
+#     for both stacks): kernel → stack (discard) and stack → kernel (chargen), BYTES each
+#     (default 500 MB, so the whole run stays under 15 minutes on a noisy host), over IPv4
+#     and IPv6 at MTU 1500 with our offload on and off (--offload on|off; smoltcp has no
+#     offload: its device is opened without IFF_VNET_HDR), and over IPv4 at MTU 9000 and
+#     65000 (our default, --offload auto). The client is one process writing/reading 1 MiB
+#     slices and checking every read (chargen's RFC 864 stream). Under each row: the
+#     client's CPU share (CPU s / wall s; 1.00 = one core saturated, so a saturated client
+#     shows) and the daemon's CPU seconds per GB moved (/proc/PID/stat utime+stime before
+#     and after). smoltcp_peer in its best configuration: 4 MiB socket buffers, a discard
+#     that consumes in place, a chargen that fills ring space from a prebuilt cycle. Both
+#     devices: txqueuelen and MTU as printed in the notes (the kernel's defaults, 500);
 #   HTTP keep-alive requests/s: wrk -t2 -c10 and -c50 for WRK_SECS (default 5) against
 #     http://198.18.0.2/. What is compared: tunstack's full HTTP server (src/app/http/) with
 #     its built-in page (1143-byte body, ~1.4 KB response with Date, ETag, Cache-Control...)
@@ -25,15 +35,30 @@
 #     Interfaces over an in-memory link (examples/mem_bulk.rs, one thread, getrusage);
 #   device limits: packets/s a bare loop reads from / writes to tun0 (examples/tun_limits.rs);
 #   ipv6 (both daemons dual-stack: tunstack by default, smoltcp_peer with --addr6; the kernel
-#     side has 2001:2::1/64): ping -6 RTT to 2001:2::2; bulk kernel → stack (discard) and
-#     stack → kernel (chargen) at MTU 1500 over IPv6 (BYTES each), each beside its IPv4 twin
-#     measured the same way; HTTP keep-alive wrk -t2 -c10 against http://[2001:2::2]/.
-#     The bulk rows of this group use scripts/bulk_client.py, not `head | nc` (one process,
-#     one preallocated 1 MiB buffer for sendall/recv_into), and print under each row the
-#     client's and the daemon's CPU share (CPU s / wall s of the transfer; 1.00 = one core
-#     saturated), so a saturated client shows. Its IPv4 twins differ from the bulk group's
-#     rows only in that client.
-# BENCH_ONLY="ping bulk http scale mem limits ipv6" picks groups (default: all).
+#     side has 2001:2::1/64): ping -6 RTT to 2001:2::2; HTTP keep-alive wrk -t2 -c10 against
+#     http://[2001:2::2]/ (the IPv6 bulk rows are in the bulk group).
+#   api (the embedding APIs; ours only, no smoltcp column): bulk each way at once, BYTES
+#     each way with SHA-256 checked, from a client on our async API (examples/async_client.rs,
+#     tokio multi-thread runtime) vs one on the blocking API (examples/transfer.rs) to the
+#     same kernel-side server (scripts/tcpcheck.py serve); Mbit/s each way, ratio
+#     async/blocking (the goal: within 20%), with the client's CPU share (our process: the
+#     loop thread and the app's threads) and the kernel-side server's (python: when it is
+#     near 1.00 the server, not our API, is the limit); then the built-in discard and
+#     chargen rows at MTU 1500 (scripts/bulk_client.py) as the stack's in-loop reference.
+#   hostile (tunstack only, one run each, figures printed as measured; smoltcp has no SYN
+#     cookies or memory budget to compare): (1) 200,000 spoofed SYNs at full speed from
+#     198.18.0.10-250 (scripts/hostile.py through AF_PACKET on tun0) with one curl every
+#     50 ms to port 80 during the flood: success within 1 s, latency, the first curl after
+#     the flood, the sender's CPU; (2) 10,000 connections writing 1 MiB each to echo and never
+#     reading, the daemon at --mem-max 256M: RSS (sampled every 0.2 s) against the budget
+#     while a fresh client downloads 10 MiB over HTTP byte-exact; (3) 5,000 bogus cookie ACKs
+#     after 1,000 SYNs engaged cookies: connections made, RSS growth. Each prints the daemon's
+#     RSS and TCP counters (scripts/hostile_run.sh).
+#   loss: sending through 0.1%, 1% and 5% random loss each way, the kernel (Reno, CUBIC) and
+#     tunstack (NewReno, CUBIC) and smoltcp as senders, 3 runs of 5 s each, with
+#     retransmissions per dropped packet and RTOs (scripts/bench_loss.sh, which says where
+#     the loss is made and why).
+# BENCH_ONLY="ping bulk http scale mem limits ipv6 api hostile loss" picks groups (default: all).
 # Needs root for the namespaces; every packet stays in 198.18.0.0/24 and 2001:2::/64.
 set -euo pipefail
 
@@ -67,18 +92,22 @@ fi
 
 echo "building release binaries..." >&2
 (cd "$root" && cargo build --release --quiet --bin tunstack --example smoltcp_peer \
-  --example mem_bulk --example tun_limits)
+  --example mem_bulk --example tun_limits --example transfer)
+(cd "$root" && cargo build --release --quiet --features tokio --example async_client)
 ours="$root/target/release/tunstack"
 smol="$root/target/release/examples/smoltcp_peer"
 mem_bulk="$root/target/release/examples/mem_bulk"
 tun_limits="$root/target/release/examples/tun_limits"
+async_client="$root/target/release/examples/async_client"
+transfer="$root/target/release/examples/transfer"
 
 # Diagnostics of the runs (wrk socket errors, refused connections, scale details), printed
 # after the table.
 notes=$(mktemp)
 trap 'rm -f "$notes"' EXIT
 
-# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits ipv6).
+# BENCH_ONLY="http scale ..." runs only those groups (ping bulk http scale mem limits ipv6
+# loss).
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # median and range of numbers on stdin -> "median min max"
@@ -101,35 +130,16 @@ ping_rep() { # $1 = binary, $2 = extra netns.sh flags, $3 = address (default 198
     | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | awk '{ print $1 * 1000 }' | stats | cut -d' ' -f1
 }
 
-# One repetition of a bulk row: Gbit/s moving $bytes through discard (rx) or chargen (tx).
-# $1 = binary, $2 = netns.sh flags, $3 = rx|tx, $4 = MTU
-bulk_rep() {
-  local cmd daemon_args=""
-  if [ "$3" = rx ]; then
-    cmd="head -c $bytes /dev/zero | nc -N 198.18.0.2 9"
-  else
-    cmd="nc 198.18.0.2 19 | head -c $bytes > /dev/null"
-  fi
-  case "$2" in *-p*) ;; *) daemon_args="--mtu $4" ;; esac
-  # Bounded: a transfer that has not finished after $bulk_limit s counts as stalled (n/a).
-  # shellcheck disable=SC2086
-  "$here/netns.sh" -q $2 -m "$4" -d "$daemon_args" -b "$1" -- bash -c \
-    "s=\$(date +%s.%N); timeout $bulk_limit bash -c '$cmd' && e=\$(date +%s.%N) \
-       && echo \"elapsed \$s \$e\" || echo stalled" \
-    | awk -v b="$bytes" -v tag="$(basename "$1") $3 MTU $4" -v limit="$bulk_limit" -v notes="$notes" '
-        /^elapsed/ { printf "%.3f\n", b * 8 / ($3 - $2) / 1e9 }
-        /^stalled/ { print "n/a"; print "  " tag ": transfer stalled, not done after " limit " s (run left out)" >> notes }'
-}
-
-# One repetition of a bulk row with scripts/bulk_client.py (the ipv6 group): prints
-# "Gbit/s client_cpu daemon_cpu" ("n/a n/a n/a" when stalled). The CPU figures are CPU
-# seconds over the client's wall seconds of the transfer: the client's own (user + system,
-# its system calls run the kernel's TCP for it) and the daemon's (/proc/PID/stat, ticks).
-# $1 = binary, $2 = netns.sh flags, $3 = rx|tx, $4 = address, $5 = MTU
+# One repetition of a bulk row with scripts/bulk_client.py: prints
+# "Gbit/s client_cpu daemon_cpu_s_per_GB" ("n/a n/a n/a" when stalled). The client's CPU is
+# CPU seconds over its wall seconds of the transfer (user + system: its system calls run the
+# kernel's TCP for it); the daemon's is CPU seconds (/proc/PID/stat utime + stime, ticks)
+# per 10^9 bytes moved. The device's txqueuelen and MTU go to the notes.
+# $1 = binary, $2 = netns.sh flags, $3 = rx|tx, $4 = address, $5 = MTU, $6 = our --offload
 bulk_py_rep() {
   local mode=recv port=19 daemon_args=""
   [ "$3" = rx ] && { mode=send; port=9; }
-  case "$2" in *-p*) ;; *) daemon_args="--mtu $5" ;; esac
+  case "$2" in *-p*) ;; *) daemon_args="--mtu $5${6:+ --offload $6}" ;; esac
   # shellcheck disable=SC2016,SC2086
   "$here/netns.sh" -q $2 -m "$5" -d "$daemon_args" -b "$1" -- \
     env C="$here/bulk_client.py" M="$mode" A="$4" P="$port" N="$bytes" L="$bulk_limit" \
@@ -138,10 +148,13 @@ bulk_py_rep() {
     d0=$(ticks)
     out=$(timeout $((L + 10)) python3 "$C" "$M" "$A" "$P" "$N" --timeout "$L" || true)
     d1=$(ticks)
+    echo "dev txqueuelen $(cat /sys/class/net/tun0/tx_queue_len) mtu $(cat /sys/class/net/tun0/mtu)"
     echo "$out daemon_ticks $((d1 - d0)) hz $(getconf CLK_TCK)"' \
-    | awk -v tag="$(basename "$1") $3 $4 MTU $5" -v limit="$bulk_limit" -v notes="$notes" '
-        $1 == "gbps" { printf "%s %s %.2f\n", $2, $4, $(NF - 2) / $NF / $6 }
-        $1 != "gbps" { print "n/a n/a n/a"; sub(/ daemon_ticks.*/, ""); print "  " tag ": " ($0 == "" ? "no output" : $0) " (run left out)" >> notes }'
+    | awk -v tag="$(basename "$1")${6:+ offload $6} $3 $4 MTU $5" -v limit="$bulk_limit" -v notes="$notes" -v b="$bytes" '
+        $1 == "dev" { dev = $0; next }
+        $1 == "gbps" { printf "%s %s %.3f\n", $2, $4, $(NF - 2) / $NF / (b / 1e9) }
+        $1 != "gbps" { print "n/a n/a n/a"; sub(/ daemon_ticks.*/, ""); print "  " tag ": " ($0 == "" ? "no output" : $0) " (run left out)" >> notes }
+        END { if (dev != "" && !seen[tag]++) print "  " tag ": " dev >> notes }'
 }
 
 # One repetition of an HTTP row: wrk's requests/s. $1 = binary, $2 = netns.sh flags,
@@ -220,22 +233,22 @@ row() { # $1 = label, $2 = function, $3 = "higher" or "lower" is better, $4.. = 
   print_row "$label" "$ours_runs" "$smol_runs" "$better"
 }
 
-# A bulk row of the ipv6 group (bulk_py_rep): the Gbit/s row, then the client's and the
-# daemon's CPU share under it (median (min–max) of the same runs; no ratio).
-# $1 = label, $2.. = bulk_py_rep's arguments after the netns.sh flags
-row_cpu() {
+# A bulk row (bulk_py_rep): the Gbit/s row, then the client's CPU share and the daemon's CPU
+# s/GB under it (median (min–max) of the same runs; ratio ours/smoltcp on the s/GB row).
+# $1 = label, $2 = rx|tx, $3 = address, $4 = MTU, $5 = our --offload (empty: default)
+row_bulk() {
   local label=$1 g c d runs=() i
   shift
   for i in 0 1 2 3 4 5; do runs[i]=""; done
   for _ in $(seq 1 "$reps"); do
     read -r g c d < <(bulk_py_rep "$ours" "" "$@")
     runs[0]+="$g " runs[1]+="$c " runs[2]+="$d "
-    read -r g c d < <(bulk_py_rep "$smol" "-p" "$@")
+    read -r g c d < <(bulk_py_rep "$smol" "-p" "$1" "$2" "$3")
     runs[3]+="$g " runs[4]+="$c " runs[5]+="$d "
   done
   print_row "$label" "${runs[0]}" "${runs[3]}" higher
   sub_row "  client CPU share (1.00 = one core)" "${runs[1]}" "${runs[4]}"
-  sub_row "  daemon CPU share" "${runs[2]}" "${runs[5]}"
+  print_row "  daemon CPU s per GB moved" "${runs[2]}" "${runs[5]}" lower
 }
 
 sub_row() { # $1 = label, $2 = ours runs, $3 = smoltcp runs
@@ -252,9 +265,18 @@ echo "each row: median of $reps runs (min–max)"
 printf '%-40s %26s   %26s   %6s\n' "benchmark" "tunstack" "smoltcp" "ratio"
 if want ping; then row "ping RTT, µs (median)" ping_rep lower; fi
 if want bulk; then
-  for mtu in 1500 9000 65000; do
-    row "kernel → stack, Gbit/s, MTU $mtu" bulk_rep higher rx "$mtu"
-    row "stack → kernel, Gbit/s, MTU $mtu" bulk_rep higher tx "$mtu"
+  echo "bulk: scripts/bulk_client.py (1 MiB slices, every read checked); ours with --offload as named, smoltcp without offload"
+  for dir in rx tx; do
+    arrow="kernel → stack"; [ "$dir" = tx ] && arrow="stack → kernel"
+    for fam in 198.18.0.2 2001:2::2; do
+      v=v4; [ "$fam" = 2001:2::2 ] && v=v6
+      for off in on off; do
+        row_bulk "$v $arrow, Gbit/s, MTU 1500, offload $off" "$dir" "$fam" 1500 "$off"
+      done
+    done
+    for mtu in 9000 65000; do
+      row_bulk "v4 $arrow, Gbit/s, MTU $mtu" "$dir" 198.18.0.2 "$mtu" ""
+    done
   done
 fi
 if want http; then
@@ -288,13 +310,88 @@ if want mem; then
   print_row "in memory, no TUN: CPU s/GiB, MTU 1500" "$mb_ours" "$mb_smol" lower
 fi
 if want ipv6; then
-  echo "IPv6 at 2001:2::2 (v4 twins at 198.18.0.2); bulk rows: scripts/bulk_client.py, not nc"
+  echo "IPv6 at 2001:2::2 (the IPv6 bulk rows are in the bulk group)"
   row "ping -6 RTT, µs (median)" ping_rep lower 2001:2::2
-  row_cpu "v6 kernel → stack, Gbit/s, MTU 1500" rx 2001:2::2 1500
-  row_cpu "v4 kernel → stack, Gbit/s, MTU 1500" rx 198.18.0.2 1500
-  row_cpu "v6 stack → kernel, Gbit/s, MTU 1500" tx 2001:2::2 1500
-  row_cpu "v4 stack → kernel, Gbit/s, MTU 1500" tx 198.18.0.2 1500
   url="http://[2001:2::2]/" row "v6 HTTP keep-alive, req/s, wrk -c10" http_rep higher -c10
+fi
+# One repetition of the api row: "mbit client_cpu server_cpu" ("n/a n/a n/a" when it did
+# not finish). $1 = example binary (async_client or transfer; same arguments and output).
+api_rep() {
+  # shellcheck disable=SC2016
+  "$here/netns.sh" -q -w 20 -b "$1" -d "--connect 198.18.0.1:5000 --send $bytes --close-first" -- \
+    env T="$here/tcpcheck.py" N="$bytes" L="$bulk_limit" bash -c '
+    ticks() { awk "{ print \$14 + \$15 }" "/proc/$DAEMON_PID/stat"; }
+    d0=$(ticks)
+    timeout $((L + 10)) python3 -c "import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(\"server_cpu\", r.ru_utime + r.ru_stime)" python3 "$T" serve --bytes "$N" --timeout "$L" || true
+    for _ in $(seq 1 50); do grep -q "^done in" "$DAEMON_LOG" && break; sleep 0.1; done
+    d1=$(ticks)
+    echo "client_ticks $((d1 - d0)) hz $(getconf CLK_TCK)"
+    grep "^done in" "$DAEMON_LOG" || true' \
+    | awk '$1 == "server_cpu" { s = $2 } $1 == "client_ticks" { t = $2; hz = $4 }
+           $1 == "done" { secs = $3; mbit = $5; sub(/\(/, "", mbit) }
+           END { if (secs > 0) printf "%s %.2f %.2f\n", mbit, t / hz / secs, s / secs; else print "n/a n/a n/a" }'
+}
+
+if want api; then
+  runs=()
+  for i in 0 1 2 3 4 5; do runs[i]=""; done
+  for _ in $(seq 1 "$reps"); do
+    read -r m c s < <(api_rep "$async_client")
+    runs[0]+="$m " runs[1]+="$c " runs[2]+="$s "
+    read -r m c s < <(api_rep "$transfer")
+    runs[3]+="$m " runs[4]+="$c " runs[5]+="$s "
+  done
+  echo "embedding APIs: our client to a kernel-side server, BYTES each way, SHA-256 checked"
+  printf '%-40s %26s   %26s   %6s\n' "" "async API" "blocking API" "ratio"
+  print_row "api bulk each way at once, Mbit/s" "${runs[0]}" "${runs[3]}" higher
+  sub_row "  client CPU share (our process)" "${runs[1]}" "${runs[4]}"
+  sub_row "  kernel-side server CPU share" "${runs[2]}" "${runs[5]}"
+  for dir in rx tx; do
+    g=""
+    for _ in $(seq 1 "$reps"); do g+="$(bulk_py_rep "$ours" "" "$dir" 198.18.0.2 1500 | cut -d' ' -f1) "; done
+    label="built-in discard (kernel → stack), Gbit/s"
+    [ "$dir" = tx ] && label="built-in chargen (stack → kernel), Gbit/s"
+    # shellcheck disable=SC2046
+    printf '%-40s %26s\n' "$label" "$(fmt3 $(tr ' ' '\n' <<<"$g" | grep -E '^[0-9.]+$' | stats))"
+  done
+fi
+if want hostile; then
+  syns=200000 conns=10000 acks=5000 budget=256M
+  www=$(mktemp -d)
+  head -c $((10 << 20)) /dev/urandom > "$www/big.bin"
+  run_hostile() { # $1 = daemon args, $2.. = hostile_run.sh arguments
+    local args=$1
+    shift
+    "$here/netns.sh" -q -b "$ours" -d "$args" -- env TUNSTACK_BIN="$ours" \
+      bash "$here/hostile_run.sh" "$@" 2>&1 || true
+  }
+  indent_stats() { sed -n 's/^stats /    /p'; }
+  echo
+  echo "hostile: SYN flood, $syns spoofed SYNs at full speed from 198.18.0.10-250 to port 80"
+  out=$(run_hostile "" flood "$syns")
+  awk '$1 == "flood" { printf "  flood: %s SYNs in %s s (%s packets/s), sender CPU %s s, device dropped %s\n", $3, $5, substr($7, 2), $10, $14 }
+       $1 == "probes" { printf "  curl every 50 ms during the flood: %d of %d answered within 1 s (%.1f%%), median %.1f ms, max %.1f ms\n", $4, $2, ($2 ? 100 * $4 / $2 : 0), $6 * 1000, $8 * 1000 }
+       $1 == "first_after" { printf "  first curl after the flood: HTTP %s in %.1f ms\n", $2, $3 * 1000 }
+       $1 == "rss_before" { b = $2 } $1 == "rss_after" { printf "  daemon RSS: %d KiB before, %d KiB after\n", b, $2 }' <<<"$out"
+  indent_stats <<<"$out"
+  echo "hostile: $conns slow readers (1 MiB each to echo, never read), --mem-max $budget, a fresh 10 MiB HTTP download"
+  out=$(run_hostile "--mem-max $budget --www $www" slow "$conns" "$www")
+  awk '$1 == "readers" { printf "  slow readers: %s connected, %.1f MiB accepted by their kernel sockets, %s reset by the daemon\n", $3, $4 / 1048576, $6 }
+       $1 == "download" { printf "  fresh client meanwhile: %s bytes in %.2f s, byte-exact: %s\n", $3, $5, $7 }
+       $1 ~ /^rss_/ { v[$1] = $2 }
+       END { printf "  daemon RSS: %d KiB at start, %d KiB loaded, %d KiB after the download, peak %d KiB (sampled every 0.2 s; budget %s)\n", v["rss_before"], v["rss_loaded"], v["rss_end"], v["rss_peak"], budget }' \
+    budget="$budget" <<<"$out"
+  indent_stats <<<"$out"
+  echo "hostile: $acks bogus cookie ACKs at full speed (cookies engaged by 1,000 SYNs first)"
+  out=$(run_hostile "" acks "$acks")
+  awk '$1 == "acks" { printf "  sent %s in %s s, sender CPU %s s, device dropped %s\n", $3, $5, $10, $14 }
+       $1 == "rss_before" { b = $2 } $1 == "rss_after" { printf "  daemon RSS: %d KiB before, %d KiB after (%+d KiB)\n", b, $2, $2 - b }
+       $1 == "opens_before" { printf "  passive opens before the ACKs: %s (after: see below)\n", $2 }' <<<"$out"
+  indent_stats <<<"$out"
+  rm -rf "$www"
 fi
 if want limits; then
   # shellcheck disable=SC2016
@@ -308,8 +405,11 @@ if want limits; then
   [ -n "$write_out" ] || echo "  write to TUN: n/a (tun_limits --write failed)"
   echo "  (for scale: 1 Gbit/s of 1500-byte packets is 83,333 packets/s)"
 fi
+if want loss; then
+  TUNSTACK_BIN="$ours" SMOLTCP_BIN="$smol" "$here/bench_loss.sh" -r 3 -t 5
+fi
 if [ -s "$notes" ]; then
   echo
   echo "notes from the runs:"
-  cat "$notes"
+  awk '!seen[$0]++' "$notes"
 fi

@@ -47,7 +47,12 @@ impl ControlServer {
             .read_line(&mut line)?;
         let answer = match line.trim() {
             "ss" | "" => connection_table(stack),
-            "stats" => format!("{}\n", stack.counters()),
+            "stats" => format!(
+                "{}\n{}\n{}\n",
+                stack.counters(),
+                stack.tcp().counters(),
+                memory_line(stack.tcp().memory())
+            ),
             other => format!("unknown command {other:?} (known: ss, stats)\n"),
         };
         stream.write_all(answer.as_bytes())
@@ -72,6 +77,18 @@ impl App for ControlServer {
     fn raw_fd(&self) -> Option<RawFd> {
         Some(self.listener.as_raw_fd())
     }
+}
+
+/// TCP's memory against its budget, one line (for `stats` and the exit summary).
+pub fn memory_line(m: &crate::stack::MemoryBudget) -> String {
+    format!(
+        "tcp memory: {} in use, peak {}, budget {} (soft mark {}), pressure {:?}",
+        crate::stack::human_size(m.used()),
+        crate::stack::human_size(m.peak()),
+        crate::stack::human_size(m.max()),
+        crate::stack::human_size(m.soft_mark()),
+        m.pressure()
+    )
 }
 
 fn ms(d: Duration) -> String {
@@ -129,7 +146,8 @@ fn connection_table(stack: &Stack) -> String {
             out,
             "\t snd_una:{} snd_nxt:{} rcv_nxt:{} snd_wnd:{} rcv_wnd:{} rtt:{} rto:{} \
              cwnd:{} ssthresh:{} segs_in:{} segs_out:{} bytes_in:{} bytes_out:{} retrans:{} \
-             rtos:{} fast_retrans:{} dup_acks:{} challenge_acks:{}",
+             rtos:{} fast_retrans:{} dup_acks:{} challenge_acks:{} lost:{} loss_probes:{} \
+             undone:{} dsack_in:{} dsack_out:{} reo_wnd:{} prr:{}",
             s.snd_una.0,
             s.snd_nxt.0,
             s.rcv_nxt.0,
@@ -147,8 +165,35 @@ fn connection_table(stack: &Stack) -> String {
             s.rtos,
             s.fast_retransmits,
             s.dup_acks,
-            s.challenge_acks
+            s.challenge_acks,
+            s.lost,
+            s.loss_probes,
+            s.undos,
+            s.dsacks_received,
+            s.dsacks_sent,
+            ms(s.reo_wnd),
+            s.prr
+                .map_or("-".to_string(), |(d, o)| format!("delivered/out {d}/{o}"))
         );
+    }
+    // UDP sockets, as `ss -u` shows them: UNCONN until connected to a peer.
+    for (port, peer, datagrams, octets) in stack.udp().sockets() {
+        let (state, remote) = match peer {
+            Some(p) => ("UDP-ESTAB", p.to_string()),
+            None => ("UDP-UNCONN", "*:*".to_string()),
+        };
+        for addr in ours
+            .iter()
+            .filter(|a| peer.is_none_or(|p| p.is_ipv4() == a.is_ipv4()))
+        {
+            let local = std::net::SocketAddr::new(*addr, port).to_string();
+            let _ = writeln!(
+                out,
+                "{state:<12} {octets:>8} {:>8}  {local:<22} {remote:<22}",
+                0
+            );
+        }
+        let _ = writeln!(out, "\t datagrams_queued:{datagrams}");
     }
     out
 }

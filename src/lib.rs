@@ -5,12 +5,14 @@
 //! ```text
 //!  bin/tunstack  CLI, logging, signals, the shutdown summary; the only wall clock
 //!  control       the `tunstack ss` / `stats` socket (reads the stack, never changes it)
-//!  api           the blocking embedding API: Tunstack, TcpListener, TcpStream
+//!  api, tokio    the embedding APIs: blocking (Tunstack, TcpListener, TcpStream,
+//!                UdpSocket) and async behind the `tokio` feature (the same sockets as
+//!                tokio I/O objects; wakers fed by the loop)
 //!  runtime       the packet loop: read every ready packet, timers, apps, write, sleep
 //!                until the next deadline (poll(2) on the device)
 //!  app           App trait + Sockets view; registry of services: echo, discard, qotd,
-//!                chargen, http/https (httparse, caching, rustls)
-//!  stack         the IP host: ingress checks, reassembly, ICMP, UDP checks; its TCP
+//!                chargen (TCP and UDP), http/https (httparse, caching, rustls)
+//!  stack         the IP host: ingress checks, reassembly, ICMP, UDP sockets; its TCP
 //!                layer (sockets, listeners, demux, timer heap, TIME-WAIT cap) and the
 //!                Transmit value that carries a segment down to the IP emitter
 //!  tcp           our RFC 9293 engine: one Connection per 4-tuple, family-neutral
@@ -42,4 +44,6 @@ pub mod runtime;
 pub mod stack;
 pub mod tcp;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wire;

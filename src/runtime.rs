@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const MAX_BATCH: usize = 4096;
 /// Rounds of "apps react, stack transmits" per turn; bounds a ping-pong between them.
 const MAX_ROUNDS: usize = 64;
+/// The receive buffer: the largest IP packet (a TUN MTU of 65535, or a 64 KB TCP
+/// super-segment from an offload device, IPv6 header included) with room to spare.
+const RX_BUF: usize = MAX_MTU + 1024;
 
 /// A stack joined to a link, with its applications.
 pub struct Runtime<L> {
@@ -38,7 +41,7 @@ impl<L: Link> Runtime<L> {
             stack,
             link,
             apps: Vec::new(),
-            rx: vec![0; MAX_MTU],
+            rx: vec![0; RX_BUF],
             tx: vec![0; MAX_MTU],
         }
     }
@@ -62,7 +65,7 @@ impl<L: Link> Runtime<L> {
         let now = clock();
         for _ in 0..MAX_BATCH {
             match self.link.recv(now, &mut self.rx)? {
-                Some(desc) => self.stack.handle_packet(now, &self.rx[..desc.len]),
+                Some(desc) => self.stack.handle_packet_desc(now, &self.rx, desc),
                 None => break,
             }
         }

@@ -297,14 +297,23 @@ fn must_67_mss_follows_the_mtu_and_strays_get_resets() {
 fn backlog_bounds_the_syn_and_accept_queues() {
     let mut sim = Sim::clean();
     sim.b.stack.tcp_mut().listen(80, 2, None, 0).unwrap();
-    let now = sim.now;
-    for _ in 0..3 {
+    for _ in 0..2 {
+        let now = sim.now;
         sim.a
             .stack
             .tcp_mut()
             .connect(now, SocketAddrV4::new(B, 80), None, 0)
             .unwrap();
     }
+    sim.advance(Duration::from_millis(50));
+    // The accept queue is full: a third SYN is dropped (the SYN queue, which would answer
+    // with a cookie when full, is empty).
+    let now = sim.now;
+    sim.a
+        .stack
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(B, 80), None, 0)
+        .unwrap();
     sim.advance(Duration::from_millis(50));
     let info = &sim.b.stack.tcp().listeners()[0];
     assert_eq!((info.syn_received, info.accept_queue), (0, 2));

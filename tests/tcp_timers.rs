@@ -384,9 +384,12 @@ fn tail_loss_probe_reveals_the_hole_without_an_rto() {
     assert_eq!(probe.len(), 1, "one loss probe: {probe:?}");
     assert_eq!(h.conn.stats().loss_probes, 1);
     assert_eq!(h.conn.stats().rtos, 0);
-    // The peer SACKs the probe; the hole at ISS+1001 is retransmitted at once.
+    // One RTT later the peer SACKs the probe (a retransmission of the last segment; an
+    // ACK sooner than min_RTT could be for the original, RFC 8985 §6.2 step 2); RACK marks
+    // the hole at ISS+1001 lost and it is retransmitted at once.
     let p = &probe[0];
     let (l, r) = (p.seq.0, p.seq.0.wrapping_add(p.payload.len() as u32));
+    h.advance(ms(1));
     h.receive(&format!(
         "<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK><WND=8192><SACK={l}-{r}>"
     ));

@@ -2,9 +2,14 @@
 //! (RFC 865) and chargen (RFC 864), each a few lines of sans-IO code over the app's
 //! [`Sockets`]. QOTD is the one where the server closes first, so it is how a client sees
 //! our side go through FIN-WAIT and TIME-WAIT. Names and ports come from the registry.
+//!
+//! Each also answers UDP on its port, as its RFC describes for UDP: echo sends each datagram
+//! back, discard drops it, chargen answers with a datagram of 0 to 512 characters, qotd with
+//! the quote. As inetd does, no answer goes to source port 0 or to the port of a service
+//! that answers (7, 13, 17, 19), so two such services cannot be set to ping-pong forever.
 
 use super::{App, Sockets};
-use crate::stack::{SocketHandle, TcpEvent};
+use crate::stack::{SocketHandle, TcpEvent, UdpEvent, UdpHandle};
 use crate::tcp::{self, Event};
 use crate::time::Instant;
 use std::collections::HashMap;
@@ -68,6 +73,12 @@ pub(crate) struct ClassicServer {
     accepted: u64,
     bytes: u64,
     scratch: Vec<u8>,
+    /// The UDP socket on the same port.
+    udp: Option<UdpHandle>,
+    /// UDP datagrams received and answered.
+    datagrams: (u64, u64),
+    /// RFC 864 for UDP: the length of each answer is "random"; sans-IO, so seeded.
+    rng: fastrand::Rng,
 }
 
 impl ClassicServer {
@@ -88,6 +99,42 @@ impl ClassicServer {
             accepted: 0,
             bytes: 0,
             scratch: vec![0; 64 * 1024],
+            udp: None,
+            datagrams: (0, 0),
+            rng: fastrand::Rng::with_seed(u64::from(port)),
+        }
+    }
+
+    /// Answers every datagram waiting on the UDP socket.
+    fn serve_udp(&mut self, sockets: &mut Sockets<'_>, h: UdpHandle) {
+        let scratch = &mut self.scratch;
+        while let Ok((n, from)) = sockets.udp_recv_from(h, scratch) {
+            self.datagrams.0 += 1;
+            // No answer to port 0 (nobody to answer) or to a service that answers back.
+            if matches!(from.port(), 0 | 7 | 13 | 17 | 19) {
+                log::debug!("{}: UDP from {from} not answered (source port)", self.name);
+                continue;
+            }
+            let reply: &[u8] = match self.kind {
+                // RFC 862: "send it back as an echo datagram".
+                Classic::Echo => &scratch[..n],
+                // RFC 863: "throw away the datagram".
+                Classic::Discard => continue,
+                // RFC 865: "send a datagram containing a quote (the data in the received
+                // datagram is ignored)".
+                Classic::Qotd => QUOTE,
+                // RFC 864: "send an answering datagram containing a random number (between
+                // 0 and 512) of characters (the data in the received datagram is ignored)".
+                Classic::Chargen => {
+                    let cycle = chargen_cycle();
+                    let start = self.rng.usize(..95) * LINE;
+                    &cycle[start..start + self.rng.usize(..=512).min(cycle.len() - start)]
+                }
+            };
+            match sockets.udp_send_to(h, from, reply) {
+                Ok(_) => self.datagrams.1 += 1,
+                Err(e) => log::debug!("{}: UDP answer to {from} dropped: {e}", self.name),
+            }
         }
     }
 
@@ -125,17 +172,37 @@ fn echo(sockets: &mut Sockets<'_>, h: SocketHandle, c: &mut Conn, scratch: &mut 
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     c.pending.drain(..n);
+                    if c.pending.is_empty() {
+                        c.pending = Vec::new(); // give the memory back
+                    }
                     moved += n as u64;
                     continue;
                 }
             }
         }
-        match sockets.recv(h, scratch) {
+        // Read only what the send buffer takes now, so echoed bytes wait in TCP's buffers
+        // (under the memory budget), not here.
+        let room = sockets
+            .stack()
+            .tcp()
+            .connection(h)
+            .map_or(0, |c| c.send_capacity())
+            .min(scratch.len());
+        if room == 0 {
+            let _ = sockets.send(h, &[]); // full: asks for the Writable that brings us back
+            break;
+        }
+        match sockets.recv(h, &mut scratch[..room]) {
             Ok(0) => {
                 c.peer_closed = true;
                 break;
             }
-            Ok(n) => c.pending.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                // Straight back from the scratch buffer; only a remainder waits here.
+                let sent = sockets.send(h, &scratch[..n]).unwrap_or(0);
+                moved += sent as u64;
+                c.pending.extend_from_slice(&scratch[sent..n]);
+            }
             Err(_) => break,
         }
     }
@@ -207,7 +274,9 @@ impl App for ClassicServer {
     fn start(&mut self, _now: Instant, sockets: &mut Sockets<'_>) -> io::Result<()> {
         sockets
             .listen(self.port, 128, self.tcp.clone())
-            .map_err(io::Error::from)
+            .map_err(io::Error::from)?;
+        self.udp = Some(sockets.udp_bind(self.port).map_err(io::Error::from)?);
+        Ok(())
     }
 
     fn on_event(&mut self, now: Instant, sockets: &mut Sockets<'_>, event: TcpEvent) {
@@ -237,13 +306,18 @@ impl App for ClassicServer {
                 }
                 _ => {}
             },
+            TcpEvent::Udp {
+                handle,
+                event: UdpEvent::Readable | UdpEvent::Error,
+            } if Some(handle) == self.udp => self.serve_udp(sockets, handle),
+            TcpEvent::Udp { .. } => {}
         }
     }
 
     fn summary(&self) -> Vec<String> {
         vec![format!(
-            "{} (port {}): {} connections, {} bytes",
-            self.name, self.port, self.accepted, self.bytes
+            "{} (port {}): {} connections, {} bytes; UDP {} datagrams in, {} answered",
+            self.name, self.port, self.accepted, self.bytes, self.datagrams.0, self.datagrams.1
         )]
     }
 }

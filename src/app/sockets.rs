@@ -5,9 +5,10 @@
 //! Every method delegates to the stack's socket functions: the view costs nothing, and it is
 //! the one place where apps meet the stack's API.
 
-use crate::stack::{ListenerInfo, Owner, SocketHandle, Stack, TcpError};
+use crate::stack::{ListenerInfo, Owner, SocketHandle, Stack, TcpError, UdpError, UdpHandle};
 use crate::tcp::{self, State};
 use crate::time::Instant;
+use std::net::SocketAddr;
 
 /// The stack's sockets, as one app sees them.
 pub struct Sockets<'a> {
@@ -95,6 +96,33 @@ impl<'a> Sockets<'a> {
     #[inline]
     pub fn state(&self, h: SocketHandle) -> Option<State> {
         self.stack.tcp().connection(h).map(|c| c.state())
+    }
+
+    /// Opens a UDP socket on `port` for this app; its datagrams come as `TcpEvent::Udp`.
+    #[inline]
+    pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, UdpError> {
+        self.stack.udp_bind(port, self.owner)
+    }
+
+    /// The next datagram of `h` and its sender (`WouldBlock` when none waits).
+    #[inline]
+    pub fn udp_recv_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddr), UdpError> {
+        self.stack.udp_recv_from(h, buf)
+    }
+
+    /// Sends one datagram from `h` to `to` (fragmented above the MTU).
+    #[inline]
+    pub fn udp_send_to(
+        &mut self,
+        h: UdpHandle,
+        to: SocketAddr,
+        data: &[u8],
+    ) -> Result<usize, UdpError> {
+        self.stack.udp_send_to(h, to, data)
     }
 
     /// Every listener, with its queues.

@@ -222,6 +222,11 @@ impl Direction {
             let mut packet = packet.to_vec();
             let mut desc = desc;
             if !packet.is_empty() && rng.f64() < f.corrupt {
+                // A partial checksum (offload) is completed first, so the damage is caught.
+                if let ChecksumState::Partial { start, offset } = desc.checksum {
+                    super::complete_checksum(&mut packet, start, offset);
+                    desc.checksum = ChecksumState::Verified;
+                }
                 let i = rng.usize(..packet.len());
                 packet[i] ^= 1 << rng.u8(..8);
                 self.stats.corrupted += 1;

@@ -18,7 +18,7 @@ mod tun;
 pub use faults::{DirectionFaults, FaultSpec, Faults, FaultsStats};
 pub use memory::Memory;
 pub use pcap::{Pcap, PcapWriter};
-pub use tun::{Tun, TunError, device_mtu, wait_readable};
+pub use tun::{OffloadMode, OffloadState, Tun, TunError, device_mtu, wait_readable};
 
 /// What is known about a packet's transport checksum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,6 +112,19 @@ pub trait Link {
     fn summary(&self) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// Completes a partial transport checksum in place (what the kernel does for a virtio
+/// `NEEDS_CSUM` packet): the field at `start + offset` holds the pseudo-header sum; the sum
+/// over `packet[start..]` with it in place, complemented, is the checksum (RFC 1071).
+/// Offsets outside the packet leave it unchanged (links check them before trusting them).
+pub(crate) fn complete_checksum(packet: &mut [u8], start: u16, offset: u16) {
+    let (start, at) = (usize::from(start), usize::from(start) + usize::from(offset));
+    if at + 2 > packet.len() {
+        return;
+    }
+    let sum = crate::wire::internet_checksum(&[&packet[start..]]);
+    packet[at..at + 2].copy_from_slice(&sum);
 }
 
 /// Copies a whole packet into a receive buffer; a buffer too small for it is a caller bug

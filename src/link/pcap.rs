@@ -3,8 +3,14 @@
 //! The format is classic libpcap with LINKTYPE_RAW (101: each record is a bare IPv4 packet),
 //! which Wireshark and tshark open directly. Timestamps come from the loop's clock: the
 //! daemon passes wall time, tests pass simulated time, and `epoch_us` maps one onto the other.
+//!
+//! Offload devices: the capture shows what crossed the device. A TCP super-segment is one
+//! large TCP packet (up to 64 KB, its IP length covering it all), as tcpdump shows TSO and
+//! GRO traffic. A packet whose transport checksum the kernel left partial (virtio
+//! `NEEDS_CSUM`, [`ChecksumState::Partial`]) is written with the checksum completed, so
+//! Wireshark's and tshark's checksum validation pass; the stack itself never computes it.
 
-use super::{Link, PacketDesc};
+use super::{ChecksumState, Link, PacketDesc};
 use crate::time::Instant;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -99,13 +105,19 @@ impl Drop for PcapWriter {
 pub struct Pcap<L> {
     inner: L,
     writer: PcapWriter,
+    /// A copy of a packet whose checksum is completed for the record.
+    scratch: Vec<u8>,
 }
 
 impl<L: Link> Pcap<L> {
     /// Records what passes through `inner` with `writer`.
     #[must_use]
     pub fn new(inner: L, writer: PcapWriter) -> Pcap<L> {
-        Pcap { inner, writer }
+        Pcap {
+            inner,
+            writer,
+            scratch: Vec::new(),
+        }
     }
 
     /// The capture writer (to count packets or flush).
@@ -124,17 +136,31 @@ impl<L: Link> Pcap<L> {
     }
 }
 
+impl<L> Pcap<L> {
+    /// Writes `packet`, its transport checksum completed first when `desc` says it is
+    /// partial (the offsets were checked against the packet by the link).
+    fn record(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) {
+        let ChecksumState::Partial { start, offset } = desc.checksum else {
+            return self.writer.write_packet(now, packet);
+        };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(packet);
+        super::complete_checksum(&mut self.scratch, start, offset);
+        self.writer.write_packet(now, &self.scratch);
+    }
+}
+
 impl<L: Link> Link for Pcap<L> {
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
         let got = self.inner.recv(now, buf)?;
         if let Some(desc) = got {
-            self.writer.write_packet(now, &buf[..desc.len]);
+            self.record(now, &buf[..desc.len], desc);
         }
         Ok(got)
     }
 
     fn send(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
-        self.writer.write_packet(now, packet);
+        self.record(now, packet, desc);
         self.inner.send(now, packet, desc)
     }
 

@@ -22,6 +22,13 @@ pub enum TcpEvent {
         /// What happened to it.
         event: Event,
     },
+    /// An event of a UDP socket (the enum carries UDP too: one event stream per owner).
+    Udp {
+        /// The socket.
+        handle: super::udp::UdpHandle,
+        /// What happened to it.
+        event: super::udp::UdpEvent,
+    },
 }
 
 /// A [`TcpEvent`] with the owner it is for.
@@ -74,8 +81,29 @@ pub struct TcpCounters {
     pub active_opens: u64,
     /// Passive OPENs: SYNs a listener admitted (RFC 9293 §3.10.7.2).
     pub passive_opens: u64,
-    /// SYNs dropped because a listener's queues were full.
+    /// SYNs and cookie ACKs dropped because a listener's accept queue was full.
     pub syn_backlog_drops: u64,
+    /// SYNs that found their listener's SYN queue full (RFC 4987 §3).
+    pub syn_queue_overflows: u64,
+    /// Half-open connections evicted, oldest first, for a new SYN (after one SYN-ACK
+    /// retransmission).
+    pub half_open_evicted: u64,
+    /// SYN-ACKs sent with a SYN cookie (RFC 4987 §3.6).
+    pub syn_cookies_sent: u64,
+    /// ACKs that carried a valid cookie and made a connection.
+    pub syn_cookies_validated: u64,
+    /// ACKs to a listener sending cookies that carried none (answered with a RST).
+    pub syn_cookies_failed: u64,
+    /// New connections refused at the memory budget's hard mark.
+    pub mem_refused: u64,
+    /// Connections reset to bring TCP memory back under its budget.
+    pub mem_resets: u64,
+    /// Octets of out-of-order queues pruned under memory pressure.
+    pub ooo_pruned_bytes: u64,
+    /// New connections refused by `max_conns`.
+    pub conn_limit_drops: u64,
+    /// New connections refused by `max_conns_per_peer`.
+    pub peer_limit_drops: u64,
     /// RSTs sent for segments that matched no connection (RFC 9293 §3.10.7.1).
     pub resets_sent_for_strays: u64,
     /// TIME-WAIT connections ended early because `max_time_wait` were waiting.
@@ -85,6 +113,73 @@ pub struct TcpCounters {
     /// The counters of closed connections' statistics, summed when each is removed (the
     /// current-value fields, SRTT to the queues, stay at zero).
     pub totals: Stats,
+}
+
+impl std::fmt::Display for TcpCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut closed: Vec<_> = self
+            .closed
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        closed.sort();
+        let t = &self.totals;
+        writeln!(
+            f,
+            "tcp: active opens {}, passive opens {}, SYN backlog drops {}, RSTs for strays {}, \
+             TIME-WAITs ended early {}",
+            self.active_opens,
+            self.passive_opens,
+            self.syn_backlog_drops,
+            self.resets_sent_for_strays,
+            self.time_wait_recycled
+        )?;
+        writeln!(
+            f,
+            "tcp: SYN queue overflows {}, half-open evicted {}, cookies sent {}, validated {}, \
+             failed {}",
+            self.syn_queue_overflows,
+            self.half_open_evicted,
+            self.syn_cookies_sent,
+            self.syn_cookies_validated,
+            self.syn_cookies_failed
+        )?;
+        writeln!(
+            f,
+            "tcp: memory refusals {}, memory resets {}, out-of-order octets pruned {}, \
+             max-conns refusals {}, per-peer refusals {}",
+            self.mem_refused,
+            self.mem_resets,
+            self.ooo_pruned_bytes,
+            self.conn_limit_drops,
+            self.peer_limit_drops
+        )?;
+        writeln!(
+            f,
+            "tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
+             dup ACKs {}, challenge ACKs {}",
+            t.segments_in,
+            t.segments_out,
+            t.bytes_in,
+            t.bytes_out,
+            t.retransmits,
+            t.rtos,
+            t.fast_retransmits,
+            t.dup_acks,
+            t.challenge_acks
+        )?;
+        writeln!(
+            f,
+            "tcp: lost {}, loss probes {}, spurious reductions undone {}, DSACKs in {}, out {}",
+            t.lost, t.loss_probes, t.undos, t.dsacks_received, t.dsacks_sent
+        )?;
+        let closed = if closed.is_empty() {
+            "none".to_string()
+        } else {
+            closed.join(", ")
+        };
+        write!(f, "tcp: closed: {closed}")
+    }
 }
 
 impl TcpCounters {

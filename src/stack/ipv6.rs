@@ -74,6 +74,7 @@ impl Stack {
             }
             Ok(Chain::Fragment(fragment)) => {
                 self.counters.fragments6_in += 1;
+                self.rx_checksum_done = false; // a reassembled packet is verified whole
                 match self.reassembler.insert_ipv6(now, &view, &fragment) {
                     Reassembled::Pending => None,
                     Reassembled::Dropped(reason) => {
@@ -111,18 +112,24 @@ impl Stack {
                 self.drop_packet(DropReason::UdpToMulticast, Some(src.into()));
             }
             IpNumber::TCP => {
-                if let Err(reason) = self
-                    .tcp
-                    .handle_segment(now, src.into(), dst.into(), payload)
+                let pseudo = self.rx_pseudo(PseudoHeader::tcp(src, dst));
+                if let Err(reason) =
+                    self.tcp
+                        .handle_segment(now, src.into(), dst.into(), pseudo, payload)
                 {
                     self.drop_packet(reason, Some(src.into()));
                 }
             }
             IpNumber::UDP => {
-                if let Err(reason) = udp::parse(PseudoHeader::udp(src, dst), payload) {
-                    return self.drop_packet(reason, Some(src.into()));
+                let pseudo = self.rx_pseudo(PseudoHeader::udp(src, dst));
+                let datagram = match udp::parse(pseudo, payload) {
+                    Ok(datagram) => datagram,
+                    Err(reason) => return self.drop_packet(reason, Some(src.into())),
+                };
+                if self.deliver_udp(src.into(), &datagram) {
+                    return;
                 }
-                // No UDP services: RFC 4443 §3.1 code 4, port unreachable.
+                // No socket for it: RFC 4443 §3.1 code 4, port unreachable.
                 let error = ErrorMessage::DestUnreachable(DestUnreachableCode::Port);
                 if self.send_icmpv6_error(now, error, view.packet(), src, ours) {
                     self.counters.port_unreachable_sent += 1;
@@ -185,6 +192,7 @@ impl Stack {
         self.counters.icmp_errors_in += 1;
         if let Some(quote) = icmpv6::parse_quote(original) {
             self.tcp.handle_icmp_error(now, error, &quote);
+            self.udp_icmp_error(error, &quote);
         }
     }
 

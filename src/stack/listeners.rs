@@ -1,15 +1,21 @@
 //! Listeners (passive OPENs, RFC 9293 §3.9.1.1) with their SYN and accept queues.
 //!
-//! A SYN to a listening port is admitted while the listener's SYN-RECEIVED connections and
-//! the accept queue together stay under its backlog; beyond it the SYN is dropped and
-//! counted (the peer retransmits). A connection that completes its handshake joins the
-//! accept queue and the listener's owner is told; until `accept` takes it, its other events
-//! are held in its slot.
+//! Each queue holds at most the listener's backlog, as in Linux. A SYN finds one of three
+//! things (see [`Admission`]): room in the SYN queue (a connection in SYN-RECEIVED takes a
+//! place), a full SYN queue (the stack evicts the oldest half-open connection that already
+//! had a SYN-ACK retransmitted, or answers with a SYN cookie, RFC 4987 §3.6), or a full
+//! accept queue (the SYN is dropped and counted; the peer retransmits). A connection that
+//! completes its handshake joins the accept queue and the listener's owner is told; until
+//! `accept` takes it, its other events are held in its slot.
 
 use super::sockets::{Owner, SocketHandle};
 use crate::tcp::{self, Event, State};
-use crate::wire::DropReason;
-use std::collections::{HashMap, VecDeque};
+use crate::time::{Duration, Instant};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// How long after its last cookie a listener checks ACKs as cookies: a cookie stays valid
+/// for up to two ticks of the cookie clock (`tcp::SynCookies`).
+const COOKIE_WINDOW: Duration = Duration::from_secs(128);
 
 struct Listener {
     owner: Owner,
@@ -17,9 +23,24 @@ struct Listener {
     /// For accepted connections (the stack default unless the service gave its own).
     config: tcp::Config,
     /// Connections in SYN-RECEIVED: the SYN queue.
-    syn_received: usize,
+    half_open: HashSet<SocketHandle>,
+    /// The SYN queue's handles, oldest first; entries that left `half_open` are skipped.
+    order: VecDeque<SocketHandle>,
     /// Connections established and not yet accepted, oldest first.
     accept_queue: VecDeque<SocketHandle>,
+    /// When this listener last answered a SYN with a cookie.
+    cookie_sent_at: Option<Instant>,
+}
+
+/// What a SYN for a listening port finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Admission {
+    /// Room in the SYN queue.
+    Room,
+    /// The SYN queue is full; its oldest entry, if any.
+    SynQueueFull(Option<SocketHandle>),
+    /// The accept queue is full: drop the SYN.
+    AcceptQueueFull,
 }
 
 /// A listener as shown by `ss`.
@@ -27,7 +48,7 @@ struct Listener {
 pub struct ListenerInfo {
     /// The listening port.
     pub port: u16,
-    /// Connections in SYN-RECEIVED plus those waiting for `accept`, at most.
+    /// The SYN queue and the accept queue hold this many each, at most.
     pub backlog: usize,
     /// Connections in SYN-RECEIVED now (the SYN queue).
     pub syn_received: usize,
@@ -53,8 +74,10 @@ impl Listeners {
             owner,
             backlog: backlog.max(1),
             config,
-            syn_received: 0,
+            half_open: HashSet::new(),
+            order: VecDeque::new(),
             accept_queue: VecDeque::new(),
+            cookie_sent_at: None,
         };
         self.by_port.insert(port, listener);
     }
@@ -69,19 +92,62 @@ impl Listeners {
         self.by_port.get_mut(&port)?.accept_queue.pop_front()
     }
 
-    /// A SYN for `port`: `None` if nothing listens there; else the owner and configuration
-    /// of the new connection, which takes a place in the SYN queue, or a drop when the
-    /// queues are full.
-    pub(super) fn admit_syn(
-        &mut self,
-        port: u16,
-    ) -> Option<Result<(Owner, tcp::Config), DropReason>> {
+    /// The owner and configuration of connections accepted on `port`.
+    pub(super) fn owner_config(&self, port: u16) -> Option<(Owner, tcp::Config)> {
+        let l = self.by_port.get(&port)?;
+        Some((l.owner, l.config.clone()))
+    }
+
+    /// What a SYN for `port` finds; `None` if nothing listens there.
+    pub(super) fn admit_syn(&mut self, port: u16) -> Option<Admission> {
         let l = self.by_port.get_mut(&port)?;
-        if l.syn_received + l.accept_queue.len() >= l.backlog {
-            return Some(Err(DropReason::TcpQueueFull));
+        if l.accept_queue.len() >= l.backlog {
+            return Some(Admission::AcceptQueueFull);
         }
-        l.syn_received += 1;
-        Some(Ok((l.owner, l.config.clone())))
+        if l.half_open.len() < l.backlog {
+            return Some(Admission::Room);
+        }
+        while let Some(&h) = l.order.front() {
+            if l.half_open.contains(&h) {
+                return Some(Admission::SynQueueFull(Some(h)));
+            }
+            l.order.pop_front();
+        }
+        Some(Admission::SynQueueFull(None))
+    }
+
+    /// Whether a completed handshake (a cookie ACK) finds room in `port`'s accept queue;
+    /// `None` if nothing listens there.
+    pub(super) fn accept_queue_has_room(&self, port: u16) -> Option<bool> {
+        let l = self.by_port.get(&port)?;
+        Some(l.accept_queue.len() < l.backlog)
+    }
+
+    /// `h`, a new connection in SYN-RECEIVED, takes its place in `port`'s SYN queue.
+    pub(super) fn add_half_open(&mut self, port: u16, h: SocketHandle) {
+        if let Some(l) = self.by_port.get_mut(&port) {
+            l.half_open.insert(h);
+            l.order.push_back(h);
+            if l.order.len() > 2 * l.half_open.len() + 64 {
+                let half_open = &l.half_open;
+                l.order.retain(|h| half_open.contains(h));
+            }
+        }
+    }
+
+    /// `port` answered a SYN with a cookie at `now`.
+    pub(super) fn cookie_sent(&mut self, port: u16, now: Instant) {
+        if let Some(l) = self.by_port.get_mut(&port) {
+            l.cookie_sent_at = Some(now);
+        }
+    }
+
+    /// Whether `port` sent cookies recently enough that an ACK may carry one.
+    pub(super) fn cookies_recent(&self, port: u16, now: Instant) -> bool {
+        self.by_port
+            .get(&port)
+            .and_then(|l| l.cookie_sent_at)
+            .is_some_and(|at| now.saturating_duration_since(at) <= COOKIE_WINDOW)
     }
 
     /// An event of connection `h`, not yet accepted on `port` (now in `state`). A completed
@@ -98,13 +164,13 @@ impl Listeners {
     ) -> Option<Owner> {
         match (event, self.by_port.get_mut(&port)) {
             (Event::Connected, Some(l)) => {
-                l.syn_received = l.syn_received.saturating_sub(1);
+                l.half_open.remove(&h);
                 l.accept_queue.push_back(h);
                 return Some(l.owner);
             }
             (Event::Closed(_), Some(l)) => {
-                if state == State::Closed && !l.accept_queue.contains(&h) {
-                    l.syn_received = l.syn_received.saturating_sub(1);
+                if state == State::Closed {
+                    l.half_open.remove(&h);
                 }
             }
             _ => {
@@ -116,9 +182,10 @@ impl Listeners {
         None
     }
 
-    /// `h`, removed, leaves `port`'s accept queue.
+    /// `h`, removed, leaves `port`'s queues.
     pub(super) fn forget(&mut self, port: u16, h: SocketHandle) {
         if let Some(l) = self.by_port.get_mut(&port) {
+            l.half_open.remove(&h);
             l.accept_queue.retain(|&x| x != h);
         }
     }
@@ -131,11 +198,43 @@ impl Listeners {
             .map(|(&port, l)| ListenerInfo {
                 port,
                 backlog: l.backlog,
-                syn_received: l.syn_received,
+                syn_received: l.half_open.len(),
                 accept_queue: l.accept_queue.len(),
             })
             .collect();
         v.sort_by_key(|l| l.port);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SYN queue and the accept queue are bounded separately; the oldest half-open
+    /// entry still in the queue is the one offered for eviction.
+    #[test]
+    fn syn_queue_full_names_its_oldest_entry() {
+        let mut l = Listeners::default();
+        l.insert(80, 2, tcp::Config::default(), 0);
+        let (a, b, c) = (
+            SocketHandle::for_test(0, 0),
+            SocketHandle::for_test(1, 0),
+            SocketHandle::for_test(2, 0),
+        );
+        assert_eq!(l.admit_syn(80), Some(Admission::Room));
+        l.add_half_open(80, a);
+        l.add_half_open(80, b);
+        assert_eq!(l.admit_syn(80), Some(Admission::SynQueueFull(Some(a))));
+        let mut held = Vec::new();
+        l.on_event(80, a, Event::Connected, State::Established, &mut held);
+        assert_eq!(l.admit_syn(80), Some(Admission::Room));
+        l.add_half_open(80, c);
+        assert_eq!(l.admit_syn(80), Some(Admission::SynQueueFull(Some(b))));
+        l.forget(80, b);
+        l.on_event(80, c, Event::Connected, State::Established, &mut held);
+        assert_eq!(l.admit_syn(80), Some(Admission::AcceptQueueFull));
+        assert_eq!(l.accept_queue_has_room(80), Some(false));
+        assert_eq!(l.admit_syn(81), None);
     }
 }

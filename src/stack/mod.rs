@@ -5,7 +5,8 @@
 //!
 //! - in: [`Stack::handle_packet`] for each packet from the link, [`Stack::handle_timeout`]
 //!   when [`Stack::poll_timeout`] has passed (calling it early is harmless), and the socket
-//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...);
+//!   calls on [`Stack::tcp_mut`] (`listen`, `connect`, `send`, `recv`, `close`, ...) and
+//!   the UDP socket calls (`udp_bind`, `udp_send_to`, `udp_recv_from`, ..., in `udp.rs`);
 //! - out, drained in this order after any input:
 //!   1. [`Stack::poll_transmit`] until it returns `None` (draining a connection's output
 //!      also collects its events and its next deadline, so this comes first),
@@ -17,10 +18,13 @@
 //! under its [`DropReason`], with a `debug!` line; nothing here panics on input or grows
 //! without bound.
 
+mod counters;
 mod demux;
 mod events;
 mod ipv6;
 mod listeners;
+mod memory;
+mod passive_open;
 mod ratelimit;
 mod reassembly;
 mod sockets;
@@ -28,23 +32,31 @@ mod tcp;
 mod time_wait;
 mod timer_heap;
 mod transmit;
+mod udp;
 
+pub use counters::Counters;
 pub use listeners::ListenerInfo;
+pub use memory::{
+    DEFAULT_MEM_MAX, MemoryBudget, TcpLimits, default_mem_max, format_size, human_size, parse_size,
+};
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
 pub use sockets::{Owner, SocketHandle};
 pub use tcp::{StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer};
 pub use time_wait::DEFAULT_MAX_TIME_WAIT;
+pub use udp::{
+    MAX_PAYLOAD_V4, MAX_PAYLOAD_V6, UdpConfig, UdpCounters, UdpError, UdpEvent, UdpHandle, UdpLayer,
+};
 
+use crate::link::{ChecksumState, PacketDesc};
 use crate::tcp::IcmpError;
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpIn};
 use crate::wire::ipv4::{self, Ipv4Out, Ipv4View};
-use crate::wire::{DropCounters, DropReason, PseudoHeader, udp};
+use crate::wire::{DropReason, PseudoHeader};
 use etherparse::IpNumber;
 use etherparse::icmpv4::DestUnreachableHeader;
 use ratelimit::TokenBucket;
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use transmit::IpOptions;
 
@@ -74,8 +86,13 @@ pub struct StackConfig {
     pub max_time_wait: usize,
     /// Defaults for TCP connections; the MSS is derived from `mtu` (MUST-67).
     pub tcp: crate::tcp::Config,
-    /// Key of the RFC 6528 ISN function (MUST-9); the daemon draws it from the OS.
+    /// Key of the RFC 6528 ISN function (MUST-9) and of SYN cookies (RFC 4987); the daemon
+    /// draws it from the OS.
     pub isn_secret: [u8; 16],
+    /// Limits of UDP sockets (receive queues).
+    pub udp: UdpConfig,
+    /// TCP's memory budget and connection limits.
+    pub tcp_limits: TcpLimits,
 }
 
 impl Default for StackConfig {
@@ -93,6 +110,8 @@ impl Default for StackConfig {
             max_time_wait: DEFAULT_MAX_TIME_WAIT,
             tcp: crate::tcp::Config::default(),
             isn_secret: [0x5a; 16],
+            udp: UdpConfig::default(),
+            tcp_limits: TcpLimits::default(),
         }
     }
 }
@@ -101,97 +120,6 @@ impl Default for StackConfig {
 pub const MIN_MTU: usize = 68;
 /// Largest MTU of a TUN device.
 pub const MAX_MTU: usize = 65_535;
-
-/// What the stack has seen and done.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Packets taken from the link, valid or not.
-    pub rx_packets: u64,
-    /// Octets of those packets, IP headers included.
-    pub rx_bytes: u64,
-    /// Packets handed to the link by `poll_transmit`.
-    pub tx_packets: u64,
-    /// Octets of those packets, IP headers included.
-    pub tx_bytes: u64,
-    /// Output dropped because the link queue was full.
-    pub tx_queue_drops: u64,
-    /// IPv4 fragments received (MF set or a nonzero fragment offset, RFC 791).
-    pub fragments_in: u64,
-    /// Datagrams rebuilt from fragments.
-    pub datagrams_reassembled: u64,
-    /// Fragments sent of datagrams larger than the MTU (RFC 791); whole datagrams count
-    /// none.
-    pub fragments_out: u64,
-    /// ICMP echo requests received (RFC 792 type 8).
-    pub echo_requests: u64,
-    /// ICMP echo replies sent (RFC 1122 §3.2.2.6).
-    pub echo_replies: u64,
-    /// ICMP port unreachable sent for UDP to a port with no service (RFC 1122 §4.1.3.1).
-    pub port_unreachable_sent: u64,
-    /// ICMP protocol unreachable sent for a protocol we do not implement (RFC 1122
-    /// §3.2.2.1).
-    pub protocol_unreachable_sent: u64,
-    /// ICMP errors we would have sent but the rate limit held back.
-    pub icmp_errors_rate_limited: u64,
-    /// ICMP errors received (destination unreachable, time exceeded, ...).
-    pub icmp_errors_in: u64,
-    /// IPv6 packets taken from the link (version 6, IPv6 on).
-    pub ipv6_packets_in: u64,
-    /// IPv6 fragments received (a Fragment header that is not atomic, RFC 8200 §4.5).
-    pub fragments6_in: u64,
-    /// IPv6 packets rebuilt from fragments.
-    pub datagrams6_reassembled: u64,
-    /// IPv6 fragments sent of packets larger than the MTU.
-    pub fragments6_out: u64,
-    /// ICMPv6 Parameter Problems sent (RFC 4443 §3.4).
-    pub parameter_problems_sent: u64,
-    /// ICMPv6 Time Exceeded (reassembly) sent (RFC 8200 §4.5).
-    pub time_exceeded_sent: u64,
-    /// Packets dropped, by [`DropReason`].
-    pub drops: DropCounters,
-}
-
-impl fmt::Display for Counters {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}",
-            self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.tx_queue_drops
-        )?;
-        writeln!(
-            f,
-            "ipv4: fragments in {}, reassembled {}, fragments out {}",
-            self.fragments_in, self.datagrams_reassembled, self.fragments_out
-        )?;
-        writeln!(
-            f,
-            "ipv6: packets in {}, fragments in {}, reassembled {}, fragments out {}, \
-            parameter problems sent {}, time exceeded sent {}",
-            self.ipv6_packets_in,
-            self.fragments6_in,
-            self.datagrams6_reassembled,
-            self.fragments6_out,
-            self.parameter_problems_sent,
-            self.time_exceeded_sent
-        )?;
-        writeln!(
-            f,
-            "icmp: echo requests {}, echo replies {}, port unreachable sent {}, \
-            protocol unreachable sent {}, rate limited {}, errors in {}",
-            self.echo_requests,
-            self.echo_replies,
-            self.port_unreachable_sent,
-            self.protocol_unreachable_sent,
-            self.icmp_errors_rate_limited,
-            self.icmp_errors_in
-        )?;
-        write!(f, "drops: {} total", self.drops.total())?;
-        for (reason, n) in self.drops.nonzero() {
-            write!(f, "\n  {reason}: {n}")?;
-        }
-        Ok(())
-    }
-}
 
 /// The IPv4 host: one address, the link's MTU, TCP on top. See the module documentation
 /// for the contract.
@@ -210,6 +138,11 @@ pub struct Stack {
     ident6: fastrand::Rng,
     scratch: Vec<u8>,
     tcp: TcpLayer,
+    udp: UdpLayer,
+    /// The packet being handled came from an offload device that verified its transport
+    /// checksum (virtio DATA_VALID) or left it to us as a partial sum (NEEDS_CSUM): set by
+    /// [`Stack::handle_packet_desc`] for one packet, never for a reassembled datagram.
+    rx_checksum_done: bool,
 }
 
 /// Copies `packet` into a reused buffer at the back of the link queue, or counts a drop
@@ -253,10 +186,16 @@ impl Stack {
         addrs.extend(config.addr6.map(IpAddr::V6));
         let mut tcp = TcpLayer::new(&addrs, config.mtu, tcp_config, config.isn_secret, ip);
         tcp.set_max_time_wait(config.max_time_wait);
+        tcp.set_limits(config.tcp_limits);
         let seed = u64::from_le_bytes(config.isn_secret[8..].try_into().expect("8 bytes"));
         let ident6 = fastrand::Rng::with_seed(seed);
+        let udp = UdpLayer::new(
+            config.udp,
+            u16::from_le_bytes([config.isn_secret[2], config.isn_secret[3]]),
+        );
         Stack {
             tcp,
+            udp,
             reassembler: Reassembler::new(config.reassembly),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
             config,
@@ -266,6 +205,7 @@ impl Stack {
             next_ident: 0,
             ident6,
             scratch: Vec::with_capacity(MAX_MTU),
+            rx_checksum_done: false,
         }
     }
 
@@ -290,6 +230,29 @@ impl Stack {
             Some(src) => log::debug!("drop from {src}: {reason}"),
             None => log::debug!("drop: {reason}"),
         }
+    }
+
+    /// Takes one packet from the link with what the link knows about it ([`PacketDesc`]).
+    ///
+    /// From an offload device (`IFF_VNET_HDR`) a TCP packet may be a super-segment of up to
+    /// 64 KB: it goes to TCP whole, as one segment (the engine takes segments longer than
+    /// the MSS). Its transport checksum may be `Partial` (virtio `NEEDS_CSUM`: the local
+    /// kernel made the packet and left only the pseudo-header sum in the checksum field, so
+    /// there is nothing to verify: no wire lay between its memory and ours) or `Verified`
+    /// (`DATA_VALID`). For those the TCP and UDP checksum checks are skipped (RFC 1122
+    /// §4.2.2.7 / MUST-3 are met by the device, which is what the flags say); every other
+    /// check (IPv4 header checksum, lengths, addresses, options) runs as for any packet.
+    pub fn handle_packet_desc(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) {
+        let packet = &packet[..desc.len.min(packet.len())];
+        self.rx_checksum_done = desc.checksum != ChecksumState::Unverified;
+        self.handle_packet(now, packet);
+        self.rx_checksum_done = false;
+    }
+
+    /// The pseudo-header for the transport checksum of the packet being handled: marked
+    /// done by the device when [`Stack::handle_packet_desc`] said so.
+    fn rx_pseudo(&self, pseudo: PseudoHeader) -> PseudoHeader {
+        pseudo.done_by_device(self.rx_checksum_done)
     }
 
     /// Takes one packet from the link.
@@ -321,6 +284,7 @@ impl Stack {
             return self.handle_datagram(now, &ip);
         }
         self.counters.fragments_in += 1;
+        self.rx_checksum_done = false; // a datagram of fragments is verified as a whole
         match self.reassembler.insert(now, &ip) {
             Reassembled::Pending => {}
             Reassembled::Dropped(reason) => self.drop_packet(reason, Some(src.into())),
@@ -393,22 +357,27 @@ impl Stack {
         self.counters.icmp_errors_in += 1;
         if let Some(quote) = icmp::parse_quote(original) {
             self.tcp.handle_icmp_error(now, error, &quote);
+            self.udp_icmp_error(error, &quote);
         }
     }
 
     fn handle_udp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
-        let pseudo = PseudoHeader::udp(ip.src(), ip.dst());
-        if let Err(reason) = udp::parse(pseudo, ip.payload()) {
-            return self.drop_packet(reason, Some(ip.src().into()));
+        let pseudo = self.rx_pseudo(PseudoHeader::udp(ip.src(), ip.dst()));
+        let datagram = match crate::wire::udp::parse(pseudo, ip.payload()) {
+            Ok(datagram) => datagram,
+            Err(reason) => return self.drop_packet(reason, Some(ip.src().into())),
+        };
+        // No socket for it: RFC 1122 §4.1.3.1 says answer with port unreachable.
+        if !self.deliver_udp(ip.src().into(), &datagram) {
+            self.send_unreachable(now, DestUnreachableHeader::Port, ip);
         }
-        // No UDP services: RFC 1122 §4.1.3.1 says answer with port unreachable.
-        self.send_unreachable(now, DestUnreachableHeader::Port, ip);
     }
 
     fn handle_tcp(&mut self, now: Instant, ip: &Ipv4View<'_>) {
+        let pseudo = self.rx_pseudo(PseudoHeader::tcp(ip.src(), ip.dst()));
         if let Err(reason) =
             self.tcp
-                .handle_segment(now, ip.src().into(), ip.dst().into(), ip.payload())
+                .handle_segment(now, ip.src().into(), ip.dst().into(), pseudo, ip.payload())
         {
             self.drop_packet(reason, Some(ip.src().into()));
         }
@@ -500,7 +469,7 @@ impl Stack {
     /// `None`, after `poll_transmit` returned `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<StackEvent> {
-        self.tcp.poll_event()
+        self.tcp.poll_event().or_else(|| self.udp.poll_event())
     }
 
     /// The TCP layer: listeners, connections, counters.

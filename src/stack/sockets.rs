@@ -54,6 +54,10 @@ pub(super) struct Slot {
     pub(super) ip: IpOptions,
     /// Counted by the TIME-WAIT cap (and queued in its order).
     pub(super) in_time_wait: bool,
+    /// Octets charged to the memory budget for this connection.
+    pub(super) mem: usize,
+    /// Its progress (octets moved) at the last pressure-relief pass.
+    pub(super) progress_mark: u64,
 }
 
 /// The slot table: slots, their generations, and the free list.
@@ -90,6 +94,8 @@ impl Sockets {
             active: false,
             ip,
             in_time_wait: false,
+            mem: 0,
+            progress_mark: 0,
         });
         SocketHandle { index, generation }
     }

@@ -1,6 +1,7 @@
 //! TCP inside the stack: the layer that composes the connection slots ([`sockets`]), the
-//! demux ([`demux`]), the listeners ([`listeners`]), the timer heap ([`timer_heap`]) and the
-//! TIME-WAIT cap ([`time_wait`]); it routes segments, ICMP errors and timeouts to their
+//! demux ([`demux`]), the listeners ([`listeners`]; passive opens and SYN cookies in
+//! [`passive_open`]), the timer heap ([`timer_heap`]), the TIME-WAIT cap ([`time_wait`])
+//! and the memory budget with the connection limits ([`memory`]); it routes segments, ICMP errors and timeouts to their
 //! connection, answers segments that match nothing with RSTs, routes each connection's
 //! events to its [`Owner`] as [`StackEvent`]s, and hands each segment to send to the network
 //! layer as a [`Transmit`].
@@ -12,6 +13,8 @@
 //! [`sockets`]: super::sockets
 //! [`demux`]: super::demux
 //! [`listeners`]: super::listeners
+//! [`passive_open`]: super::passive_open
+//! [`memory`]: super::memory
 //! [`timer_heap`]: super::timer_heap
 //! [`time_wait`]: super::time_wait
 
@@ -19,18 +22,19 @@ use super::demux::Demux;
 use super::events::close_reason_name;
 pub use super::events::{StackEvent, TcpCounters, TcpError, TcpEvent};
 use super::listeners::{ListenerInfo, Listeners};
+use super::memory::{MemoryBudget, TcpLimits};
 use super::sockets::{Owner, SocketHandle, Sockets};
 use super::time_wait::{DEFAULT_MAX_TIME_WAIT, TimeWaitCap};
 use super::timer_heap::TimerHeap;
 use super::transmit::{IpOptions, Transmit};
 use crate::tcp::{
     self, CloseReason, Connection, Event, FourTuple, IcmpError, IsnGenerator, Segment, SegmentRef,
-    State, reset_for,
+    State, SynCookies, reset_for,
 };
 use crate::time::Instant;
 use crate::wire::icmp::Quote;
 use crate::wire::{DropReason, PseudoHeader};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 /// The TCP part of the stack: listeners, connections named by [`SocketHandle`], and the
@@ -38,25 +42,33 @@ use std::net::{IpAddr, SocketAddr};
 /// [`Stack::tcp_mut`](super::Stack::tcp_mut); the [`Stack`](super::Stack) drives it.
 pub struct TcpLayer {
     /// Our addresses, at most one per family.
-    addrs: Vec<IpAddr>,
+    pub(super) addrs: Vec<IpAddr>,
     /// The link MTU: a connection's MSS is at most this minus its IP and TCP headers.
     mtu: usize,
-    config: tcp::Config,
+    pub(super) config: tcp::Config,
     /// For datagrams of new connections and of RSTs to strays.
     ip: IpOptions,
-    sockets: Sockets,
-    demux: Demux,
-    listeners: Listeners,
-    isn: IsnGenerator,
+    pub(super) sockets: Sockets,
+    pub(super) demux: Demux,
+    pub(super) listeners: Listeners,
+    pub(super) isn: IsnGenerator,
     timers: TimerHeap,
-    time_wait: TimeWaitCap,
+    pub(super) time_wait: TimeWaitCap,
     /// Connections with output or events to collect (each marked `active` in its slot).
     active: Vec<SocketHandle>,
-    events: VecDeque<StackEvent>,
-    /// RSTs for strays, and the last output of connections removed early: (tuple from our
-    /// side, segment).
-    control: VecDeque<(FourTuple, Segment)>,
-    counters: TcpCounters,
+    pub(super) events: VecDeque<StackEvent>,
+    /// RSTs for strays, cookie SYN-ACKs, and the last output of connections removed early:
+    /// (tuple from our side, segment).
+    pub(super) control: VecDeque<(FourTuple, Segment)>,
+    pub(super) counters: TcpCounters,
+    /// RFC 4987 SYN cookies, keyed with the ISN secret.
+    pub(super) cookies: SynCookies,
+    pub(super) memory: MemoryBudget,
+    pub(super) limits: TcpLimits,
+    /// Connections (TIME-WAIT aside) by peer address, for `max_conns_per_peer`.
+    pub(super) per_peer: HashMap<IpAddr, usize>,
+    /// The next pass of pressure relief, while under pressure.
+    pub(super) relief_at: Instant,
 }
 
 impl TcpLayer {
@@ -85,7 +97,23 @@ impl TcpLayer {
             events: VecDeque::new(),
             control: VecDeque::new(),
             counters: TcpCounters::default(),
+            cookies: SynCookies::new(isn_secret),
+            memory: MemoryBudget::new(TcpLimits::default().mem_max),
+            limits: TcpLimits::default(),
+            per_peer: HashMap::new(),
+            relief_at: Instant::ZERO,
         }
+    }
+
+    /// The memory budget and the connection limits.
+    pub(crate) fn set_limits(&mut self, limits: TcpLimits) {
+        self.limits = limits;
+        self.memory = MemoryBudget::new(limits.mem_max);
+    }
+
+    /// TCP's memory: the budget, what is held now, the peak.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// At most this many connections wait in TIME-WAIT; beyond it the oldest ends early.
@@ -119,69 +147,6 @@ impl TcpLayer {
     }
 
     // ---- sockets -------------------------------------------------------------------------
-
-    /// Passive OPEN on `port` (RFC 9293 §3.9.1.1). Existing connections on the port are
-    /// untouched (MUST-41, MUST-42). `config` overrides the stack default for accepted
-    /// connections (e.g. a service's keepalive).
-    pub fn listen(
-        &mut self,
-        port: u16,
-        backlog: usize,
-        config: Option<tcp::Config>,
-        owner: Owner,
-    ) -> Result<(), TcpError> {
-        if self.listeners.contains(port) {
-            return Err(TcpError::PortInUse(port));
-        }
-        let config = config.unwrap_or_else(|| self.config.clone());
-        self.listeners.insert(port, backlog, config, owner);
-        let on: Vec<String> = self
-            .addrs
-            .iter()
-            .map(|a| SocketAddr::new(*a, port).to_string())
-            .collect();
-        log::info!("listening on {}", on.join(" and "));
-        Ok(())
-    }
-
-    /// Closes a listener; connections it had not handed over yet are reset.
-    pub(crate) fn unlisten(&mut self, port: u16) {
-        if !self.listeners.remove(port) {
-            return;
-        }
-        let pending: Vec<SocketHandle> = self
-            .sockets
-            .iter()
-            .filter(|(_, s)| s.listener == Some(port))
-            .map(|(h, _)| h)
-            .collect();
-        for h in pending {
-            if let Some(slot) = self.sockets.get_mut(h) {
-                slot.conn.abort();
-                slot.listener = None;
-            }
-            self.mark_active(h);
-        }
-    }
-
-    /// The next connection that completed its handshake on `port`.
-    pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
-        loop {
-            let h = self.listeners.pop_accepted(port)?;
-            let Some(slot) = self.sockets.get_mut(h) else {
-                continue;
-            };
-            slot.listener = None;
-            let owner = slot.owner;
-            for event in slot.held.drain(..) {
-                self.events.push_back(StackEvent {
-                    owner,
-                    event: TcpEvent::Connection { handle: h, event },
-                });
-            }
-            return Some(h);
-        }
-    }
 
     /// Active OPEN to `remote` from an ephemeral port (RFC 9293 §3.9.1.1; our address is the
     /// local one, MUST-44/45).
@@ -225,22 +190,29 @@ impl TcpLayer {
     /// A connection's configuration for a local address of `local`'s family: the MSS it
     /// advertises is at most the MTU minus that family's IP header and TCP's (MUST-67:
     /// 40 octets on IPv4, 60 on IPv6).
-    fn for_family(&self, mut config: tcp::Config, local: IpAddr) -> tcp::Config {
+    pub(super) fn for_family(&self, mut config: tcp::Config, local: IpAddr) -> tcp::Config {
         let overhead = crate::wire::ip_header_len(local) + crate::wire::tcp::HEADER_LEN;
         let cap = self.mtu.saturating_sub(overhead).min(usize::from(u16::MAX)) as u16;
         config.mss = config.mss.min(cap);
         config
     }
 
-    fn insert(&mut self, conn: Connection, owner: Owner, listener: Option<u16>) -> SocketHandle {
+    pub(super) fn insert(
+        &mut self,
+        conn: Connection,
+        owner: Owner,
+        listener: Option<u16>,
+    ) -> SocketHandle {
         let tuple = conn.tuple();
         let h = self.sockets.insert(conn, owner, listener, self.ip);
         self.demux.insert(tuple, h);
+        self.count_peer(tuple.remote.ip(), 1);
+        self.account(h);
         self.mark_active(h);
         h
     }
 
-    fn mark_active(&mut self, h: SocketHandle) {
+    pub(super) fn mark_active(&mut self, h: SocketHandle) {
         if let Some(slot) = self.sockets.get_mut(h)
             && !slot.active
         {
@@ -266,13 +238,23 @@ impl TcpLayer {
 
     /// SEND on `h`: how much of `data` fit in its send buffer (see [`Connection::send`]).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, TcpError> {
-        Ok(self.connection_mut(h)?.send(data)?)
+        let grant = self.grant();
+        let conn = self.connection_mut(h)?;
+        conn.set_memory(grant);
+        let n = conn.send(data)?;
+        self.account(h);
+        Ok(n)
     }
 
     /// RECEIVE on `h`: in-order data into `buf`; `Ok(0)` after the peer's FIN (see
     /// [`Connection::recv`]).
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
-        Ok(self.connection_mut(h)?.recv(buf)?)
+        let grant = self.grant();
+        let conn = self.connection_mut(h)?;
+        conn.set_memory(grant);
+        let n = conn.recv(buf)?;
+        self.account(h);
+        Ok(n)
     }
 
     /// CLOSE on `h`: a half-close, our FIN follows the queued data (see
@@ -324,9 +306,10 @@ impl TcpLayer {
         now: Instant,
         src: IpAddr,
         dst: IpAddr,
+        pseudo: PseudoHeader,
         tcp: &[u8],
     ) -> Result<(), DropReason> {
-        let (sport, dport, seg) = SegmentRef::parse_ref(PseudoHeader::tcp(src, dst), tcp)?;
+        let (sport, dport, seg) = SegmentRef::parse_ref(pseudo, tcp)?;
         let tuple = FourTuple {
             local: SocketAddr::new(dst, dport),
             remote: SocketAddr::new(src, sport),
@@ -341,8 +324,11 @@ impl TcpLayer {
             let reopen =
                 state == State::TimeWait && seg.syn() && slot.conn.time_wait_accepts_syn(&seg);
             if state != State::Closed && !reopen {
+                slot.conn.set_memory(self.memory.grant());
                 slot.conn.handle_segment(now, &seg);
+                self.account(h);
                 self.mark_active(h);
+                self.relieve_pressure(now);
                 return Ok(());
             }
             // A connection that just reached CLOSED is gone for this segment, and a SYN may
@@ -350,24 +336,17 @@ impl TcpLayer {
             log::debug!("{tuple} {state}: removed before {seg}");
             self.retire(now, h);
         }
-        if seg.syn() && !seg.has_ack() && !seg.rst() && sport != 0 {
-            // The stack has already refused broadcast/multicast destinations and impossible
-            // sources (MUST-57, MUST-63).
-            match self.listeners.admit_syn(dport) {
-                Some(Ok((owner, config))) => {
-                    let iss = self.isn.isn(now, tuple.local, tuple.remote);
-                    let config = self.for_family(config, tuple.local.ip());
-                    let conn = Connection::accept(now, tuple, iss, &seg, config);
-                    self.counters.passive_opens += 1;
-                    self.insert(conn, owner, Some(dport));
-                    return Ok(());
-                }
-                Some(Err(full)) => {
-                    self.counters.syn_backlog_drops += 1;
-                    return Err(full);
-                }
-                None => {}
-            }
+        // The stack has already refused broadcast/multicast destinations and impossible
+        // sources (MUST-57, MUST-63). See `passive_open` for listeners and cookies.
+        let opened = match (seg.syn(), seg.has_ack(), seg.rst()) {
+            _ if sport == 0 => None,
+            (true, false, false) => self.on_listener_syn(now, tuple, &seg),
+            (false, true, false) => self.on_cookie_ack(now, tuple, &seg),
+            _ => None,
+        };
+        if let Some(result) = opened {
+            self.relieve_pressure(now);
+            return result;
         }
         // RFC 9293 §3.10.7.1: no connection (CLOSED): answer with a RST unless it is one.
         if let Some(rst) = reset_for(&seg) {
@@ -415,7 +394,7 @@ impl TcpLayer {
     /// The earliest connection deadline.
     #[must_use]
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        Instant::min_opt(self.timers.next_deadline(), self.relief_deadline())
     }
 
     /// Runs the timers of every connection whose deadline is at or before `now`.
@@ -428,9 +407,11 @@ impl TcpLayer {
                 continue; // superseded by an earlier deadline
             }
             slot.timer_at = None;
+            slot.conn.set_memory(self.memory.grant());
             slot.conn.handle_timeout(now);
             self.mark_active(h);
         }
+        self.relieve_pressure(now);
     }
 
     // ---- output --------------------------------------------------------------------------
@@ -479,7 +460,8 @@ impl TcpLayer {
 
     /// After a connection's output is drained: its events, timer, TIME-WAIT accounting, and
     /// removal when CLOSED.
-    fn settle(&mut self, h: SocketHandle) {
+    pub(super) fn settle(&mut self, h: SocketHandle) {
+        self.account(h);
         let Some(slot) = self.sockets.get_mut(h) else {
             return;
         };
@@ -509,6 +491,7 @@ impl TcpLayer {
         let state = slot.conn.state();
         let entered_time_wait = state == State::TimeWait && !slot.in_time_wait;
         slot.in_time_wait |= entered_time_wait;
+        let peer = slot.conn.tuple().remote.ip();
         if state == State::Closed {
             let reason = closed
                 .or(slot.conn.close_reason())
@@ -516,6 +499,7 @@ impl TcpLayer {
             self.remove(h, reason);
         }
         if entered_time_wait {
+            self.count_peer(peer, -1); // TIME-WAIT does not count against the limits
             self.time_wait.enter(h);
             self.bound_time_wait();
         }
@@ -570,8 +554,11 @@ impl TcpLayer {
             self.listeners.forget(port, h);
         }
         self.demux.remove(&tuple);
+        self.memory.charge(slot.mem, 0);
         if slot.in_time_wait {
             self.time_wait.leave();
+        } else {
+            self.count_peer(tuple.remote.ip(), -1);
         }
         self.counters.count_closed(&slot.conn.stats(), reason);
     }

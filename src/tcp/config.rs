@@ -78,6 +78,11 @@ pub struct Config {
     pub r2: Duration,
     /// Give up on a SYN after this long (MUST-23: ≥ 3 minutes).
     pub r2_syn: Duration,
+    /// A passive SYN-RECEIVED gives up after this many SYN-ACK retransmissions (Linux's
+    /// `tcp_synack_retries`, 5: about 63 s with a 1 s initial RTO), so that half-open
+    /// connections from spoofed SYNs leave the SYN queue (RFC 4987 §3.4). MUST-23's 3
+    /// minutes bind an active SYN.
+    pub synack_retries: u32,
     /// RFC 9293 §3.9.1 user timeout; replaces R2 for data when set (MUST-21).
     pub user_timeout: Option<Duration>,
     /// Idle time after which a FIN-WAIT-2 connection is closed.
@@ -94,6 +99,9 @@ pub struct Config {
     pub timestamps: bool,
     /// Congestion window growth (RFC 5681 with CUBIC or NewReno).
     pub congestion: Algorithm,
+    /// RFC 5682 F-RTO: after a retransmission timeout, send new data before going back N,
+    /// and undo the reduction if the timeout proves spurious.
+    pub frto: bool,
 }
 
 impl Default for Config {
@@ -112,6 +120,7 @@ impl Default for Config {
             r1: 3,
             r2: Duration::from_secs(100),
             r2_syn: Duration::from_secs(180),
+            synack_retries: 5,
             user_timeout: None,
             fin_wait_2_timeout: Duration::from_secs(60),
             challenge_ack_limit: 10,
@@ -120,6 +129,7 @@ impl Default for Config {
             sack: true,
             timestamps: true,
             congestion: Algorithm::default(),
+            frto: true,
         }
     }
 }
@@ -246,6 +256,18 @@ pub struct Stats {
     pub challenge_acks: u64,
     /// RFC 8985 tail loss probes sent.
     pub loss_probes: u64,
+    /// Segments marked lost (RFC 8985 RACK, or all outstanding at a timeout).
+    pub lost: u64,
+    /// Reductions undone as spurious (RFC 2883 DSACK, RFC 3522 timestamps, RFC 5682 F-RTO).
+    pub undos: u64,
+    /// ACKs received whose first SACK block was a DSACK (RFC 2883 §4).
+    pub dsacks_received: u64,
+    /// DSACK blocks we sent for duplicate data (RFC 2883 §4).
+    pub dsacks_sent: u64,
+    /// RACK.reo_wnd as last computed (RFC 8985 §6.2 step 4).
+    pub reo_wnd: Duration,
+    /// In loss recovery: RFC 6937 (prr_delivered, prr_out) in octets.
+    pub prr: Option<(u32, u32)>,
     /// State changes taken (the arcs of RFC 9293 Figure 5).
     pub transitions: u64,
     /// SRTT, the smoothed round-trip time; `None` before the first sample (RFC 6298 §2).
@@ -290,6 +312,10 @@ impl Stats {
         self.dup_acks += other.dup_acks;
         self.challenge_acks += other.challenge_acks;
         self.loss_probes += other.loss_probes;
+        self.lost += other.lost;
+        self.undos += other.undos;
+        self.dsacks_received += other.dsacks_received;
+        self.dsacks_sent += other.dsacks_sent;
     }
 }
 
@@ -319,6 +345,10 @@ mod tests {
             dup_acks: 8 * k,
             challenge_acks: 9 * k,
             loss_probes: 10 * k,
+            lost: 11 * k,
+            undos: 12 * k,
+            dsacks_received: 13 * k,
+            dsacks_sent: 14 * k,
             cwnd: k as u32,
             ..Stats::default()
         };

@@ -1,8 +1,9 @@
 //! Congestion control: RFC 5681 slow start and congestion avoidance (MUST-19), with the
 //! window growth of CUBIC (RFC 9438, the default) or NewReno, and two ways through loss:
 //!
-//! - with SACK (RFC 6675 §5): cwnd drops to ssthresh on entry and stays there; what may be
-//!   sent is `cwnd − pipe`, which the sender computes from its scoreboard;
+//! - with SACK: RACK (RFC 8985, `rack.rs`) decides what is lost and when recovery starts;
+//!   cwnd is then set on every ACK by PRR (RFC 6937, `prr.rs`), and what may be sent is
+//!   `cwnd − pipe` from the per-segment scoreboard;
 //! - without SACK (RFC 6582 NewReno fast recovery): cwnd is inflated by one SMSS per
 //!   duplicate ACK and deflated on partial ACKs, each of which resends one segment.
 //!
@@ -83,6 +84,9 @@ pub(super) struct Congestion {
     /// The peer SACKs: recover per RFC 6675 instead of RFC 6582.
     sack: bool,
     cubic: Cubic,
+    /// cwnd, ssthresh and CUBIC's state before the last reduction, to restore when it
+    /// proves spurious (RFC 3708 / RFC 4015 undo).
+    prior: Option<(u32, u32, Cubic)>,
 }
 
 impl Congestion {
@@ -98,6 +102,7 @@ impl Congestion {
             recover: None,
             sack: false,
             cubic: Cubic::default(),
+            prior: None,
         }
     }
 
@@ -167,8 +172,9 @@ impl Congestion {
             return true;
         }
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 (2): slow start, at most SMSS per ACK (also CUBIC, RFC 9438 §4.10).
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
+            // RFC 3465 §2.2 byte counting in slow start, L = 2·SMSS: an ACK for two segments
+            // (a delayed ACK) grows cwnd by two (also CUBIC, RFC 9438 §4.10).
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.smss));
             return false;
         }
         match self.algorithm {
@@ -226,6 +232,7 @@ impl Congestion {
     /// ssthresh after a congestion event with `flight` bytes outstanding (RFC 5681 eq. (4)
     /// for NewReno; RFC 9438 §4.6 for CUBIC, which also records W_max).
     fn reduce(&mut self, flight: u32) -> u32 {
+        self.prior = Some((self.cwnd, self.ssthresh, self.cubic.clone()));
         let floor = 2 * self.smss;
         match self.algorithm {
             Algorithm::NewReno => (flight / 2).max(floor),
@@ -285,10 +292,47 @@ impl Congestion {
         self.recover = Some(snd_max);
     }
 
+    /// PRR (RFC 6937) sets cwnd on every ACK of a recovery.
+    pub(super) fn set_recovery_cwnd(&mut self, cwnd: u32) {
+        if self.recover.is_some() {
+            self.cwnd = cwnd.max(self.smss);
+        }
+    }
+
+    /// RFC 5682 §2 F-RTO: room for two new segments (step 2b), or at most three segments
+    /// when the timeout proves real (step 3a).
+    pub(super) fn set_cwnd_for_probe(&mut self, cwnd: u32) {
+        self.cwnd = cwnd.max(self.smss);
+    }
+
+    /// Whether a reduction could still be undone.
+    pub(super) fn can_undo(&self) -> bool {
+        self.prior.is_some()
+    }
+
+    /// RFC 4015 §3.2 (Eifel response) / RFC 3708: the last reduction was spurious; restore
+    /// cwnd, ssthresh and CUBIC's epoch as they were, and leave recovery.
+    pub(super) fn undo(&mut self) -> bool {
+        let Some((cwnd, ssthresh, cubic)) = self.prior.take() else {
+            return false;
+        };
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+        self.cubic = cubic;
+        self.recover = None;
+        self.dup_acks = 0;
+        true
+    }
+
     /// RFC 5681 §3.1 (4): retransmission timeout (CUBIC: RFC 9438 §4.8, same ssthresh as
     /// for a loss, then the loss window).
-    pub(super) fn on_timeout(&mut self, flight: u32) {
-        self.ssthresh = self.reduce(flight);
+    /// RFC 5681 §4: "the value of ssthresh is held constant" on a repeated timeout of the
+    /// same segment (`repeated`); and a timeout during recovery keeps the reduction (and the
+    /// state to undo it) made on entering recovery, as Linux does.
+    pub(super) fn on_timeout(&mut self, flight: u32, repeated: bool) {
+        if !repeated && self.recover.is_none() {
+            self.ssthresh = self.reduce(flight);
+        }
         self.cwnd = self.smss; // loss window
         self.acked_in_ca = 0;
         self.dup_acks = 0;
@@ -318,7 +362,7 @@ mod tests {
         assert_eq!(c.cwnd(), 10_000);
         ack(&mut c, T0, 1000, 1000, 0);
         assert_eq!(c.cwnd(), 11_000);
-        c.on_timeout(20_000);
+        c.on_timeout(20_000, false);
         assert_eq!((c.cwnd(), c.ssthresh()), (1000, 10_000));
         for i in 0..9 {
             ack(&mut c, T0, i, 1000, 0);
@@ -416,10 +460,43 @@ mod tests {
         assert!(growth[8] > 10 * growth[4], "convex after K: {samples:?}");
     }
 
+    /// RFC 9438 §4.3–§4.5 with delayed ACKs: the per-ACK update scales with the octets the
+    /// ACK covers, so a receiver that ACKs every other segment (half the ACKs, two segments
+    /// each) moves CUBIC's window as one that ACKs every segment, in the Reno-friendly
+    /// region and along the cubic curve; slow start too (RFC 3465, L = 2 SMSS).
+    #[test]
+    fn cubic_growth_does_not_depend_on_the_ack_ratio() {
+        let smss = 1000;
+        let rtt = Duration::from_millis(20);
+        let run = |per_ack: u32| {
+            let mut c = Congestion::new(Algorithm::Cubic, smss);
+            let mut at = T0;
+            let mut trace = Vec::new();
+            for round in 0..120 {
+                if round == 8 {
+                    c.enter_recovery(SeqNum(1), c.cwnd()); // a loss at 2560 segments
+                    c.on_ack(at, Some(rtt), SeqNum(1), smss, 0);
+                }
+                for _ in 0..c.cwnd() / (per_ack * smss) {
+                    c.on_ack(at, Some(rtt), SeqNum(2), per_ack * smss, 0);
+                }
+                at += rtt;
+                trace.push(c.cwnd() / smss);
+            }
+            trace
+        };
+        let (every, every_other) = (run(1), run(2));
+        for (round, (a, b)) in every.iter().zip(&every_other).enumerate() {
+            let diff = a.abs_diff(*b) as f64 / f64::from(*a);
+            assert!(diff < 0.02, "round {round}: {a} vs {b} segments");
+        }
+        assert!(every[7] >= 1000 && every[119] > every[9], "{every:?}");
+    }
+
     #[test]
     fn cubic_timeout_uses_beta_and_loss_window() {
         let mut c = Congestion::new(Algorithm::Cubic, 1000);
-        c.on_timeout(20_000);
+        c.on_timeout(20_000, false);
         assert_eq!((c.cwnd(), c.ssthresh()), (1000, 7000)); // min(cwnd, flight) × 0.7
     }
 

@@ -43,6 +43,7 @@ use super::config::{
     CloseReason, Config, ConnectionError, Event, FourTuple, IcmpError, Keepalive, Stats,
 };
 use super::congestion::Congestion;
+use super::pressure::MemoryGrant;
 use super::recv::{RecvSpace, our_wscale};
 use super::rtt::RttEstimator;
 use super::segment::{Ctl, Segment};
@@ -93,6 +94,8 @@ pub struct Connection {
     /// What the user is told besides data.
     pub(super) user: UserSide,
     pub(super) stats: Stats,
+    /// What the stack's memory budget allows now (see `pressure.rs`).
+    pub(super) memory: MemoryGrant,
 }
 
 impl Connection {
@@ -108,16 +111,12 @@ impl Connection {
                 pending: false,
                 unacked_bytes: 0,
                 rcv_mss: smss,
+                dsack: None,
             },
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             retx: RetransmitClock::default(),
             cc: Congestion::new(config.congestion, smss),
-            recovery: LossRecovery {
-                fast_retransmit: false,
-                high_rxt: iss,
-                tlp_out: false,
-                loss_probe: false,
-            },
+            recovery: LossRecovery::new(iss),
             probes: Probes {
                 last_recv_at: now,
                 persist_backoff: 0,
@@ -132,6 +131,7 @@ impl Connection {
             },
             user: UserSide::default(),
             stats: Stats::default(),
+            memory: MemoryGrant::default(),
             config,
         }
     }
@@ -216,7 +216,8 @@ impl Connection {
     // ---- user calls (RFC 9293 §3.9.1) ----
 
     /// SEND: queue data; returns how much fit in the send buffer (possibly 0, then an
-    /// `Event::Writable` follows when space frees up).
+    /// `Event::Writable` follows when space frees up; likewise when the buffer is left full,
+    /// so `send(&[])` on a full buffer asks for the event).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, ConnectionError> {
         match self.phase {
             Phase::Closed { reason } => Err(ConnectionError::Closed(reason)),
@@ -226,8 +227,9 @@ impl Connection {
             } => Err(ConnectionError::Closing),
             p if !p.state().can_send_data() => Err(ConnectionError::Closing),
             _ => {
-                let n = self.snd.write(data);
-                if n < data.len() {
+                let n = self.snd.write(&data[..self.send_allowance(data.len())]);
+                // Full (an empty `send` on a full buffer asks for Writable, too).
+                if n < data.len() || self.send_capacity() == 0 {
                     self.user.want_writable = true;
                 }
                 Ok(n)
@@ -250,6 +252,7 @@ impl Connection {
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
         if self.rcv.buffered() > 0 && !buf.is_empty() {
             let n = self.rcv.read(buf);
+            self.on_read_under_pressure();
             if self.state().is_synchronized() && self.rcv.window_update_due(self.snd.mss) {
                 self.ack.pending = true; // window update (RFC 9293 §3.8.6.2.2)
             }
@@ -494,6 +497,9 @@ impl Connection {
             rcv_wnd: self.rcv.rcv_wnd(),
             send_queue: self.snd.buffered(),
             recv_queue: self.rcv.buffered(),
+            lost: self.recovery.rack.lost_total,
+            reo_wnd: self.recovery.rack.reo_wnd_now(),
+            prr: self.recovery.prr.state(),
             ..self.stats.clone()
         }
     }
@@ -503,9 +509,10 @@ impl Connection {
         self.snd.snd_max
     }
 
-    /// Free space in the send buffer.
+    /// What `send` would take now: free space in the send buffer, less under memory
+    /// pressure.
     pub fn send_capacity(&self) -> usize {
-        self.snd.free()
+        self.send_allowance(self.snd.free())
     }
 
     // ---- state transitions (RFC 9293 §3.3.2 Figure 5) ----

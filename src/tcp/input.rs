@@ -174,6 +174,9 @@ impl Connection {
         // MUST-66: with a zero window, still take the RST/ACK/URG of a segment at RCV.NXT.
         let acceptable = acceptable || (rcv_wnd == 0 && seg.seq == rcv_nxt);
         if !acceptable {
+            if !seg.rst() && seg.seq.before(rcv_nxt) {
+                self.note_duplicate(seg.seq, seg.payload.len() as u32);
+            }
             if !seg.rst() {
                 if self.state() == State::TimeWait && seg.fin() {
                     // A retransmitted FIN: ACK it and restart the 2 MSL timeout.
@@ -273,18 +276,25 @@ impl Connection {
         } else {
             u32::from(seg.wnd) << self.snd.wscale
         };
-        if ack.after(snd_una) {
-            self.on_new_ack(now, seg);
-        }
+        let before = (self.cc.in_recovery(), self.retx.count > 0);
+        let cum = if ack.after(snd_una) {
+            self.on_new_ack(now, seg)
+        } else {
+            0
+        };
         // RFC 2018: SACK blocks update the scoreboard. An ACK that SACKs new data counts as
         // a duplicate even when it carries data (with data flowing both ways, the RFC 5681
         // definition alone would never see one).
         let sack_progress = self.opts.sack && self.snd.on_sack(seg.options.sack.as_slice());
-        if ack == snd_una
+        let dup = ack == snd_una
             && self.snd.outstanding() > 0
-            && (sack_progress || (seg.payload.is_empty() && !seg.fin() && wnd == self.snd.snd_wnd))
-        {
-            self.on_dup_ack(snd_una, sack_progress);
+            && (sack_progress || (seg.payload.is_empty() && !seg.fin() && wnd == self.snd.snd_wnd));
+        if self.opts.sack {
+            // RFC 8985: with SACK, RACK decides what is lost (`loss.rs`).
+            self.stats.dup_acks += u64::from(dup);
+            self.on_ack_loss(now, seg, cum, before);
+        } else if dup {
+            self.on_dup_ack(snd_una);
         }
         if !ack.before(snd_una) && self.snd.window_update_acceptable(seg.seq, ack) {
             self.update_window(seg.seq, ack, wnd);
@@ -293,11 +303,13 @@ impl Connection {
     }
 
     /// SND.UNA < SEG.ACK =< SND.MAX: new data acknowledged. RTT sample, congestion
-    /// window, the retransmission timer (RFC 6298 (5.2), (5.3)), send buffer space.
-    fn on_new_ack(&mut self, now: Instant, seg: &SegmentRef<'_>) {
+    /// window, the retransmission timer (RFC 6298 (5.2), (5.3)), send buffer space. Returns
+    /// the octets delivered by it that were not SACKed before.
+    fn on_new_ack(&mut self, now: Instant, seg: &SegmentRef<'_>) -> u32 {
         let ack = seg.ack;
         let acked = ack - self.snd.snd_una;
         let freed = self.snd.on_ack(ack);
+        let delivered = self.recovery.rack.on_cum_ack(now, ack);
         // RFC 7323 §4.1 RTTM: while Karn's rule leaves no segment timed (after a
         // retransmission), TSecr still gives an unambiguous sample: it echoes the TSval
         // of the segment that caused this ACK.
@@ -333,11 +345,12 @@ impl Connection {
             self.user.want_writable = false;
             self.push_event(Event::Writable);
         }
+        delivered
     }
 
-    /// RFC 5681 §2 duplicate ACK (or one that SACKed new data): maybe fast retransmit
-    /// (RFC 5681 §3.2, RFC 6675 §5), or RFC 8985 §7.4 recovery after a loss probe.
-    fn on_dup_ack(&mut self, snd_una: SeqNum, sack_progress: bool) {
+    /// RFC 5681 §2 duplicate ACK from a peer without SACK: maybe fast retransmit (RFC 5681
+    /// §3.2, RFC 6582).
+    fn on_dup_ack(&mut self, snd_una: SeqNum) {
         self.stats.dup_acks += 1;
         let action = self.cc.on_dup_ack(
             self.snd.snd_max,
@@ -346,15 +359,6 @@ impl Connection {
         );
         if action == DupAckAction::FastRetransmit {
             debug!("{} fast retransmit at {}", self.tuple, snd_una);
-            self.recovery.high_rxt = snd_una;
-            self.recovery.fast_retransmit = true;
-            self.stats.fast_retransmits += 1;
-        } else if self.recovery.tlp_out && sack_progress && !self.cc.in_recovery() {
-            // RFC 8985 §7.4: the loss probe's ACK SACKs data beyond a hole that is
-            // still there: the hole is lost. Recover now rather than at the RTO.
-            debug!("{} loss probe revealed a hole at {}", self.tuple, snd_una);
-            self.cc
-                .enter_recovery(self.snd.snd_max, self.snd.outstanding());
             self.recovery.high_rxt = snd_una;
             self.recovery.fast_retransmit = true;
             self.stats.fast_retransmits += 1;
@@ -395,27 +399,49 @@ impl Connection {
             self.ack.pending = true;
         }
         if !seg.payload.is_empty() {
-            self.ack.rcv_mss = self.ack.rcv_mss.max(seg.payload.len() as u32);
+            self.note_duplicate(start, seg.payload.len() as u32);
+            // A segment longer than the MSS we announced is a super-segment an offload
+            // device merged (receive offload): it counts as that many full-sized segments,
+            // so "full-sized" stays our MSS and never grows to 64 KB.
+            let announced = u32::from(self.config.mss);
+            let super_segment = seg.payload.len() as u32 > announced;
+            self.ack.rcv_mss = self
+                .ack
+                .rcv_mss
+                .max((seg.payload.len() as u32).min(announced));
             if data.is_empty() {
                 self.ack.pending = true; // duplicate data: tell the peer where we are
+            } else if !self.recv_allows(data.len()) {
+                debug!(
+                    "{} memory budget: dropping {} octets",
+                    self.tuple,
+                    data.len()
+                );
+                self.ack.pending = true;
             } else if seq == rcv_nxt {
                 let had_gap = !self.rcv.reassembly.is_empty();
                 self.rcv.push_in_order(data);
-                if let Some(srtt) = self.rtt.srtt() {
+                if let Some(srtt) = self.rtt.srtt()
+                    && self.memory.pressure == super::Pressure::Normal
+                {
                     self.rcv.autotune(now, srtt);
                 }
                 self.push_event(Event::Readable);
                 self.ack.unacked_bytes += data.len() as u32;
-                if had_gap || self.ack.unacked_bytes >= 2 * self.ack.rcv_mss {
-                    // MUST-40/SHLD-19: ACK every second full segment; gap fills at once.
+                if had_gap || super_segment || self.ack.unacked_bytes >= 2 * self.ack.rcv_mss {
+                    // MUST-40/SHLD-19: ACK every second full segment; gap fills at once;
+                    // every super-segment at once (it stands for two or more segments).
                     self.ack.pending = true;
                 } else {
                     self.timers
                         .set_if_idle(TimerKind::DelayedAck, now + self.config.delayed_ack);
                 }
             } else {
-                // Out of order: hold it and send an immediate duplicate ACK (RFC 5681 §4.2).
-                if !self.rcv.reassembly.insert(seq, data) {
+                // Out of order: hold it and send an immediate duplicate ACK (RFC 5681 §4.2);
+                // under memory pressure the queue goes first (see `pressure.rs`).
+                if self.memory.pressure != super::Pressure::Normal {
+                    self.rcv.prune_out_of_order();
+                } else if !self.rcv.reassembly.insert(seq, data) {
                     debug!(
                         "{} reassembly full: dropping {} octets",
                         self.tuple,
@@ -435,6 +461,27 @@ impl Connection {
             && fin_seq == self.rcv.rcv_nxt
         {
             self.on_fin(now);
+        }
+    }
+
+    /// RFC 2883 §4: data at [start, start+len) that we already have (below RCV.NXT, or
+    /// held out of order) is reported in the next ACK's first SACK block.
+    fn note_duplicate(&mut self, start: SeqNum, len: u32) {
+        if !self.opts.sack || len == 0 {
+            return;
+        }
+        let (end, rcv_nxt) = (start + len, self.rcv.rcv_nxt);
+        let dup = if start.before(rcv_nxt) {
+            Some((start, end.min(rcv_nxt)))
+        } else {
+            self.rcv
+                .reassembly
+                .holds(start, end)
+                .then_some((start, end))
+        };
+        if dup.is_some() {
+            self.ack.dsack = dup;
+            self.ack.pending = true;
         }
     }
 

@@ -13,10 +13,15 @@
 //! | `send.rs`, `recv.rs` | send and receive sequence spaces and buffers |
 //! | `reassembly.rs` | bounded out-of-order data, SACK blocks |
 //! | `rtt.rs` | RFC 6298 RTO with Karn |
-//! | `congestion.rs` | RFC 5681 slow start, CUBIC (RFC 9438) or NewReno (RFC 6582), RFC 6675 recovery |
+//! | `congestion.rs` | RFC 5681 slow start with byte counting (RFC 3465), CUBIC (RFC 9438) or NewReno (RFC 6582), entering recovery, undo |
+//! | `rack.rs` | RFC 8985 RACK loss detection over the per-segment scoreboard (SACKed, lost, `pipe`) |
+//! | `prr.rs` | RFC 6937 Proportional Rate Reduction (PRR-SSRB) during recovery |
+//! | `loss.rs` | what an ACK means for loss: RACK marks, recovery entry, PRR, DSACK, undo, F-RTO |
 //! | `config.rs` | [`Config`], [`Event`], [`CloseReason`], [`Stats`] and other API types |
 //! | `seq.rs` | [`SeqNum`], wrapping comparison (no `PartialOrd`) |
 //! | `isn.rs` | RFC 6528 [`IsnGenerator`] |
+//! | `syncookie.rs` | RFC 4987 [`SynCookies`]: the codec, and the cookie SYN-ACK and connection |
+//! | `pressure.rs` | [`MemoryGrant`] from the stack's budget, and what each [`Pressure`] level does |
 //!
 //! Only the types re-exported here are public; the modules are private to `tcp`. The
 //! segment types are `wire::tcp`'s, re-exported for convenience.
@@ -26,6 +31,11 @@
 //!   set and ACK/RST clear becomes [`Connection::accept`] (ISS from [`IsnGenerator`]); a
 //!   listener answers a segment with ACK by [`reset_for`] and ignores a RST
 //!   (RFC 9293 §3.10.7.2).
+//! - A SYN for a listener whose SYN queue is full may be answered statelessly with
+//!   [`Connection::cookie_syn_ack`] (ISS from [`SynCookies`]); an ACK that decodes as a
+//!   cookie becomes [`Connection::accept_cookie`] (RFC 4987 §3.6).
+//! - Before each input or user call the stack passes its memory budget's [`MemoryGrant`]
+//!   ([`Connection::set_memory`]) and reads back [`Connection::memory`].
 //! - A segment matching no connection (or one already `Closed`) is answered with
 //!   [`reset_for`] (RFC 9293 §3.10.7.1), ports swapped.
 //! - A SYN for a 4-tuple in TIME-WAIT: if [`Connection::time_wait_accepts_syn`], drop the
@@ -46,7 +56,11 @@ mod congestion;
 mod connection;
 mod input;
 mod isn;
+mod loss;
 mod output;
+mod pressure;
+mod prr;
+mod rack;
 mod reassembly;
 mod recv;
 mod reset;
@@ -57,6 +71,7 @@ mod send;
 /// `pub(crate)` so the codec in `wire::tcp` names it without going through this module.
 pub(crate) mod seq;
 mod state;
+mod syncookie;
 mod tcb;
 mod timeouts;
 mod timers;
@@ -69,6 +84,8 @@ pub use config::{
 pub use congestion::Algorithm;
 pub use connection::Connection;
 pub use isn::IsnGenerator;
+pub use pressure::{MemoryGrant, Pressure, RECV_MIN, SEND_MIN};
 pub use reset::reset_for;
 pub use seq::SeqNum;
 pub use state::State;
+pub use syncookie::{COOKIE_MSS, CookieOptions, SynCookies, decode_ts as cookie_decode_ts};

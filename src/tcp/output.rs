@@ -5,7 +5,7 @@ use log::trace;
 
 use super::connection::Connection;
 use super::recv::our_wscale;
-use super::segment::{Ctl, Options, Segment};
+use super::segment::{Ctl, Options, SackBlocks, Segment};
 use super::seq::SeqNum;
 use super::state::Phase;
 use super::timers::TimerKind;
@@ -41,6 +41,7 @@ impl Connection {
     }
 
     fn poll_segment(&mut self, now: Instant) -> Option<Out> {
+        let retransmits = self.stats.retransmits;
         let Some((seg, len)) = self.next_segment(now) else {
             self.probes.force_send = false;
             self.arm_idle_timers(now);
@@ -54,6 +55,10 @@ impl Connection {
         }
         self.stats.segments_out += 1;
         self.stats.bytes_out += len as u64;
+        if !seg.syn() && (len > 0 || seg.fin()) {
+            let end = seg.seq + len as u32 + u32::from(seg.fin());
+            self.on_transmit(now, seg.seq, end, self.stats.retransmits > retransmits);
+        }
         Some((seg, len))
     }
 
@@ -121,9 +126,11 @@ impl Connection {
         if self.opts.timestamps {
             seg.options.timestamps = Some((Self::ts_val(now), self.opts.ts_recent));
         }
-        if self.opts.sack && !self.rcv.reassembly.is_empty() {
-            // RFC 2018 §4: report what we hold beyond RCV.NXT.
-            seg.options.sack = self.rcv.reassembly.sack_blocks();
+        if self.opts.sack {
+            seg.options.sack = self.sack_option();
+            if self.ack.dsack.take().is_some() {
+                self.stats.dsacks_sent += 1;
+            }
         }
         self.ack.pending = false;
         self.ack.unacked_bytes = 0;
@@ -236,38 +243,28 @@ impl Connection {
     }
 
     /// What the windows allow beyond SND.NXT: min(SND.WND, cwnd) less what is in flight, or
-    /// in RFC 6675 recovery less `pipe` for cwnd.
+    /// in SACK recovery less `pipe` (RFC 6675 §5, cwnd from PRR) for cwnd.
     fn usable_window(&self) -> u32 {
         if !self.cc.in_sack_recovery() {
             return self.snd.usable_window(self.cc.cwnd());
         }
         let peer = self.snd.snd_wnd.saturating_sub(self.snd.in_flight());
-        let pipe = self.snd.pipe(self.recovery.high_rxt, self.snd.mss);
+        let pipe = self.recovery.rack.pipe();
         peer.min(self.cc.cwnd().saturating_sub(pipe))
     }
 
-    /// RFC 6675 §5 (C): while cwnd − pipe ≥ 1 SMSS, NextSeg(): rule 1, a lost hole; rule 2,
-    /// new data (left to `build_data`); rule 3, a hole below the highest SACKed octet when
-    /// there is no new data to send. Each retransmission raises HighRxt.
+    /// RFC 6675 §5 (C): while cwnd − pipe ≥ 1 SMSS, NextSeg(): rule 1, a segment RACK
+    /// marked lost (RFC 8985 §6.2 step 5); rule 2, new data (left to `build_data`).
     fn build_sack_retransmit(&mut self, now: Instant) -> Option<Out> {
-        let smss = self.snd.mss;
         let limit = self.payload_limit();
-        let pipe = self.snd.pipe(self.recovery.high_rxt, smss);
-        if self.cc.cwnd().saturating_sub(pipe) < limit {
+        let pipe = self.recovery.rack.pipe();
+        if self.cc.cwnd().saturating_sub(pipe) < limit.min(self.snd.mss) {
             return None;
         }
-        let new_data = self.snd.available_from(self.snd.snd_nxt) > 0
-            && self.snd.snd_wnd > self.snd.in_flight();
-        let lost = self.snd.next_hole(self.recovery.high_rxt, smss, true);
-        let (seq, hole) = match lost {
-            Some(hole) => hole,
-            None if !new_data => self.snd.next_hole(self.recovery.high_rxt, smss, false)?,
-            None => return None,
-        };
-        let len = hole.min(limit).min(self.snd.available_from(seq));
-        let out = self.resend(now, seq, len as usize, false)?;
-        self.recovery.high_rxt = seq + len;
-        Some(out)
+        let (seq, len) = self.recovery.rack.next_lost(limit)?;
+        let data = self.snd.available_from(seq);
+        let fin = self.snd.fin_sent() && self.snd.fin_seq() == Some(seq + len.min(data));
+        self.resend(now, seq, len.min(data) as usize, fin)
     }
 
     /// RFC 8985 §7.3: the loss probe is one new segment when the peer's window has room
@@ -355,16 +352,31 @@ impl Connection {
     /// accounts for timestamps) less any SACK option it will carry (MUST-16: TCP options
     /// count against the MSS).
     fn payload_limit(&self) -> u32 {
-        if !self.opts.sack || self.rcv.reassembly.is_empty() {
+        if !self.opts.sack || (self.rcv.reassembly.is_empty() && self.ack.dsack.is_none()) {
             return self.snd.mss;
         }
         let opts = Options {
-            sack: self.rcv.reassembly.sack_blocks(),
+            sack: self.sack_option(),
             timestamps: self.opts.timestamps.then_some((0, 0)),
             ..Options::default()
         };
         let extra = opts.wire_len() as u32 - if self.opts.timestamps { 12 } else { 0 };
         self.snd.mss.saturating_sub(extra).max(1)
+    }
+
+    /// The SACK blocks of our next ACK: a DSACK first (RFC 2883 §4: the duplicate range,
+    /// once), then what we hold beyond RCV.NXT (RFC 2018 §4).
+    fn sack_option(&self) -> SackBlocks {
+        let held = self.rcv.reassembly.sack_blocks();
+        let Some((l, r)) = self.ack.dsack else {
+            return held;
+        };
+        let mut blocks = SackBlocks::default();
+        blocks.push(l, r);
+        for &(a, b) in held.as_slice() {
+            blocks.push(a, b);
+        }
+        blocks
     }
 
     /// RFC 9293 §3.8.5: URG and SEG.UP while urgent data is unacknowledged (MUST-62).

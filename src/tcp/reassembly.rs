@@ -36,6 +36,19 @@ impl Reassembly {
         self.ranges.len()
     }
 
+    /// Octets allocated for the held data.
+    pub(super) fn allocated(&self) -> usize {
+        self.ranges.capacity() * std::mem::size_of::<(SeqNum, Vec<u8>)>()
+            + self.ranges.iter().map(|(_, d)| d.capacity()).sum::<usize>()
+    }
+
+    /// Whether [seq, end) is held already (RFC 2883 §4: a duplicate to report in a DSACK).
+    pub(super) fn holds(&self, seq: SeqNum, end: SeqNum) -> bool {
+        self.ranges
+            .iter()
+            .any(|(s, d)| s.before_eq(seq) && end.before_eq(*s + d.len() as u32))
+    }
+
     /// Hold `data` starting at `seq` (which must be after RCV.NXT). Returns false if dropped.
     pub(super) fn insert(&mut self, seq: SeqNum, data: &[u8]) -> bool {
         if data.is_empty() {

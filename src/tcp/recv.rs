@@ -210,6 +210,39 @@ impl RecvSpace {
         }
     }
 
+    /// Octets allocated for the buffer and the out-of-order queue.
+    pub(super) fn allocated(&self) -> usize {
+        self.buf.capacity() + self.reassembly.allocated()
+    }
+
+    /// Octets the buffer's allocation would grow by to take `n` more (a ring doubles).
+    pub(super) fn growth_for(&self, n: usize) -> usize {
+        let need = self.buf.len() + n;
+        if need <= self.buf.capacity() {
+            0
+        } else {
+            need.max(2 * self.buf.capacity()) - self.buf.capacity()
+        }
+    }
+
+    /// Memory pressure: the capacity shrinks toward `min` as the user reads (never below
+    /// what the advertised edge promises), and the ring gives back what it no longer needs.
+    pub(super) fn shrink_toward(&mut self, min: usize) {
+        let promised = (self.rcv_adv - self.read_seq) as usize;
+        self.capacity = self.capacity.min(promised.max(min));
+        if self.buf.capacity() > 2 * self.capacity.max(self.buf.len()) {
+            self.buf.shrink_to(self.capacity.max(self.buf.len()));
+        }
+    }
+
+    /// Drops the out-of-order queue; returns the octets it had allocated.
+    pub(super) fn prune_out_of_order(&mut self) -> usize {
+        let freed = self.reassembly.allocated();
+        self.reassembly = Reassembly::default();
+        self.pending_fin = None;
+        freed
+    }
+
     /// Give back the buffer's spare capacity (unread data stays).
     pub(super) fn release_memory(&mut self) {
         self.buf.shrink_to_fit();

@@ -268,78 +268,6 @@ impl SendSpace {
         self.sacked.iter().map(|&(a, b)| b - a).sum()
     }
 
-    /// The unSACKed ranges in [SND.UNA, SND.MAX), lowest first: the holes between SACKed
-    /// ranges, then the tail above the highest one.
-    fn unsacked(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
-        let mut from = self.snd_una;
-        let mut ranges = self.sacked.iter();
-        let mut tail_done = false;
-        std::iter::from_fn(move || {
-            for &(a, b) in ranges.by_ref() {
-                let hole = (from, a);
-                from = b;
-                if a.after(hole.0) {
-                    return Some(hole);
-                }
-            }
-            if tail_done || !self.snd_max.after(from) {
-                return None;
-            }
-            tail_done = true;
-            Some((from, self.snd_max))
-        })
-    }
-
-    /// RFC 6675 §4 IsLost(): an unSACKed octet is lost when DupThresh (3) discontiguous
-    /// SACKed ranges or more than (DupThresh − 1) × SMSS SACKed octets lie above it. The
-    /// property only grows downwards, so it holds exactly for the holes below the returned
-    /// boundary (SND.UNA when nothing is lost).
-    pub(super) fn lost_below(&self, smss: u32) -> SeqNum {
-        let mut bytes = 0u32;
-        for (i, &(a, b)) in self.sacked.iter().rev().enumerate() {
-            bytes += b - a;
-            if i + 1 >= 3 || bytes > 2 * smss {
-                return a;
-            }
-        }
-        self.snd_una
-    }
-
-    /// RFC 6675 §4 SetPipe(): octets presumed in the network. Every unSACKed octet not
-    /// lost counts once, every one retransmitted (below `high_rxt`) once more.
-    pub(super) fn pipe(&self, high_rxt: SeqNum, smss: u32) -> u32 {
-        let lost = self.lost_below(smss);
-        let overlap = |(a, b): (SeqNum, SeqNum), (x, y): (SeqNum, SeqNum)| {
-            let (l, r) = (a.max(x), b.min(y));
-            if r.after(l) { r - l } else { 0 }
-        };
-        self.unsacked()
-            .map(|h| overlap(h, (lost, self.snd_max)) + overlap(h, (self.snd_una, high_rxt)))
-            .sum()
-    }
-
-    /// RFC 6675 §4 NextSeg() rules 1 and 3: the first hole octet at or above `high_rxt`,
-    /// below the highest SACKed octet, with the length of its hole. With `lost_only`, only
-    /// holes IsLost() marks (rule 1).
-    pub(super) fn next_hole(
-        &self,
-        high_rxt: SeqNum,
-        smss: u32,
-        lost_only: bool,
-    ) -> Option<(SeqNum, u32)> {
-        let highest = self.sacked.last()?.1;
-        let limit = if lost_only {
-            self.lost_below(smss)
-        } else {
-            highest
-        };
-        self.unsacked()
-            .filter(|&(_, b)| b.after(high_rxt) && b.before_eq(highest))
-            .map(|(a, b)| (a.max(high_rxt), b))
-            .find(|&(a, _)| a.before(limit))
-            .map(|(a, b)| (a, b - a))
-    }
-
     /// RFC 9293 §3.10.7.4 fifth: whether a segment may update the window, "If SND.WL1 <
     /// SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)", so that an old, reordered
     /// segment never does. The update itself is `Connection::update_window`.
@@ -361,6 +289,16 @@ impl SendSpace {
     pub(super) fn usable_window(&self, cwnd: u32) -> u32 {
         let edge = self.snd_wnd.min(cwnd);
         edge.saturating_sub(self.in_flight())
+    }
+
+    /// Octets the buffer has allocated (what it holds and its spare capacity).
+    pub(super) fn allocated_buffer(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Octets allocated for the buffer and the scoreboard.
+    pub(super) fn allocated(&self) -> usize {
+        self.buf.capacity() + self.sacked.capacity() * std::mem::size_of::<(SeqNum, SeqNum)>()
     }
 
     /// Give back the buffer's spare capacity (its contents stay).

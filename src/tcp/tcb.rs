@@ -6,6 +6,8 @@
 use std::collections::VecDeque;
 
 use super::config::{Event, IcmpError};
+use super::prr::Prr;
+use super::rack::Rack;
 use super::seq::SeqNum;
 use crate::time::Instant;
 
@@ -32,11 +34,14 @@ pub(super) struct AckDebt {
     pub(super) unacked_bytes: u32,
     /// Largest payload seen from the peer (for "every second full-sized segment").
     pub(super) rcv_mss: u32,
+    /// RFC 2883 §4: a duplicate range received, reported once as the first SACK block.
+    pub(super) dsack: Option<(SeqNum, SeqNum)>,
 }
 
-/// Repairing loss before the RTO does: fast retransmit (RFC 5681, RFC 6582), RFC 6675
-/// SACK recovery and RFC 8985 tail loss probes.
-#[derive(Clone, Copy, Debug)]
+/// Repairing loss before the RTO does: fast retransmit (RFC 5681, RFC 6582), RACK-TLP
+/// (RFC 8985) with PRR (RFC 6937) when the peer SACKs, and undoing reductions that DSACK
+/// (RFC 2883, RFC 3708), timestamps (RFC 3522 Eifel) or F-RTO (RFC 5682) show spurious.
+#[derive(Clone, Debug)]
 pub(super) struct LossRecovery {
     /// Resend at SND.UNA next (fast retransmit, partial ACK, a lost retransmission).
     pub(super) fast_retransmit: bool,
@@ -46,6 +51,42 @@ pub(super) struct LossRecovery {
     pub(super) tlp_out: bool,
     /// The next segment is a loss probe.
     pub(super) loss_probe: bool,
+    /// RFC 8985 loss detection and the per-segment scoreboard.
+    pub(super) rack: Rack,
+    /// RFC 6937 state of the current recovery.
+    pub(super) prr: Prr,
+    /// Retransmissions of the current reduction not yet shown spurious by a DSACK
+    /// (Linux's undo_retrans); the reduction is undone when it reaches zero.
+    pub(super) undo_retrans: u32,
+    /// RFC 3522: TSval of the first retransmission since the last reduction.
+    pub(super) undo_tsval: Option<u32>,
+    /// RFC 5682 F-RTO after a timeout: the step reached, with SND.MAX at the timeout.
+    pub(super) frto: Option<(Frto, SeqNum)>,
+}
+
+/// RFC 5682 §2 F-RTO steps after the retransmission timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Frto {
+    /// Step 2: waiting for the first ACK after the timeout's retransmission.
+    FirstAck,
+    /// Step 3: two new segments were sent; waiting for the ACK that tells.
+    SecondAck,
+}
+
+impl LossRecovery {
+    pub(super) fn new(iss: SeqNum) -> LossRecovery {
+        LossRecovery {
+            fast_retransmit: false,
+            high_rxt: iss,
+            tlp_out: false,
+            loss_probe: false,
+            rack: Rack::default(),
+            prr: Prr::default(),
+            undo_retrans: 0,
+            undo_tsval: None,
+            frto: None,
+        }
+    }
 }
 
 /// RFC 9293 §3.8.3: the clock R1 and R2 run on for what is outstanding.

@@ -24,11 +24,14 @@ pub(crate) enum TimerKind {
     /// reveal a lost tail (or a lost retransmission) with SACK, so fast recovery repairs it
     /// instead of a retransmission timeout.
     LossProbe,
+    /// RFC 8985 §6.2 step 5 reordering timer: when an outstanding segment's reordering
+    /// window ends, RACK marks it lost unless it was delivered meanwhile.
+    Reorder,
 }
 
 impl TimerKind {
     /// Every timer, in the order `Timers::take_expired` serves timers due together.
-    pub(crate) const ALL: [TimerKind; 7] = [
+    pub(crate) const ALL: [TimerKind; 8] = [
         TimerKind::Retransmit,
         TimerKind::Persist,
         TimerKind::DelayedAck,
@@ -36,13 +39,14 @@ impl TimerKind {
         TimerKind::TimeWait,
         TimerKind::FinWait2,
         TimerKind::LossProbe,
+        TimerKind::Reorder,
     ];
 }
 
 /// A table of deadlines indexed by [`TimerKind`].
 #[derive(Clone, Debug, Default)]
 pub(super) struct Timers {
-    deadlines: [Option<Instant>; 7],
+    deadlines: [Option<Instant>; 8],
 }
 
 impl Timers {

@@ -25,6 +25,21 @@ macro_rules! drop_reasons {
 }
 
 drop_reasons! {
+    // The virtio_net_hdr in front of every packet of an offload device (wire/vnet.rs)
+    /// Shorter than the 10-octet virtio_net_hdr, or no packet after it.
+    VirtioTruncated => "virtio-truncated",
+    /// Flag bits other than NEEDS_CSUM and DATA_VALID, or both of those at once.
+    VirtioBadFlags => "virtio-bad-flags",
+    /// NEEDS_CSUM with csum_start/csum_offset outside the packet, or offsets without it.
+    VirtioBadChecksumOffsets => "virtio-bad-csum-offsets",
+    /// A gso_type that is not NONE, TCPV4, TCPV6, UDP (UFO) or UDP_L4, or the ECN bit
+    /// without a TCP type.
+    VirtioBadGsoType => "virtio-bad-gso-type",
+    /// UDP segmentation (UFO or UDP_L4): never enabled on our device, so never expected.
+    VirtioGsoUnsupported => "virtio-gso-unsupported",
+    /// A GSO header the packet contradicts: gso_size zero for a TCP type or nonzero for
+    /// NONE, an IP version or protocol other than the type says, or headers that do not fit.
+    VirtioBadGso => "virtio-bad-gso",
     // IPv4 header checks (RFC 791, RFC 1122 §3.2.1)
     /// Shorter than a 20-octet IPv4 header, or than the header length (IHL) it claims.
     Ipv4Truncated => "ipv4-truncated",
@@ -123,6 +138,9 @@ drop_reasons! {
     UdpTruncated => "udp-truncated",
     /// A UDP checksum that does not verify, or is zero over IPv6 (RFC 768, RFC 8200 §8.1).
     UdpBadChecksum => "udp-bad-checksum",
+    /// A datagram for a UDP socket whose receive queue is full (its datagram or octet
+    /// limit, `StackConfig::udp`).
+    UdpQueueFull => "udp-queue-full",
     /// UDP to a multicast group we are in: we have no UDP service there to answer.
     UdpToMulticast => "udp-to-multicast",
     /// TCP to a multicast group we are in (RFC 9293 MUST-57: a SYN to one is ignored).
@@ -138,8 +156,13 @@ drop_reasons! {
     TcpNoConnection => "tcp-no-connection",
     /// Reserved for a SYN a listener refuses as malformed; nothing raises it today.
     TcpBadSyn => "tcp-bad-syn",
-    /// A SYN for a listener whose backlog (SYN-RECEIVED plus accept queue) is full.
+    /// A SYN (or a cookie ACK) for a listener whose accept queue is full (its SYN queue
+    /// overflows into SYN cookies instead).
     TcpQueueFull => "tcp-queue-full",
+    /// A SYN or cookie ACK refused because the TCP memory budget is at its hard mark.
+    TcpMemoryPressure => "tcp-memory-pressure",
+    /// A SYN or cookie ACK refused by `--max-conns` or `--max-conns-per-peer`.
+    TcpConnLimit => "tcp-conn-limit",
 }
 
 impl fmt::Display for DropReason {
@@ -207,6 +230,7 @@ mod tests {
     fn names_are_unique_and_prefixed_by_their_layer() {
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
         let prefixes = [
+            "virtio-",
             "ipv4-",
             "ipv6-",
             "fragment-",

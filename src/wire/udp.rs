@@ -29,7 +29,9 @@ pub fn parse(pseudo: PseudoHeader, datagram: &[u8]) -> Result<UdpView<'_>, DropR
         return Err(DropReason::UdpTruncated);
     }
     let datagram = &datagram[..len];
-    let unchecked = header.checksum() == 0 && !pseudo.is_ipv6();
+    // Offload: a checksum the device verified, or a partial one it left (only the
+    // pseudo-header sum, possibly zero), is not checked here.
+    let unchecked = pseudo.is_done_by_device() || (header.checksum() == 0 && !pseudo.is_ipv6());
     if !unchecked && (header.checksum() == 0 || !pseudo.checksum_ok(&[datagram])) {
         return Err(DropReason::UdpBadChecksum);
     }

@@ -134,6 +134,12 @@ pub fn session_with(name: &str, netns_flags: &[&str], daemon_args: &str, script:
         let pem = artefact(&format!("{name}.pem"));
         format!("{daemon_args} --tls-cert-out {}", pem.display())
     };
+    // TUNSTACK_LIVE_OFFLOAD=off|on|auto runs every live test with that --offload (the
+    // daemon's default is auto: on where the kernel accepts it), unless the test picks one.
+    let daemon_args = match std::env::var("TUNSTACK_LIVE_OFFLOAD") {
+        Ok(mode) if !daemon_args.contains("--offload") => format!("{daemon_args} --offload {mode}"),
+        _ => daemon_args,
+    };
     let daemon_args = daemon_args.as_str();
     let output = Command::new(repo().join("scripts/netns.sh"))
         .current_dir(repo())

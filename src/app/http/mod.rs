@@ -381,6 +381,7 @@ impl App for HttpServer {
                 }
                 _ => {}
             },
+            TcpEvent::Udp { .. } => {}
         }
     }
 

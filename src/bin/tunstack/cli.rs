@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::LazyLock;
 use tunstack::app::registry::{self, Needs, SERVICES, Service};
-use tunstack::link::FaultSpec;
+use tunstack::link::{FaultSpec, OffloadMode};
 use tunstack::stack::{MAX_MTU, MIN_MTU};
 use tunstack::tcp::{Algorithm, Keepalive};
 
@@ -56,6 +56,11 @@ pub(crate) struct Cli {
     /// `ip tuntap add tun0 mode tun user $USER`), so no privilege is needed.
     #[arg(long)]
     pub(crate) no_configure: bool,
+
+    /// Device offload (IFF_VNET_HDR: the kernel hands us TCP super-segments of up to 64 KB
+    /// with checksums left to it): auto (on when the kernel accepts it), on (or fail), off.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_offload)]
+    pub(crate) offload: OffloadMode,
 
     /// Write every packet, both directions, to FILE (pcap, LINKTYPE_RAW; open in Wireshark).
     #[arg(long, value_name = "FILE")]
@@ -118,8 +123,8 @@ pub(crate) struct Cli {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) msl: std::time::Duration,
 
-    /// Congestion control: `cubic` (RFC 9438) or `newreno` (RFC 5681/6582). Either way loss
-    /// recovery follows RFC 6675 when the peer SACKs.
+    /// Congestion control: `cubic` (RFC 9438) or `newreno` (RFC 5681/6582). Either way, when
+    /// the peer SACKs, RACK-TLP finds losses (RFC 8985) and PRR paces recovery (RFC 6937).
     #[arg(long = "cc", default_value = "cubic", value_name = "ALGORITHM", value_parser = parse_cc)]
     pub(crate) congestion: Algorithm,
 
@@ -137,12 +142,70 @@ pub(crate) struct Cli {
     #[arg(long, default_value_t = tunstack::stack::DEFAULT_MAX_TIME_WAIT, value_name = "N")]
     pub(crate) max_time_wait: usize,
 
+    /// Datagrams a UDP socket's receive queue holds at most; more are dropped and counted
+    /// (udp-queue-full).
+    #[arg(long, default_value_t = tunstack::stack::UdpConfig::default().recv_queue_datagrams, value_name = "N")]
+    pub(crate) udp_recv_queue: usize,
+
+    /// Payload octets a UDP socket's receive queue holds at most (like Linux's rmem).
+    #[arg(long, default_value_t = tunstack::stack::UdpConfig::default().recv_queue_bytes, value_name = "BYTES")]
+    pub(crate) udp_recv_bytes: usize,
+
+    /// One budget for all TCP memory: send, receive and out-of-order buffers and connection
+    /// state (sizes like 128M, 1G). From 3/4 of it buffers shrink (Linux's tcp_mem pressure);
+    /// at it new connections are refused and the connections holding the most memory with
+    /// the least progress are reset. Default: 1/16 of the machine's memory, at least 64M.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(default_mem_max()))]
+    pub(crate) mem_max: Size,
+
+    /// Connections (established and half-open) a listener admits at most; beyond it SYNs are
+    /// dropped and counted. Default: no limit but the memory budget.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_conns: Option<usize>,
+
+    /// Connections from one peer address a listener admits at most. Default: no limit.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_conns_per_peer: Option<usize>,
+
     /// More logging: -v debug, -vv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
+}
+
+/// A size in octets, written like 128M or 1G.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Size(pub(crate) usize);
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&tunstack::stack::format_size(self.0))
+    }
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Size, String> {
+        tunstack::stack::parse_size(s).map(Size)
+    }
+}
+
+/// The machine's memory (MemTotal in /proc/meminfo), if it can be read.
+pub(crate) fn machine_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `--mem-max`'s default: 1/16 of the machine's memory, at least 64M.
+fn default_mem_max() -> usize {
+    machine_memory().map_or(
+        tunstack::stack::DEFAULT_MEM_MAX,
+        tunstack::stack::default_mem_max,
+    )
 }
 
 /// Queries to a running daemon over its control socket.
@@ -152,7 +215,8 @@ pub(crate) enum Command {
     /// queues, SND.UNA/NXT, RCV.NXT, windows, srtt/rto, cwnd/ssthresh, retransmits). Picks
     /// the daemon by --dev in the current network namespace.
     Ss,
-    /// Show the running daemon's packet and drop counters.
+    /// Show the running daemon's packet and drop counters, TCP's counters (SYN cookies,
+    /// queue overflows, memory pressure) and its memory against the budget.
     Stats,
 }
 
@@ -394,4 +458,14 @@ pub(crate) fn check_www(cli: &Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--offload auto|on|off`.
+fn parse_offload(s: &str) -> Result<OffloadMode, String> {
+    match s {
+        "auto" => Ok(OffloadMode::Auto),
+        "on" => Ok(OffloadMode::On),
+        "off" => Ok(OffloadMode::Off),
+        _ => Err(format!("{s:?} is not an offload mode (auto, on, off)")),
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tunstack::app::http::{HttpConfig, tls};
 use tunstack::app::registry::Settings;
 use tunstack::control::ControlServer;
-use tunstack::link::{Faults, Link, Pcap, PcapWriter, Tun, device_mtu};
+use tunstack::link::{Faults, Link, OffloadState, Pcap, PcapWriter, Tun, device_mtu};
 use tunstack::runtime::Runtime;
 use tunstack::stack::{Stack, StackConfig};
 use tunstack::time::Instant;
@@ -97,7 +97,7 @@ impl Clock {
 
 /// Opens (and, unless --no-configure, configures) the device; returns it with its MTU.
 fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
-    let tun = Tun::open(&cli.dev)?;
+    let mut tun = Tun::open_with(&cli.dev, cli.offload)?;
     let mtu = if cli.no_configure {
         match cli.mtu {
             Some(mtu) => mtu,
@@ -112,6 +112,14 @@ fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
         }
         mtu
     };
+    // Kernels 6.6.44 and 6.10.3 reject GSO writes with EINVAL: find out now (the probe goes
+    // to the kernel side's address, inside the device's subnet, and is dropped there).
+    if matches!(tun.offload(), OffloadState::On { .. }) {
+        let name = tun.name().to_string();
+        tun.probe_gso_write(cli.addr, kernel.v4.0)
+            .with_context(|| format!("probing GSO writes on {name}"))?;
+    }
+    log::info!("{}: offload {}", tun.name(), tun.offload());
     Ok((tun, mtu))
 }
 
@@ -145,6 +153,15 @@ fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
         ttl: cli.ttl,
         isn_secret,
         max_time_wait: cli.max_time_wait,
+        udp: tunstack::stack::UdpConfig {
+            recv_queue_datagrams: cli.udp_recv_queue,
+            recv_queue_bytes: cli.udp_recv_bytes,
+        },
+        tcp_limits: tunstack::stack::TcpLimits {
+            mem_max: cli.mem_max.0,
+            max_conns: cli.max_conns,
+            max_conns_per_peer: cli.max_conns_per_peer,
+        },
         tcp: tunstack::tcp::Config {
             msl: cli.msl,
             congestion: cli.congestion,
@@ -256,6 +273,20 @@ fn run(cli: Cli) -> Result<()> {
             .map(|p| format!(", capturing to {}", p.display()))
             .unwrap_or_default()
     );
+    let limits = runtime.stack.config().tcp_limits;
+    let per = |n: Option<usize>| n.map_or("no limit".to_string(), |n| n.to_string());
+    log::info!(
+        "TCP memory budget {} (--mem-max{}; soft mark {}), max conns {}, per peer {}",
+        tunstack::stack::format_size(limits.mem_max),
+        if cli.mem_max.0 == tunstack::stack::default_mem_max(cli::machine_memory().unwrap_or(0)) {
+            ": 1/16 of the machine's memory"
+        } else {
+            ""
+        },
+        tunstack::stack::human_size(runtime.stack.tcp().memory().soft_mark()),
+        per(limits.max_conns),
+        per(limits.max_conns_per_peer),
+    );
 
     let result = runtime.run(&|| clock.now(), &stop, &[wake_read.as_raw_fd()]);
     log::info!("shutting down");
@@ -273,7 +304,8 @@ fn print_summary(runtime: Runtime<Box<dyn Link>>, clock: &Clock) {
         clock.mono_start.elapsed().as_secs_f64()
     );
     println!("{}", stack.counters());
-    println!("{}", tcp_summary(stack.tcp().counters()));
+    println!("{}", stack.tcp().counters());
+    println!("{}", tunstack::control::memory_line(stack.tcp().memory()));
     for line in app_lines {
         println!("{line}");
     }
@@ -281,37 +313,6 @@ fn print_summary(runtime: Runtime<Box<dyn Link>>, clock: &Clock) {
         println!("{line}");
     }
     drop(link);
-}
-
-fn tcp_summary(c: &tunstack::stack::TcpCounters) -> String {
-    let mut closed: Vec<_> = c.closed.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    closed.sort();
-    format!(
-        "tcp: active opens {}, passive opens {}, SYN backlog drops {}, RSTs for strays {}, \
-         TIME-WAITs ended early {}\n\
-         tcp: segments in {}, out {}, bytes in {}, out {}, retransmits {} (RTO {}, fast {}), \
-         dup ACKs {}, challenge ACKs {}\n\
-         tcp: closed: {}",
-        c.active_opens,
-        c.passive_opens,
-        c.syn_backlog_drops,
-        c.resets_sent_for_strays,
-        c.time_wait_recycled,
-        c.totals.segments_in,
-        c.totals.segments_out,
-        c.totals.bytes_in,
-        c.totals.bytes_out,
-        c.totals.retransmits,
-        c.totals.rtos,
-        c.totals.fast_retransmits,
-        c.totals.dup_acks,
-        c.totals.challenge_acks,
-        if closed.is_empty() {
-            "none".to_string()
-        } else {
-            closed.join(", ")
-        }
-    )
 }
 
 fn main() -> ExitCode {

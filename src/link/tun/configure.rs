@@ -1,155 +1,14 @@
-//! `Tun`: the Linux TUN device (through the tun-tap crate, no packet-info header).
-//!
-//! This is the one module with `unsafe`: configuring the kernel side of the device (address,
-//! netmask, MTU, up) takes ioctl(2) on a socket, which no safe crate in our dependency set
-//! wraps. Each `unsafe` block is a single ioctl on a fully initialised `ifreq`.
+//! The kernel side of the TUN device: address, netmask, MTU and up (SIOCSIF* ioctls on a
+//! socket, as `ip addr` and `ip link` do), the IPv6 address and its per-device settings, the
+//! MTU of an existing device, and the wait on descriptors (ppoll). Part of the one module
+//! with `unsafe` (see the parent); each block is one system call on initialised memory.
 
-#![allow(unsafe_code)]
-
-use super::{Link, PacketDesc};
-use crate::time::Instant;
+use super::TunError;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use tun_tap::{Iface, Mode};
 
-/// Why the device could not be opened or configured, phrased for the person at the terminal.
-#[derive(Debug, thiserror::Error)]
-pub enum TunError {
-    /// EPERM/EACCES: the process may not create or attach to the device.
-    #[error(
-        "no permission to use /dev/net/tun for {dev}: run with sudo, grant CAP_NET_ADMIN \
-         (setcap cap_net_admin+ep $(which tunstack)), or create a persistent device with \
-         `ip tuntap add {dev} mode tun user $USER` and pass --no-configure"
-    )]
-    Permission {
-        /// The device name asked for.
-        dev: String,
-    },
-    /// EBUSY: another process holds the device.
-    #[error(
-        "device {dev} is busy: another process (another tunstack?) holds it; stop that \
-         process or pick another name with --dev"
-    )]
-    Busy {
-        /// The device name asked for.
-        dev: String,
-    },
-    /// ENOENT/ENODEV: /dev/net/tun does not exist.
-    #[error("/dev/net/tun is missing: load the tun module (`modprobe tun`)")]
-    NoTunModule,
-    /// Any other failure to open the device or make it non-blocking.
-    #[error("opening TUN device {dev}: {source}")]
-    Open {
-        /// The device name asked for.
-        dev: String,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// IPv6 is off for the device (the namespace or host set `disable_ipv6`, or the kernel
-    /// has no IPv6), so the kernel side cannot get its IPv6 address.
-    #[error(
-        "IPv6 is disabled for {dev} ({detail}): enable it (sysctl -w \
-         net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0) or run \
-         with --no-ipv6"
-    )]
-    Ipv6Disabled {
-        /// The device being configured.
-        dev: String,
-        /// What was found (`disable_ipv6 = 1`, or no IPv6 in the kernel).
-        detail: String,
-    },
-    /// Setting up the kernel side (a socket(2) or ioctl(2) call) failed.
-    #[error("configuring {dev} ({what}): {source}")]
-    Configure {
-        /// The device being configured.
-        dev: String,
-        /// Which step failed: `socket`, `address`, `netmask`, `mtu`, `read flags`, `bring up`.
-        what: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
-}
-
-/// A TUN device carrying raw IPv4 packets.
-pub struct Tun {
-    iface: Iface,
-}
-
-impl Tun {
-    /// Opens (creating if needed) the TUN device `name` in non-blocking mode.
-    pub fn open(name: &str) -> Result<Tun, TunError> {
-        let dev = name.to_string();
-        let iface =
-            Iface::without_packet_info(name, Mode::Tun).map_err(|e| match e.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::EACCES) => TunError::Permission { dev: dev.clone() },
-                Some(libc::EBUSY) => TunError::Busy { dev: dev.clone() },
-                Some(libc::ENOENT) | Some(libc::ENODEV) => TunError::NoTunModule,
-                _ => TunError::Open {
-                    dev: dev.clone(),
-                    source: e,
-                },
-            })?;
-        iface.set_non_blocking().map_err(|source| TunError::Open {
-            dev: dev.clone(),
-            source,
-        })?;
-        Ok(Tun { iface })
-    }
-
-    /// The kernel's name for the device.
-    pub fn name(&self) -> &str {
-        self.iface.name()
-    }
-
-    /// Gives the kernel side of the device an address, a netmask and an MTU, and brings it
-    /// up. Equivalent to `ip addr add ADDR/PREFIX dev NAME; ip link set NAME mtu MTU up`.
-    pub fn configure(&self, addr: Ipv4Addr, prefix: u8, mtu: u32) -> Result<(), TunError> {
-        configure(self.name(), addr, prefix, mtu, None)
-    }
-
-    /// Like [`configure`](Self::configure), and also gives the kernel side the IPv6 address
-    /// `addr6/prefix6` (`ip -6 addr add`). Before the device comes up, duplicate address
-    /// detection, router solicitations and router advertisements are turned off for it, so
-    /// the address is usable at once and the kernel does not solicit routers from us.
-    pub fn configure_dual(
-        &self,
-        v4: (Ipv4Addr, u8),
-        v6: (Ipv6Addr, u8),
-        mtu: u32,
-    ) -> Result<(), TunError> {
-        configure(self.name(), v4.0, v4.1, mtu, Some(v6))
-    }
-}
-
-impl Link for Tun {
-    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<PacketDesc>> {
-        match self.iface.recv(buf) {
-            Ok(n) => Ok(Some(PacketDesc::plain(n))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Without offload on the device a packet must be plain: nothing would tell the kernel
-    /// to finish a checksum or split a super-segment.
-    fn send(&mut self, _now: Instant, packet: &[u8], desc: PacketDesc) -> io::Result<()> {
-        debug_assert_eq!(desc, PacketDesc::plain(packet.len()), "plain packets only");
-        match self.iface.send(packet) {
-            Ok(_) => Ok(()),
-            // A full device queue drops the packet, as a congested network would.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.iface.as_raw_fd())
-    }
-}
-
-fn ifreq_for(name: &str) -> libc::ifreq {
+pub(super) fn ifreq_for(name: &str) -> libc::ifreq {
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req
@@ -263,7 +122,7 @@ fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> Result<(), TunErr
     Ok(())
 }
 
-fn configure(
+pub(super) fn configure(
     name: &str,
     addr: Ipv4Addr,
     prefix: u8,

@@ -30,6 +30,12 @@
 //! their timeout), so nothing polls. Links without a descriptor (the in-memory one) are
 //! looked at every millisecond.
 
+mod udp;
+mod wakers;
+
+pub use udp::UdpSocket;
+pub(crate) use wakers::Wakers;
+
 use crate::app::{App, Sockets};
 use crate::link::{self, Link};
 use crate::runtime::Runtime;
@@ -47,38 +53,64 @@ use std::thread::JoinHandle;
 
 type Closed = Arc<Mutex<HashMap<SocketHandle, CloseReason>>>;
 
-struct Core {
-    runtime: Runtime<Box<dyn Link + Send>>,
-    owner: Owner,
+pub(crate) struct Core {
+    pub(crate) runtime: Runtime<Box<dyn Link + Send>>,
+    pub(crate) owner: Owner,
     start: std::time::Instant,
 }
 
 impl Core {
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_micros(self.start.elapsed().as_micros() as u64)
     }
 }
 
-struct Shared {
+/// What the loop thread and every socket of one [`Tunstack`] share.
+pub(crate) struct Shared {
     core: Mutex<Core>,
     turned: Condvar,
     closed: Closed,
+    /// Tasks of the async API waiting on a socket; woken by the loop (through [`ApiApp`]).
+    pub(crate) wakers: Arc<Mutex<Wakers>>,
     wake_tx: UnixDatagram,
-    stop: AtomicBool,
+    pub(crate) stop: AtomicBool,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Core> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wake(&self) {
+    /// The async API's waker table. Lock order: the core first, then this.
+    pub(crate) fn wakers(&self) -> MutexGuard<'_, Wakers> {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How `handle` ended, if the loop saw it close.
+    pub(crate) fn close_reason(&self, handle: SocketHandle) -> Option<CloseReason> {
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&handle)
+            .copied()
+    }
+
+    /// Forgets how `handle` ended (its stream is dropped).
+    pub(crate) fn forget(&self, handle: SocketHandle) {
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&handle);
+    }
+
+    /// Tells the loop thread that a call queued work (output, a window update).
+    pub(crate) fn wake(&self) {
         // A full socket already holds a wake-up; nothing is lost by ignoring that.
         let _ = self.wake_tx.send(&[1]);
     }
 
     /// Runs `f` until it returns `Some`, waiting for loop turns in between, up to `timeout`.
-    fn block_on<T>(
+    pub(crate) fn block_on<T>(
         &self,
         timeout: Option<Duration>,
         mut f: impl FnMut(&mut Core) -> Option<io::Result<T>>,
@@ -118,9 +150,10 @@ impl Shared {
 }
 
 /// Records how connections ended, so a read after the connection is gone can tell a reset
-/// from a normal close (MUST-12).
+/// from a normal close (MUST-12), and wakes the async tasks each event is for.
 struct ApiApp {
     closed: Closed,
+    wakers: Arc<Mutex<Wakers>>,
 }
 
 impl App for ApiApp {
@@ -139,6 +172,17 @@ impl App for ApiApp {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(handle, reason);
         }
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_event(event);
+    }
+
+    fn poll(&mut self, _now: Instant, _sockets: &mut Sockets<'_>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_turn();
     }
 }
 
@@ -152,12 +196,14 @@ impl Tunstack {
     /// Starts the loop for `stack` on `link` in a new thread.
     pub fn start(stack: Stack, link: Box<dyn Link + Send>) -> io::Result<Tunstack> {
         let closed: Closed = Arc::default();
+        let wakers: Arc<Mutex<Wakers>> = Arc::default();
         let start = std::time::Instant::now();
         let mut runtime = Runtime::new(stack, link);
         let owner = runtime.add_app(
             Instant::ZERO,
             Box::new(ApiApp {
                 closed: closed.clone(),
+                wakers: wakers.clone(),
             }),
         )?;
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
@@ -171,17 +217,30 @@ impl Tunstack {
             }),
             turned: Condvar::new(),
             closed,
+            wakers,
             wake_tx,
             stop: AtomicBool::new(false),
         });
         let loop_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tunstack".into())
-            .spawn(move || run_loop(&loop_shared, &wake_rx))?;
+            .spawn(move || {
+                let result = run_loop(&loop_shared, &wake_rx);
+                // Stopped or failed: nobody will turn the loop again; every waiter learns it.
+                loop_shared.stop.store(true, Ordering::Relaxed);
+                loop_shared.turned.notify_all();
+                loop_shared.wakers().wake_all();
+                result
+            })?;
         Ok(Tunstack {
             shared,
             thread: Some(thread),
         })
+    }
+
+    /// What the loop thread and the sockets share (for the async API).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Runs `f` on the stack (e.g. to read counters or the connection table).
@@ -241,7 +300,6 @@ fn run_loop(shared: &Shared, wake_rx: &UnixDatagram) -> io::Result<()> {
         }
         link::wait_readable(&fds, timeout)?;
     }
-    shared.turned.notify_all();
     Ok(())
 }
 
@@ -307,14 +365,8 @@ pub struct TcpStream {
     write_timeout: Option<Duration>,
 }
 
-fn gone(shared: &Shared, handle: SocketHandle) -> io::Error {
-    let reason = shared
-        .closed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&handle)
-        .copied();
-    match reason {
+pub(crate) fn gone(shared: &Shared, handle: SocketHandle) -> io::Error {
+    match shared.close_reason(handle) {
         Some(r) => ConnectionError::Closed(r).into(),
         None => io::Error::new(io::ErrorKind::NotConnected, "connection closed"),
     }
@@ -484,14 +536,7 @@ impl Read for TcpStream {
         match self.io(self.read_timeout, |c| c.recv(buf)) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                 // Gone after a normal close: end of stream; after a reset: the error.
-                let reason = self
-                    .shared
-                    .closed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&self.handle)
-                    .copied();
-                match reason {
+                match self.shared.close_reason(self.handle) {
                     Some(CloseReason::Normal) | None => Ok(0),
                     Some(r) => Err(ConnectionError::Closed(r).into()),
                 }
@@ -522,10 +567,6 @@ impl Drop for TcpStream {
         // Graceful: our FIN follows whatever is still queued; nobody reads any more.
         let now = self.shared.lock().now();
         let _ = self.with_conn(|c| c.release(now));
-        self.shared
-            .closed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.handle);
+        self.shared.forget(self.handle);
     }
 }
