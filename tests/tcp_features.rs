@@ -6,6 +6,7 @@ mod tcp_common;
 use tcp_common::*;
 use tunstack::tcp::{CloseReason, Config, Connection, Event, IcmpError, SeqNum, State, reset_for};
 use tunstack::time::Duration;
+use tunstack::wire::tcp::Ctl;
 
 fn nodelay() -> Config {
     Config {
@@ -544,6 +545,34 @@ fn bounded_send_buffer_and_writable() {
     assert_eq!(h.conn.send_capacity(), 1000);
 }
 
+/// Writable is owed only to a user whose SEND did not fit: a write taken whole asks for
+/// nothing, and no event follows when its data is acknowledged.
+#[test]
+fn writable_only_after_a_short_send() {
+    let mut h = Harness::established_client(nodelay());
+    assert_eq!(h.conn.send(&[0; 3000]), Ok(3000));
+    h.drain();
+    assert_eq!(h.take_sent().len(), 3);
+    h.receive("<SEQ=IRS+1><ACK=ISS+3001><CTL=ACK>");
+    assert!(!h.take_events().contains(&Event::Writable));
+}
+
+/// MUST-30/31: the urgent pointer marks only data the user handed over; a SEND with URGENT
+/// that found the buffer full moved nothing and marks nothing (a retransmission carries no
+/// URG).
+#[test]
+fn urgent_send_that_fits_nothing_marks_nothing() {
+    let mut h = Harness::established_client(nodelay());
+    assert_eq!(h.conn.send(&[0; 8192]), Ok(8192));
+    assert_eq!(h.conn.send_urgent(b"!"), Ok(0));
+    h.drain();
+    assert_eq!(h.take_sent().len(), 9);
+    h.advance_to_next_timer(); // a loss probe or the RTO: data sent again
+    let again = h.take_sent();
+    assert!(!again.is_empty());
+    assert!(again.iter().all(|seg| !seg.ctl.contains(Ctl::URG)));
+}
+
 /// RFC 9293 §3.10.7.1: a SYN to a port with no listener is refused with RST,ACK.
 #[test]
 fn reset_for_syn_without_listener() {
@@ -569,6 +598,18 @@ fn user_call_errors() {
         h.conn.recv(&mut buf),
         Err(ConnectionError::Closed(CloseReason::Reset))
     );
+    // RFC 9293 §3.10.2 SEND in CLOSED: the user learns why the connection is gone.
+    assert_eq!(
+        h.conn.send(b"x"),
+        Err(ConnectionError::Closed(CloseReason::Reset))
+    );
+    // §3.10.2: after CLOSE, SEND is "connection closing", also while CLOSE waits in
+    // SYN-RECEIVED for the handshake to end (§3.10.4).
+    let mut s = Harness::server(plain_config());
+    s.expect_sent("<CTL=SYN,ACK>");
+    s.close();
+    s.expect_state(State::SynReceived);
+    assert_eq!(s.conn.send(b"x"), Err(ConnectionError::Closing));
     let e: std::io::Error = ConnectionError::Closed(CloseReason::Reset).into();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
     let _ = Connection::connect; // the API the stack uses
