@@ -167,7 +167,8 @@ cat "$tmp/series"
 base_rss=$(awk -v t="$base_t" 'NR > 1 && $1 == t { print $2 }' "$tmp/series")
 end_load_rss=$(awk 'NR > 1 { r = $2 } END { print r }' "$tmp/series")
 echo
-echo "soak: RSS over time (KiB; rows from baseline +20% down to -20%; '=' marks the ±10% band)"
+echo "soak: RSS over time (KiB; rows from baseline +20% down to -20%, values beyond drawn in the"
+echo "      top or bottom row; '=' marks the ±10% band)"
 awk -v b="$base_rss" -v bt="$base_t" 'NR > 1 { n++; r[n] = $2; t[n] = $1 }
   END {
     rows = 9
