@@ -232,7 +232,7 @@ fuzz_target!(|data: &[u8]| {
                 &i.payload[..i.payload.len().min(1480)],
             )),
             Op::Advance(ms) => {
-                now = now + Duration::from_millis(u64::from(ms) * 16);
+                now += Duration::from_millis(u64::from(ms) * 16);
                 None
             }
             Op::Timers => {
