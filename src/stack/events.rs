@@ -54,6 +54,10 @@ pub enum TcpError {
     /// address family we have no address in).
     #[error("{0} is not a unicast address we can reach")]
     InvalidRemote(IpAddr),
+    /// `connect` while TCP's memory is at the hard mark: no new connection is admitted,
+    /// active or passive (`io::ErrorKind::OutOfMemory`).
+    #[error("TCP memory at the hard mark: no new connection")]
+    NoMemory,
     /// The handle names no connection: it closed and was removed (`io::ErrorKind::NotConnected`).
     #[error("no such connection (closed)")]
     NotConnected,
@@ -69,6 +73,7 @@ impl From<TcpError> for io::Error {
             TcpError::PortInUse(_) => io::Error::new(io::ErrorKind::AddrInUse, e),
             TcpError::NoEphemeralPorts(_) => io::Error::new(io::ErrorKind::AddrNotAvailable, e),
             TcpError::InvalidRemote(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+            TcpError::NoMemory => io::Error::new(io::ErrorKind::OutOfMemory, e),
             TcpError::NotConnected => io::Error::new(io::ErrorKind::NotConnected, e),
         }
     }

@@ -166,6 +166,12 @@ impl TcpLayer {
         }) else {
             return Err(TcpError::InvalidRemote(ip));
         };
+        // As for passive opens: no connection is admitted at the hard mark, or TCP would
+        // hold more than its budget (found by fuzz/ target `stack`).
+        if self.memory().pressure() == tcp::Pressure::Hard {
+            self.counters.mem_refused += 1;
+            return Err(TcpError::NoMemory);
+        }
         let listeners = &self.listeners;
         let tuple = self
             .demux
