@@ -2,8 +2,9 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use tunstack::stack::{Stack, StackConfig, TcpError, TcpLimits};
-use tunstack::tcp::Pressure;
+use tunstack::tcp::{Pressure, Segment};
 use tunstack::time::{Duration, Instant};
+use tunstack::wire::PseudoHeader;
 
 /// fuzz target `stack`: active opens (`connect`) were admitted at the hard mark, so
 /// connections that each sent what their send buffer took drove TCP's memory past its
@@ -50,4 +51,30 @@ fn connect_refused_at_the_hard_mark() {
     }
     assert!(refused > 0, "the hard mark was never reached");
     assert_eq!(stack.tcp().counters().mem_refused, refused);
+}
+
+/// fuzz target `tcp_parse` (in CI): a segment with window scale, SACK-permitted and four
+/// SACK blocks re-emitted with three (only three fit in 40 octets beside the others, as
+/// RFC 2018 §3 allows), and `SackBlocks` compared the slot `truncate` had hidden, so two
+/// equal block lists were unequal. Equality now looks at the blocks held only.
+#[test]
+fn sack_blocks_that_do_not_fit_are_dropped_and_compare_equal() {
+    let input: [u8; 60] = [
+        156, 64, 0, 80, 0, 0, 100, 0, 46, 255, 255, 255, 255, 10, 0, 60, 0, 251, 4, 77, 5, 34, 2,
+        2, 34, 0, 0, 160, 2, 255, 255, 30, 227, 0, 0, 2, 2, 255, 4, 1, 0, 0, 0, 0, 255, 255, 255,
+        255, 255, 0, 4, 255, 2, 180, 1, 3, 3, 7, 4, 2,
+    ];
+    let pseudo = PseudoHeader::tcp(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+    let mut fixed = input.to_vec();
+    fixed[16..18].copy_from_slice(&[0, 0]);
+    let sum = pseudo.checksum(&[&fixed]);
+    fixed[16..18].copy_from_slice(&sum);
+    let (sport, dport, seg) = Segment::parse(pseudo, &fixed).expect("parses");
+    assert_eq!(seg.options.sack.len(), 4);
+    let mut buf = vec![0u8; seg.wire_len()];
+    let n = seg.emit(pseudo, sport, dport, &mut buf);
+    let (_, _, again) = Segment::parse(pseudo, &buf[..n]).expect("our own segment parses");
+    let mut expected = seg.options;
+    expected.sack.truncate(3);
+    assert_eq!(again.options, expected);
 }

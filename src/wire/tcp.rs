@@ -124,11 +124,20 @@ impl fmt::Display for Ctl {
 }
 
 /// Up to four SACK blocks `[left, right)` (RFC 2018 §3), without allocating.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct SackBlocks {
     blocks: [(SeqNum, SeqNum); 4],
     len: u8,
 }
+
+/// Equal when the blocks held are: slots past `len` (left by `truncate`) do not count.
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackBlocks {}
 
 impl SackBlocks {
     /// Appends the block `[left, right)`; `false` (and nothing added) when four are held.
@@ -704,6 +713,36 @@ mod tests {
     fn must_4_eol_nop_mss_supported() {
         let s = with_options(&[1, 1, 2, 4, 0x02, 0x18, 0], true).unwrap();
         assert_eq!(s.options.mss, Some(536));
+    }
+
+    /// RFC 2018 §3: with other options present fewer than four SACK blocks fit in 40
+    /// octets; emit keeps the first (most recent) ones and says so in `wire_len`.
+    #[test]
+    fn sack_blocks_that_do_not_fit_are_left_out() {
+        let mut seg = Segment {
+            options: Options {
+                window_scale: Some(7),
+                sack_permitted: true,
+                ..Options::default()
+            },
+            ..Segment::default()
+        };
+        for i in 0..4 {
+            seg.options.sack.push(SeqNum(100 * i), SeqNum(100 * i + 50));
+        }
+        // NOP+WS (4) + SACK-permitted (4) + NOP NOP kind len (4) leave room for 3 blocks.
+        assert_eq!(seg.options.wire_len(), 36);
+        let back = roundtrip(&seg);
+        let mut expected = seg.options.sack;
+        expected.truncate(3);
+        assert_eq!(back.options.sack, expected);
+        // Without the SYN-only options all four fit (RFC 2018 §3: 2 + 8n + padding).
+        seg.options = Options {
+            sack: seg.options.sack,
+            ..Options::default()
+        };
+        assert_eq!(seg.options.wire_len(), 36);
+        assert_eq!(roundtrip(&seg).options.sack.len(), 4);
     }
 
     #[test]
