@@ -456,6 +456,41 @@ mod tests {
         assert_eq!(c.cwnd(), 5000);
     }
 
+    /// RFC 9438 §4.3: on a short path the Reno-friendly estimate decides. After a loss at
+    /// W_max = 100 segments (1 ms RTT, so the cubic curve sits near β·W_max for seconds)
+    /// W_est grows by α = 3(1−β)/(1+β) ≈ 0.53 segment per RTT until it reaches cwnd_prior
+    /// (100), then by one segment per RTT, as Reno would.
+    #[test]
+    fn cubic_reno_friendly_region_alpha_then_one() {
+        let smss = 1000;
+        let rtt = Duration::from_millis(1);
+        let mut c = Congestion::new(Algorithm::Cubic, smss);
+        while c.cwnd() < 100 * smss {
+            c.on_ack(T0, Some(rtt), SeqNum(0), smss, 0);
+        }
+        assert_eq!(c.cwnd(), 100 * smss);
+        c.enter_recovery(SeqNum(1), 100 * smss);
+        c.on_ack(T0, Some(rtt), SeqNum(1), smss, 70 * smss); // recovery ends
+        assert_eq!(c.cwnd(), 70 * smss);
+        let mut at = T0;
+        let mut per_rtt = Vec::new();
+        while per_rtt.len() < 80 {
+            let before = c.cwnd();
+            for _ in 0..before / smss {
+                c.on_ack(at, Some(rtt), SeqNum(2), smss, 0);
+            }
+            per_rtt.push(f64::from(c.cwnd() - before) / f64::from(smss));
+            at += rtt;
+        }
+        let alpha = 3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC);
+        for g in &per_rtt[..40] {
+            assert!((g - alpha).abs() < 0.02, "α phase: {per_rtt:?}");
+        }
+        for g in &per_rtt[65..] {
+            assert!((g - 1.0).abs() < 0.02, "Reno phase: {per_rtt:?}");
+        }
+    }
+
     /// RFC 9438 Figure 1: after a loss at W_max the window drops to β·W_max, grows in a
     /// concave curve back to W_max at time K, plateaus, then probes beyond it (convex). With
     /// a 100 ms RTT and W_max = 1000 segments the cubic curve, not the Reno-friendly
