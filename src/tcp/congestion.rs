@@ -491,6 +491,57 @@ mod tests {
         }
     }
 
+    /// RFC 9438 §4.7 fast convergence: a loss below the previous W_max records
+    /// W_max = cwnd·(1+β)/2, releasing bandwidth; a loss at or above it records cwnd.
+    #[test]
+    fn cubic_fast_convergence() {
+        let smss = 1000;
+        let mut c = Congestion::new(Algorithm::Cubic, smss);
+        while c.cwnd() < 100 * smss {
+            c.on_ack(T0, Some(Duration::from_millis(1)), SeqNum(0), smss, 0);
+        }
+        c.enter_recovery(SeqNum(1), 100 * smss);
+        assert_eq!(c.cubic.w_max, 100.0);
+        assert_eq!(c.cwnd(), 70 * smss);
+        c.on_ack(T0, None, SeqNum(1), smss, 70 * smss);
+        c.enter_recovery(SeqNum(2), 70 * smss); // below W_max = 100
+        assert!((c.cubic.w_max - 70.0 * (1.0 + BETA_CUBIC) / 2.0).abs() < 1e-9);
+        assert_eq!(c.cwnd(), 49 * smss);
+        c.on_ack(T0, None, SeqNum(2), smss, 49 * smss);
+        c.enter_recovery(SeqNum(3), 49 * smss); // below 59.5 again
+        assert!((c.cubic.w_max - 49.0 * (1.0 + BETA_CUBIC) / 2.0).abs() < 1e-9);
+    }
+
+    /// RFC 9438 §4.4: in the concave region each ACK moves cwnd by
+    /// (W_cubic(t+RTT) − cwnd)/cwnd, so one RTT of ACKs closes most of the gap to
+    /// W_cubic(t+RTT) and never passes it.
+    #[test]
+    fn cubic_one_rtt_of_acks_approaches_w_cubic_of_t_plus_rtt() {
+        let smss = 1000;
+        let rtt = Duration::from_millis(100);
+        let mut c = Congestion::new(Algorithm::Cubic, smss);
+        while c.cwnd() < 100 * smss {
+            c.on_ack(T0, Some(rtt), SeqNum(0), smss, 0);
+        }
+        c.enter_recovery(SeqNum(1), 100 * smss);
+        c.on_ack(T0, Some(rtt), SeqNum(1), smss, 70 * smss);
+        c.on_ack(T0, Some(rtt), SeqNum(2), smss, 0); // the epoch starts at T0
+        let k = (30.0f64 / C_CUBIC).cbrt();
+        let w_cubic = |t: f64| C_CUBIC * (t - k).powi(3) + 100.0;
+        let at = T0 + Duration::from_secs(1);
+        let before = f64::from(c.cwnd()) / 1000.0;
+        let target = w_cubic(1.0 + 0.1);
+        assert!(target > before + 1.0, "{target} {before}");
+        for _ in 0..c.cwnd() / smss {
+            c.on_ack(at, Some(rtt), SeqNum(3), smss, 0);
+        }
+        let after = f64::from(c.cwnd()) / 1000.0;
+        assert!(
+            after > before + 0.5 * (target - before) && after <= target,
+            "cwnd {before} -> {after}, W_cubic(t+RTT) = {target}"
+        );
+    }
+
     /// RFC 9438 Figure 1: after a loss at W_max the window drops to β·W_max, grows in a
     /// concave curve back to W_max at time K, plateaus, then probes beyond it (convex). With
     /// a 100 ms RTT and W_max = 1000 segments the cubic curve, not the Reno-friendly
