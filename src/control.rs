@@ -93,7 +93,7 @@ pub fn memory_line(m: &crate::stack::MemoryBudget) -> String {
     )
 }
 
-/// The connection slot table: live connections, slots, capacity and its size in KiB.
+/// The connection slot table: live connections, slots, capacity, and what one slot takes.
 fn slots_line(stack: &Stack) -> String {
     let (slots, capacity) = stack.tcp().slot_table();
     format!(

@@ -69,7 +69,10 @@ pub const SLOT_SIZE: usize = std::mem::size_of::<Option<Slot>>();
 // The table keeps as many slots as connections were ever held at once (a TIME-WAIT peak of
 // the soak: 1,500) and never gives a free slot's memory back, so a slot must cost a few
 // words, not a connection (issue 14's soak: 1.6 KB slots grew RSS by megabytes).
-const _: () = assert!(SLOT_SIZE <= 128, "a free slot costs a few words, not a connection");
+const _: () = assert!(
+    SLOT_SIZE <= 128,
+    "a free slot costs a few words, not a connection"
+);
 
 /// The slot table: slots, their generations, and the free list.
 #[derive(Default)]
