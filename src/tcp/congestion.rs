@@ -373,6 +373,39 @@ mod tests {
         assert_eq!(c.cwnd(), 11_000); // one SMSS per cwnd of data acked
     }
 
+    /// RFC 5681 §3.1 byte counting in congestion avoidance: one SMSS per cwnd of octets
+    /// acknowledged, the octets beyond cwnd carried over to the next increase.
+    #[test]
+    fn congestion_avoidance_carries_the_overshoot() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.on_timeout(20_000, false); // ssthresh 10 000
+        while c.cwnd() < 10_000 {
+            ack(&mut c, T0, 0, 1000, 0);
+        }
+        assert_eq!(c.cwnd(), 10_000);
+        for _ in 0..5 {
+            ack(&mut c, T0, 0, 900, 0); // 4 500
+        }
+        ack(&mut c, T0, 0, 2000, 0); // 6 500
+        ack(&mut c, T0, 0, 4000, 0); // 10 500: +1 SMSS, 500 carried over
+        assert_eq!(c.cwnd(), 11_000);
+        ack(&mut c, T0, 0, 10_000, 0); // 10 500 of 11 000
+        assert_eq!(c.cwnd(), 11_000);
+        ack(&mut c, T0, 0, 500, 0); // 11 000
+        assert_eq!(c.cwnd(), 12_000);
+    }
+
+    /// A smaller MSS from path MTU discovery keeps cwnd but counts growth in the new SMSS
+    /// (RFC 3465 §2.2: at most L = 2·SMSS per ACK in slow start).
+    #[test]
+    fn smaller_mss_keeps_the_window_and_grows_by_the_new_smss() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.set_mss_keep_window(500);
+        assert_eq!(c.cwnd(), 10_000);
+        ack(&mut c, T0, 0, 3000, 0);
+        assert_eq!(c.cwnd(), 11_000);
+    }
+
     #[test]
     fn sacked_octets_start_recovery_early() {
         let mut c = Congestion::new(Algorithm::NewReno, 1000);
@@ -392,9 +425,14 @@ mod tests {
         assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::Nothing);
         assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::FastRetransmit);
         assert_eq!((c.cwnd(), c.ssthresh()), (8000, 5000));
+        // RFC 6582 §3.2 (5) partial ACK: deflate by the amount acked, add back one SMSS if
+        // at least one SMSS was acked.
         assert!(ack(&mut c, T0, 2000, 2000, 8000)); // partial
         assert!(c.in_recovery());
-        assert!(!ack(&mut c, T0, 10_000, 8000, 0)); // full
+        assert_eq!(c.cwnd(), 8000 - 2000 + 1000);
+        assert!(ack(&mut c, T0, 2500, 500, 7500)); // partial, less than one SMSS
+        assert_eq!(c.cwnd(), 7000 - 500);
+        assert!(!ack(&mut c, T0, 10_000, 7500, 0)); // full
         assert!(!c.in_recovery());
         assert_eq!(c.cwnd(), 2000);
     }
@@ -416,6 +454,41 @@ mod tests {
         assert!(!ack(&mut c, T0, 10_000, 8000, 0));
         assert!(!c.in_recovery());
         assert_eq!(c.cwnd(), 5000);
+    }
+
+    /// RFC 9438 §4.3: on a short path the Reno-friendly estimate decides. After a loss at
+    /// W_max = 100 segments (1 ms RTT, so the cubic curve sits near β·W_max for seconds)
+    /// W_est grows by α = 3(1−β)/(1+β) ≈ 0.53 segment per RTT until it reaches cwnd_prior
+    /// (100), then by one segment per RTT, as Reno would.
+    #[test]
+    fn cubic_reno_friendly_region_alpha_then_one() {
+        let smss = 1000;
+        let rtt = Duration::from_millis(1);
+        let mut c = Congestion::new(Algorithm::Cubic, smss);
+        while c.cwnd() < 100 * smss {
+            c.on_ack(T0, Some(rtt), SeqNum(0), smss, 0);
+        }
+        assert_eq!(c.cwnd(), 100 * smss);
+        c.enter_recovery(SeqNum(1), 100 * smss);
+        c.on_ack(T0, Some(rtt), SeqNum(1), smss, 70 * smss); // recovery ends
+        assert_eq!(c.cwnd(), 70 * smss);
+        let mut at = T0;
+        let mut per_rtt = Vec::new();
+        while per_rtt.len() < 80 {
+            let before = c.cwnd();
+            for _ in 0..before / smss {
+                c.on_ack(at, Some(rtt), SeqNum(2), smss, 0);
+            }
+            per_rtt.push(f64::from(c.cwnd() - before) / f64::from(smss));
+            at += rtt;
+        }
+        let alpha = 3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC);
+        for g in &per_rtt[..40] {
+            assert!((g - alpha).abs() < 0.02, "α phase: {per_rtt:?}");
+        }
+        for g in &per_rtt[65..] {
+            assert!((g - 1.0).abs() < 0.02, "Reno phase: {per_rtt:?}");
+        }
     }
 
     /// RFC 9438 Figure 1: after a loss at W_max the window drops to β·W_max, grows in a

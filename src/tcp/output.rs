@@ -206,10 +206,11 @@ impl Connection {
             return None;
         }
         if !retransmission && !self.probes.force_send {
-            // RFC 9293 §3.7.4 Nagle (MUST-17) and §3.8.6.2.1 sender SWS avoidance (MUST-38).
+            // RFC 9293 §3.7.4 Nagle (MUST-17, with Minshall's refinement: see
+            // `short_segment_allowed`) and §3.8.6.2.1 sender SWS avoidance (MUST-38).
             let full = len >= mss;
             let all = seq + len as u32 == data_end;
-            let nagle_ok = self.config.nodelay || self.snd.outstanding() == 0;
+            let nagle_ok = self.config.nodelay || self.snd.short_segment_allowed();
             let big = len > 0 && len as u32 >= self.snd.max_snd_wnd / 2;
             if !(full || (all && nagle_ok) || big || (len == 0 && fin)) {
                 return None;
@@ -234,6 +235,9 @@ impl Connection {
             self.rtt.on_retransmit();
         } else {
             self.rtt.on_send(now, end);
+            if len > 0 && len < mss {
+                self.snd.snd_sml = seq + len as u32;
+            }
         }
         self.snd.on_sent(end);
         if !self.timers.is_running(TimerKind::Retransmit) {
