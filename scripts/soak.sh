@@ -17,14 +17,20 @@
 #     sources in 198.18.0.10-250 (scripts/hostile.py synflood)
 #   - a malformed-packet barrage every 30 s (at 20 s, 50 s, ...): scripts/barrage.py
 #     --repeat 2 --fuzz 200, a new seed each time
-# Every 10 s: the daemon's RSS (VmRSS), its TCP connections by state (`tunstack ss`: with
-# the kernel's clients at 198.18.0.1, and half-open ones from the spoofed sources), TCP
-# memory in use and counters (`tunstack stats`). Printed as a series and a text plot of RSS.
+# Every second: the daemon's RSS (VmRSS). Every 10 s also: the heap as glibc sees it (what
+# the daemon holds, what the allocator keeps free; `tunstack stats`), the connection slot
+# table, its TCP connections by state (`tunstack ss`: with the kernel's clients at
+# 198.18.0.1, and half-open ones from the spoofed sources), TCP memory in use and counters.
+# Printed as a series and a text plot of RSS.
 #
 # The daemon runs with its defaults except --msl 5s (TIME-WAIT 10 s instead of 60 s), so
 # "no connection is stuck" can be checked within the run. Passes (exit 0) when
-#   1. RSS at the end of the load is within 10% of RSS at the baseline sample: minute 2, or
-#      for runs shorter than 5 minutes the sample at a third of the run (20 s for 60 s);
+#   1. memory is flat: the median RSS of the last window of the load is within 10% of the
+#      median RSS of the baseline window, which starts at minute 2 (for runs shorter than
+#      5 minutes at a third of the run); a window is a minute long (a third of the run for
+#      short ones): 120-180 s against the last minute for 10 minutes, 20-40 s against
+#      40-60 s for 60 s. Medians of the 1 s samples, because single samples swing with the
+#      working set (TIME-WAIT population, echo buffers: about ±10%, README "Soak");
 #   2. no connection is stuck: once the clients have stopped and the loss rules are gone,
 #      every connection to the clients (198.18.0.1) is gone within 2×MSL + 2 s (10 s of
 #      TIME-WAIT plus the 1 s sampling step and timer granularity);
@@ -72,7 +78,7 @@ bin=${TUNSTACK_BIN:-$root/target/release/tunstack}
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}" ${sampler:+"$sampler"}; do kill "$p" 2>/dev/null; done
   iptables -D INPUT -i tun0 -m statistic --mode random --probability 0.01 -j DROP 2>/dev/null
   iptables -D OUTPUT -o tun0 -m statistic --mode random --probability 0.01 -j DROP 2>/dev/null
   rm -rf "$tmp"
@@ -81,13 +87,14 @@ trap cleanup EXIT
 now() { local t=${EPOCHREALTIME/./}; echo $(( (t - start_us) / 1000000 )); }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status" 2>/dev/null || echo 0; }
 # The figure after LABEL in TEXT (0 when absent).
-fig() { grep -o "$1 [0-9]*" <<<"$2" | head -1 | awk '{ print $NF }' | grep . || echo '?'; }
-base_t=120
-[ "$secs" -lt 300 ] && base_t=$(( secs / 30 * 10 ))
+fig() { grep -o "$1 [0-9][0-9]*" <<<"$2" | head -1 | awk '{ print $NF }' | grep . || echo '?'; }
+base_t=120 win=60
+[ "$secs" -lt 300 ] && base_t=$(( secs / 30 * 10 )) win=$(( secs / 30 * 10 ))
 
 iptables -I INPUT -i tun0 -m statistic --mode random --probability 0.01 -j DROP || exit 1
 iptables -I OUTPUT -o tun0 -m statistic --mode random --probability 0.01 -j DROP || exit 1
-echo "soak: ${secs} s of mixed load, 1% loss each way on tun0, daemon PID $DAEMON_PID (--msl ${MSL}s), baseline RSS at ${base_t} s"
+echo "soak: ${secs} s of mixed load, 1% loss each way on tun0, daemon PID $DAEMON_PID" \
+  "(--msl ${MSL}s); baseline: median RSS over ${base_t}-$(( base_t + win )) s"
 
 start_us=${EPOCHREALTIME/./}
 wrk -t1 -c4 -d"${secs}s" --timeout 5s http://198.18.0.2/ > "$tmp/wrk_ka" 2>&1 &
@@ -107,8 +114,17 @@ pids+=($!)
 ) > "$tmp/echo" &
 pids+=($!)
 
-printf '%6s %8s %5s %5s %5s %8s %9s %9s %9s %8s %8s\n' t_s rss_kib est tw other halfopen \
-  tcp_mem rx_pkts cookies drops barrage > "$tmp/series"
+# RSS every second, until the end of the load.
+(
+  for i in $(seq 0 "$secs"); do
+    while [ "$(now)" -lt "$i" ]; do sleep 0.05; done
+    echo "$i $(rss)"
+  done
+) > "$tmp/rss1" &
+sampler=$!
+
+printf '%6s %8s %8s %8s %6s %5s %5s %5s %8s %9s %9s %9s %8s %8s\n' t_s rss_kib heap_kib \
+  free_kib slots est tw other halfopen tcp_mem rx_pkts cookies drops barrage > "$tmp/series"
 floods=0 barrages=0
 for k in $(seq 0 $(( secs / 10 ))); do
   # Wait for the sample's time, starting the minute's SYN flood and the barrages on the way.
@@ -130,12 +146,14 @@ for k in $(seq 0 $(( secs / 10 ))); do
     $5 ~ /^198\.18\.0\.([0-9][0-9]|[0-9][0-9][0-9]):/ && $1 != "LISTEN" { h++ }
     END { print e + 0, w + 0, o + 0, h + 0 }' <<<"$ss")
   mem=$(sed -n 's/^tcp memory: \([^ ]*\) in use.*/\1/p' <<<"$st")
-  printf '%6s %8s %5s %5s %5s %8s %9s %9s %9s %8s %8s\n' "$t" "$(rss)" "$est" "$tw" "$other" \
+  printf '%6s %8s %8s %8s %6s %5s %5s %5s %8s %9s %9s %9s %8s %8s\n' "$t" "$(rss)" \
+    "$(fig 'held' "$st")" "$(fig 'kept-free' "$st")" "$(fig 'table' "$st")" "$est" "$tw" "$other" \
     "$half" "${mem:-?}" "$(fig 'rx' "$st")" "$(fig 'cookies sent' "$st")" \
     "$(fig 'drops:' "$st")" "$barrages" >> "$tmp/series"
   tail -1 "$tmp/series"
 done
 
+wait "$sampler"
 # The clients stop by themselves (wrk -d, ping -w, the echo loop's clock); bounded wait.
 for _ in $(seq 1 900); do
   alive=0
@@ -166,10 +184,17 @@ cat "$tmp/series"
 # A text plot of RSS: one column per sample, baseline ±20% tall, the ±10% band marked.
 base_rss=$(awk -v t="$base_t" 'NR > 1 && $1 == t { print $2 }' "$tmp/series")
 end_load_rss=$(awk 'NR > 1 { r = $2 } END { print r }' "$tmp/series")
+# Median, minimum and maximum of the 1 s RSS samples with FROM <= t < TO.
+window() {
+  awk -v a="$1" -v b="$2" '$1 >= a && $1 < b && $2 > 0 { print $2 }' "$tmp/rss1" | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)], v[1], v[NR], NR }'
+}
+read -r base_med base_min base_max base_n < <(window "$base_t" $(( base_t + win )))
+read -r end_med end_min end_max end_n < <(window $(( secs - win + 1 )) $(( secs + 1 )))
 echo
 echo "soak: RSS over time (KiB; rows from baseline +20% down to -20%, values beyond drawn in the"
 echo "      top or bottom row; '=' marks the ±10% band)"
-awk -v b="$base_rss" -v bt="$base_t" 'NR > 1 { n++; r[n] = $2; t[n] = $1 }
+awk -v b="$base_med" -v bt="$base_t" -v bw="$win" 'NR > 1 { n++; r[n] = $2; t[n] = $1 }
   END {
     rows = 9
     for (y = 0; y < rows; y++) {
@@ -185,7 +210,8 @@ awk -v b="$base_rss" -v bt="$base_t" 'NR > 1 { n++; r[n] = $2; t[n] = $1 }
       print line
     }
     axis = sprintf("%8s +", ""); for (i = 1; i <= n; i++) axis = axis "-"; print axis
-    printf "%8s  t = 0 .. %d s, one column per 10 s; baseline %d KiB at %d s\n", "", t[n], b, bt
+    printf "%8s  t = 0 .. %d s, one column per 10 s; baseline %d KiB (median over %d-%d s)\n", \
+      "", t[n], b, bt, bt + bw
   }' "$tmp/series"
 
 # Results.
@@ -204,17 +230,25 @@ runs=$(grep -c . "$tmp/echo") ok=$(grep -c '^gbps ' "$tmp/echo")
 echo "soak: bulk echo: $ok of $runs runs of 4 MiB got every byte back unchanged" \
   "($(( ok * 4 )) MiB each way)"
 grep -v '^gbps ' "$tmp/echo" | sed 's/^/    /'
-echo "soak: RSS at ${base_t} s ${base_rss} KiB, at the end of the load ${end_load_rss} KiB," \
+echo "soak: RSS median over ${base_t}-$(( base_t + win )) s ${base_med:-?} KiB" \
+  "(${base_min:-?}-${base_max:-?}, ${base_n:-0} samples), over the last ${win} s ${end_med:-?} KiB" \
+  "(${end_min:-?}-${end_max:-?}, ${end_n:-0} samples)"
+medians=$(for a in $(seq 0 "$win" $(( secs - 1 ))); do
+  window "$a" $(( a + win )) | awk '{ printf " %s", $1 }'
+done)
+echo "soak: RSS median per ${win} s (KiB, from 0 s):${medians}"
+echo "soak: RSS samples: at ${base_t} s ${base_rss} KiB, at the end of the load ${end_load_rss} KiB," \
   "after the clients stopped $(rss) KiB"
 echo "soak: connections to the clients after the load: gone after ${gone_after} s" \
   "(TIME-WAIT is 2×MSL = $((2 * MSL)) s)"
 
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon is not running"
-if [ -z "$base_rss" ] || [ -z "$end_load_rss" ]; then
+if [ -z "${base_med:-}" ] || [ -z "${end_med:-}" ]; then
   fail "no RSS samples"
-elif [ $(( end_load_rss * 10 )) -gt $(( base_rss * 11 )) ] || \
-     [ $(( end_load_rss * 10 )) -lt $(( base_rss * 9 )) ]; then
-  fail "RSS at the end ($end_load_rss KiB) is not within 10% of RSS at ${base_t} s ($base_rss KiB)"
+elif [ $(( end_med * 10 )) -gt $(( base_med * 11 )) ] || \
+     [ $(( end_med * 10 )) -lt $(( base_med * 9 )) ]; then
+  fail "median RSS over the last ${win} s ($end_med KiB) is not within 10% of the median over" \
+    "${base_t}-$(( base_t + win )) s ($base_med KiB)"
 fi
 if [ "$gone_after" -lt 0 ]; then
   fail "$left connections to the clients still there $((2 * MSL + 2)) s after the load:"

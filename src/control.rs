@@ -48,10 +48,12 @@ impl ControlServer {
         let answer = match line.trim() {
             "ss" | "" => connection_table(stack),
             "stats" => format!(
-                "{}\n{}\n{}\n",
+                "{}\n{}\n{}\n{}\n{}",
                 stack.counters(),
                 stack.tcp().counters(),
-                memory_line(stack.tcp().memory())
+                memory_line(stack.tcp().memory()),
+                slots_line(stack),
+                heap_line()
             ),
             other => format!("unknown command {other:?} (known: ss, stats)\n"),
         };
@@ -89,6 +91,46 @@ pub fn memory_line(m: &crate::stack::MemoryBudget) -> String {
         crate::stack::human_size(m.soft_mark()),
         m.pressure()
     )
+}
+
+/// The connection slot table: live connections, slots, capacity, and what one slot takes.
+fn slots_line(stack: &Stack) -> String {
+    let (slots, capacity) = stack.tcp().slot_table();
+    format!(
+        "tcp slots: live {}, table {}, capacity {}, slot {} octets",
+        stack.tcp().len(),
+        slots,
+        capacity,
+        crate::stack::SLOT_SIZE
+    )
+}
+
+/// The C allocator's view of the heap, in KiB (glibc's `mallinfo2`): what the program holds
+/// (`held`: the arena's allocated chunks plus big blocks mapped on their own), what the
+/// allocator keeps free in its arena (`kept-free`; `top` of it at the arena's end, which
+/// it can give back), and the arena's size. RSS beyond `held` is code, stacks and pages the
+/// allocator keeps.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn heap_line() -> String {
+    // SAFETY: mallinfo2 takes nothing and returns a struct by value; it only reads the
+    // allocator's statistics (under its locks).
+    let m = unsafe { libc::mallinfo2() };
+    format!(
+        "heap KiB: held {}, kept-free {}, top {}, arena {}, mmapped {} in {} blocks\n",
+        (m.uordblks + m.hblkhd) / 1024,
+        m.fordblks / 1024,
+        m.keepcost / 1024,
+        m.arena / 1024,
+        m.hblkhd / 1024,
+        m.hblks
+    )
+}
+
+/// Without glibc there is no `mallinfo2`: an empty line.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap_line() -> String {
+    String::new()
 }
 
 fn ms(d: Duration) -> String {

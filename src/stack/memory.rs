@@ -285,7 +285,7 @@ impl TcpLayer {
             let Some(slot) = self.sockets.get_mut(h) else {
                 continue;
             };
-            if mem < 2 * std::mem::size_of_val(&slot.conn) {
+            if mem < 2 * std::mem::size_of::<crate::tcp::Connection>() {
                 continue; // no buffers to give back (half-open, TIME-WAIT)
             }
             log::warn!(

@@ -40,7 +40,7 @@ pub use memory::{
     DEFAULT_MEM_MAX, MemoryBudget, TcpLimits, default_mem_max, format_size, human_size, parse_size,
 };
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig};
-pub use sockets::{Owner, SocketHandle};
+pub use sockets::{Owner, SLOT_SIZE, SocketHandle};
 pub use tcp::{StackEvent, TcpCounters, TcpError, TcpEvent, TcpLayer};
 pub use time_wait::DEFAULT_MAX_TIME_WAIT;
 pub use udp::{

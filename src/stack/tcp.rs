@@ -141,6 +141,11 @@ impl TcpLayer {
         self.demux.len()
     }
 
+    /// The slot table: slots (live or free) and its allocated capacity, in slots.
+    pub fn slot_table(&self) -> (usize, usize) {
+        self.sockets.table_size()
+    }
+
     /// No connection in the table.
     pub fn is_empty(&self) -> bool {
         self.demux.len() == 0
@@ -229,7 +234,7 @@ impl TcpLayer {
 
     /// The connection, to read its state or statistics.
     pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
-        self.sockets.get(h).map(|s| &s.conn)
+        self.sockets.get(h).map(|s| &*s.conn)
     }
 
     /// The connection, for user calls (`send`, `recv`, `close`, `set_keepalive`, ...). The
@@ -238,7 +243,7 @@ impl TcpLayer {
         self.mark_active(h);
         self.sockets
             .get_mut(h)
-            .map(|s| &mut s.conn)
+            .map(|s| &mut *s.conn)
             .ok_or(TcpError::NotConnected)
     }
 
@@ -296,7 +301,7 @@ impl TcpLayer {
 
     /// Every connection, for `ss`.
     pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
-        self.sockets.iter().map(|(h, s)| (h, &s.conn))
+        self.sockets.iter().map(|(h, s)| (h, &*s.conn))
     }
 
     /// Every listener, for `ss`.

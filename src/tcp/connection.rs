@@ -562,6 +562,7 @@ impl Connection {
         // spare memory (unread data stays), so the 2×MSL wait costs little.
         self.snd.release_memory();
         self.rcv.release_memory();
+        self.recovery.rack.release_memory();
         self.control.shrink_to_fit();
         self.timers.stop_all();
         self.timers

@@ -59,9 +59,13 @@ impl Connection {
     }
 
     /// Octets this connection holds: its own struct plus the memory its send buffer,
-    /// receive buffer and out-of-order queue have allocated (not just what they hold).
+    /// receive buffer, out-of-order queue and RACK record have allocated (not just what
+    /// they hold).
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Connection>() + self.snd.allocated() + self.rcv.allocated()
+        std::mem::size_of::<Connection>()
+            + self.snd.allocated()
+            + self.rcv.allocated()
+            + self.recovery.rack.allocated()
     }
 
     /// Drops the out-of-order queue (RFC 9293 §3.10.7.4 seventh permits it); returns the
@@ -302,5 +306,49 @@ mod tests {
         c.set_memory(soft());
         c.handle_segment(now, &data(0, 1000));
         assert_eq!(c.stats().rcv_nxt, before + 1000);
+    }
+
+    /// The RACK record (one entry per segment in flight) is charged with the buffers, and
+    /// TIME-WAIT gives back all three (RFC 9293 §3.6.1: nothing more is sent or received
+    /// there but a FIN's ACK): a TIME-WAIT connection costs its struct alone.
+    #[test]
+    fn the_rack_record_is_charged_and_time_wait_holds_the_struct_alone() {
+        let now = Instant::from_secs(1);
+        let mut c = established(config());
+        assert_eq!(c.send(&[7u8; 20_000]), Ok(20_000));
+        let (mut sent, mut records_charged) = (0u32, false);
+        while sent < 20_000 {
+            while let Some(seg) = c.poll_transmit(now) {
+                sent += seg.payload.len() as u32;
+            }
+            let rack = c.recovery.rack.allocated();
+            records_charged |= rack > 0
+                && c.memory()
+                    == std::mem::size_of::<Connection>()
+                        + c.snd.allocated()
+                        + c.rcv.allocated()
+                        + rack;
+            c.handle_segment(
+                now,
+                &Segment {
+                    ack: SeqNum(5001) + sent,
+                    ..data(0, 0)
+                },
+            );
+        }
+        assert!(records_charged, "segments in flight are charged");
+        c.close();
+        assert!(
+            c.poll_transmit(now)
+                .is_some_and(|s| s.ctl.contains(Ctl::FIN))
+        );
+        let fin = Segment {
+            ack: SeqNum(5001) + sent + 1,
+            ctl: Ctl::ACK | Ctl::FIN,
+            ..data(0, 0)
+        };
+        c.handle_segment(now, &fin);
+        assert_eq!(c.state(), State::TimeWait);
+        assert_eq!(c.memory(), std::mem::size_of::<Connection>());
     }
 }

@@ -64,6 +64,16 @@ pub(super) struct Rack {
 }
 
 impl Rack {
+    /// Octets the record has allocated (charged to the memory budget with the buffers).
+    pub(super) fn allocated(&self) -> usize {
+        self.segs.capacity() * std::mem::size_of::<Sent>()
+    }
+
+    /// Give back the record's spare capacity (in TIME-WAIT nothing is outstanding).
+    pub(super) fn release_memory(&mut self) {
+        self.segs.shrink_to_fit();
+    }
+
     /// Record a transmission of [start, end) at `now` (new data or a retransmission).
     pub(super) fn on_sent(&mut self, now: Instant, start: SeqNum, end: SeqNum) {
         if !end.after(start) {

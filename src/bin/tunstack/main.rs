@@ -2,6 +2,7 @@
 //! stack on it until SIGINT/SIGTERM. The only place that reads the wall clock.
 
 mod cli;
+mod heap;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -206,6 +207,7 @@ fn start_apps(
         }
         Err(e) => log::warn!("no control socket (tunstack ss will not reach this daemon): {e}"),
     }
+    runtime.add_app(clock.now(), Box::new(heap::HeapTrim::new(clock.now())))?;
     Ok(())
 }
 
