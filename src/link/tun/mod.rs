@@ -145,7 +145,8 @@ impl std::fmt::Display for OffloadState {
                         "; the kernel rejects GSO writes with EINVAL (the 6.6.44/6.10.3 \
                          regression): plain packets out)",
                     ),
-                    _ => f.write_str("; plain packets out)"),
+                    Some(true) => f.write_str("; TCP super-segments out, TSO)"),
+                    None => f.write_str("; plain packets out)"),
                 }
             }
         }
@@ -254,6 +255,26 @@ impl Tun {
             gso_writes: Some(ok),
         };
         Ok(ok)
+    }
+
+    /// Whether the device takes TCP super-segments to split (offload on and the GSO-write
+    /// probe passed): then the stack may build them (`StackConfig::tso`).
+    pub fn takes_gso_writes(&self) -> bool {
+        self.state
+            == OffloadState::On {
+                gso_writes: Some(true),
+            }
+    }
+
+    /// For tests of the fallback on kernels that refuse GSO writes: records the probe as
+    /// refused, as such a kernel would have answered it.
+    #[doc(hidden)]
+    pub fn assume_gso_writes_refused(&mut self) {
+        if let OffloadState::On { .. } = self.state {
+            self.state = OffloadState::On {
+                gso_writes: Some(false),
+            };
+        }
     }
 
     fn vnet(&self) -> bool {
