@@ -646,8 +646,9 @@ fn tso_application_write_sizes_leave_the_same_segments() {
 }
 
 /// The FIN rides on the last piece of a super-segment when the stream ends in a burst (the
-/// short tail goes at once with `nodelay`; with Nagle it waits, and the FIN with it, as on
-/// the plain path); the device clears FIN and PSH on the other pieces.
+/// short tail goes at once: with `nodelay`, and with Nagle too by Minshall's refinement,
+/// since the full pieces before it are not short segments; as on the plain path); the
+/// device clears FIN and PSH on the other pieces.
 #[test]
 fn tso_fin_at_the_end_of_a_burst() {
     for nodelay in [false, true] {
@@ -658,14 +659,8 @@ fn tso_fin_at_the_end_of_a_burst() {
         };
         let on = compare(&case);
         let last = on.a_supers.last().expect("super-segments");
-        assert_eq!(
-            last.fin, nodelay,
-            "the last super-segment ends the stream: {last:?}"
-        );
-        assert_eq!(
-            on.a_supers.iter().filter(|s| s.fin).count(),
-            usize::from(nodelay)
-        );
+        assert!(last.fin, "the last super-segment ends the stream: {last:?}");
+        assert_eq!(on.a_supers.iter().filter(|s| s.fin).count(), 1);
     }
 }
 

@@ -68,6 +68,28 @@ fn must_17_nagle_and_nodelay() {
     h.expect_sent("<SEQ=ISS+11><DATA=3>");
 }
 
+/// MUST-17 with Minshall's refinement (as Linux): Nagle holds a short segment only while
+/// another *short* segment is unacknowledged. The short tail of a write goes with the full
+/// segments before it (instead of waiting a round trip, or a delayed ACK, for them); a
+/// second short segment waits for the first one's ACK, so at most one is in flight.
+#[test]
+fn must_17_nagle_holds_a_short_segment_only_behind_another() {
+    let mut h = Harness::established_client(plain_config());
+    h.send(&[1; 2500]);
+    h.expect_sent("<SEQ=ISS+1><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+1001><DATA=1000>");
+    h.expect_sent("<SEQ=ISS+2001><CTL=ACK,PSH><DATA=500>"); // full ones outstanding only
+    h.send(b"abc");
+    h.expect_nothing_sent(); // a short segment (the 500) is unacknowledged
+    h.receive("<SEQ=IRS+1><ACK=ISS+2001><CTL=ACK>");
+    h.expect_nothing_sent(); // still: the ACK does not cover it
+    h.receive("<SEQ=IRS+1><ACK=ISS+2501><CTL=ACK>");
+    h.expect_sent("<SEQ=ISS+2501><DATA=3>");
+    // Full segments are never held, short one outstanding or not.
+    h.send(&[2; 1000]);
+    h.expect_sent("<SEQ=ISS+2504><DATA=1000>");
+}
+
 /// MUST-1: SEG.WND is an unsigned 16-bit number. Windows of 40000 and 65535 (negative when
 /// read as signed, near 2^32 when sign-extended) are used as they are, by the sender up to
 /// the octet, whichever segment carried them: the SYN-ACK of an active open, the ACK that

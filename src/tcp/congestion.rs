@@ -373,6 +373,39 @@ mod tests {
         assert_eq!(c.cwnd(), 11_000); // one SMSS per cwnd of data acked
     }
 
+    /// RFC 5681 §3.1 byte counting in congestion avoidance: one SMSS per cwnd of octets
+    /// acknowledged, the octets beyond cwnd carried over to the next increase.
+    #[test]
+    fn congestion_avoidance_carries_the_overshoot() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.on_timeout(20_000, false); // ssthresh 10 000
+        while c.cwnd() < 10_000 {
+            ack(&mut c, T0, 0, 1000, 0);
+        }
+        assert_eq!(c.cwnd(), 10_000);
+        for _ in 0..5 {
+            ack(&mut c, T0, 0, 900, 0); // 4 500
+        }
+        ack(&mut c, T0, 0, 2000, 0); // 6 500
+        ack(&mut c, T0, 0, 4000, 0); // 10 500: +1 SMSS, 500 carried over
+        assert_eq!(c.cwnd(), 11_000);
+        ack(&mut c, T0, 0, 10_000, 0); // 10 500 of 11 000
+        assert_eq!(c.cwnd(), 11_000);
+        ack(&mut c, T0, 0, 500, 0); // 11 000
+        assert_eq!(c.cwnd(), 12_000);
+    }
+
+    /// A smaller MSS from path MTU discovery keeps cwnd but counts growth in the new SMSS
+    /// (RFC 3465 §2.2: at most L = 2·SMSS per ACK in slow start).
+    #[test]
+    fn smaller_mss_keeps_the_window_and_grows_by_the_new_smss() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.set_mss_keep_window(500);
+        assert_eq!(c.cwnd(), 10_000);
+        ack(&mut c, T0, 0, 3000, 0);
+        assert_eq!(c.cwnd(), 11_000);
+    }
+
     #[test]
     fn sacked_octets_start_recovery_early() {
         let mut c = Congestion::new(Algorithm::NewReno, 1000);
@@ -392,9 +425,14 @@ mod tests {
         assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::Nothing);
         assert_eq!(c.on_dup_ack(max, 10_000, 0), DupAckAction::FastRetransmit);
         assert_eq!((c.cwnd(), c.ssthresh()), (8000, 5000));
+        // RFC 6582 §3.2 (5) partial ACK: deflate by the amount acked, add back one SMSS if
+        // at least one SMSS was acked.
         assert!(ack(&mut c, T0, 2000, 2000, 8000)); // partial
         assert!(c.in_recovery());
-        assert!(!ack(&mut c, T0, 10_000, 8000, 0)); // full
+        assert_eq!(c.cwnd(), 8000 - 2000 + 1000);
+        assert!(ack(&mut c, T0, 2500, 500, 7500)); // partial, less than one SMSS
+        assert_eq!(c.cwnd(), 7000 - 500);
+        assert!(!ack(&mut c, T0, 10_000, 7500, 0)); // full
         assert!(!c.in_recovery());
         assert_eq!(c.cwnd(), 2000);
     }

@@ -241,10 +241,11 @@ impl Connection {
             return None;
         }
         if !retransmission && !self.probes.force_send {
-            // RFC 9293 §3.7.4 Nagle (MUST-17) and §3.8.6.2.1 sender SWS avoidance (MUST-38).
+            // RFC 9293 §3.7.4 Nagle (MUST-17, with Minshall's refinement: see
+            // `short_segment_allowed`) and §3.8.6.2.1 sender SWS avoidance (MUST-38).
             let full = len >= mss;
             let all = seq + len as u32 == data_end;
-            let nagle_ok = self.config.nodelay || self.snd.outstanding() == 0;
+            let nagle_ok = self.config.nodelay || self.snd.short_segment_allowed();
             let big = len > 0 && len as u32 >= self.snd.max_snd_wnd / 2;
             if !(full || (all && nagle_ok) || big || (len == 0 && fin)) {
                 return None;
@@ -267,10 +268,14 @@ impl Connection {
         if retransmission {
             self.stats.retransmits += 1;
             self.rtt.on_retransmit();
-        } else if len > mss {
-            self.rtt.on_send(now, seq + mss as u32); // the first wire segment, as plain
         } else {
-            self.rtt.on_send(now, end);
+            // A burst is timed by its first wire segment, as the plain path's first one.
+            self.rtt
+                .on_send(now, if len > mss { seq + mss as u32 } else { end });
+            // Minshall: the last short segment sent (a burst's short tail is its last piece).
+            if !len.is_multiple_of(mss) {
+                self.snd.snd_sml = seq + len as u32;
+            }
         }
         self.snd.on_sent(end);
         if !self.timers.is_running(TimerKind::Retransmit) {
@@ -300,18 +305,20 @@ impl Connection {
 
     /// A super-segment of `len` octets at `seq` goes out as the plain path would send the
     /// same octets in this turn: its whole-MSS pieces always (each is a full segment), its
-    /// short tail only if the plain path would send that tail now. By then the pieces
-    /// before it are unacknowledged, so RFC 9293 §3.7.4 Nagle (MUST-17) lets it go only
-    /// with `nodelay` and at the end of the queued data, or §3.8.6.2.1 sender SWS
-    /// avoidance (MUST-38) because it fills half the largest window the peer offered.
+    /// short tail only if the plain path would send that tail now: at the end of the queued
+    /// data when RFC 9293 §3.7.4 Nagle (MUST-17) allows it (`nodelay`, or with Minshall's
+    /// refinement no short segment unacknowledged; the full pieces before it do not
+    /// count), or by §3.8.6.2.1 sender SWS avoidance (MUST-38) because it fills half the
+    /// largest window the peer offered.
     fn trim_burst_tail(&self, seq: SeqNum, len: usize, mss: usize) -> usize {
         let tail = len % mss;
         if len <= mss || tail == 0 {
             return len;
         }
         let all = seq + len as u32 == self.snd.data_end();
+        let nagle_ok = self.config.nodelay || self.snd.short_segment_allowed();
         let big = tail as u32 >= self.snd.max_snd_wnd / 2;
-        if (all && self.config.nodelay) || big {
+        if (all && nagle_ok) || big {
             len
         } else {
             len - tail

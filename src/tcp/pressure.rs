@@ -86,13 +86,17 @@ impl Connection {
         } else {
             allocated.max(SEND_MIN).saturating_sub(buffered)
         };
-        // A ring grows to at least twice its size: that growth must fit the headroom.
-        let growth = (buffered + want.min(room)).max(2 * allocated) - allocated;
-        if want.min(room) > spare && growth > self.memory.headroom {
-            want.min(spare)
-        } else {
-            want.min(room)
+        let want = want.min(room);
+        if want <= spare {
+            return want;
         }
+        // Growing: the ring grows to max(what it must hold, twice its size), and that growth
+        // must fit the headroom. Take as much as fits: a large request gets what a smaller
+        // one would (`send_capacity` asks with the free space), never less.
+        if allocated > self.memory.headroom {
+            return spare; // even doubling does not fit
+        }
+        want.min(allocated.saturating_add(self.memory.headroom) - buffered)
     }
 
     /// Whether `len` octets of data may be taken under the grant: the growth of the
@@ -238,6 +242,29 @@ mod tests {
             events.contains(&super::super::Event::Writable),
             "{events:?}"
         );
+    }
+
+    /// `send` takes what `send_capacity` promised, whatever the grant: the two ask the same
+    /// question (a larger request must not get less because its own growth would not fit).
+    #[test]
+    fn send_takes_what_send_capacity_promises() {
+        let big = vec![0u8; 100_000];
+        for pressure in [Pressure::Normal, Pressure::Soft, Pressure::Hard] {
+            for headroom in (0..80).map(|k| k * 1024) {
+                let mut c = established(Config {
+                    send_buffer: 24 * 1024,
+                    ..config()
+                });
+                assert_eq!(c.send(&[1u8; 5000]), Ok(5000));
+                c.set_memory(MemoryGrant { pressure, headroom });
+                let cap = c.send_capacity();
+                assert_eq!(
+                    c.send(&big),
+                    Ok(cap.min(big.len())),
+                    "{pressure:?}, headroom {headroom}"
+                );
+            }
+        }
     }
 
     /// Under pressure out-of-order data is not held (RFC 9293 §3.10.7.4 seventh) and any

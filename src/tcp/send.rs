@@ -52,6 +52,9 @@ pub(super) struct SendSpace {
     pub(super) wscale: u8,
     /// Effective send MSS: payload octets per segment (MUST-16).
     pub(super) mss: u32,
+    /// SND.SML (Minshall's Nagle, as Linux's `snd_sml`): one past the last octet of the
+    /// most recent new-data segment shorter than the MSS.
+    pub(super) snd_sml: SeqNum,
     buf: VecDeque<u8>,
     /// Sequence number of `buf[0]`.
     buf_seq: SeqNum,
@@ -78,6 +81,7 @@ impl SendSpace {
             snd_up: None,
             wscale: 0,
             mss,
+            snd_sml: iss,
             buf: VecDeque::new(),
             buf_seq: iss + 1,
             capacity,
@@ -132,6 +136,18 @@ impl SendSpace {
     /// Sequence space sent and not yet acknowledged (SND.MAX − SND.UNA).
     pub(super) fn outstanding(&self) -> u32 {
         self.snd_max - self.snd_una
+    }
+
+    /// Nagle's test with Minshall's refinement (draft-minshall-nagle; Linux
+    /// `tcp_minshall_check`): a short segment may go when no *short* segment is
+    /// unacknowledged, so at most one is in flight per round trip (RFC 896's aim, and
+    /// RFC 9293 §3.7.4's SHLD-7 coalescing), while the short tail of a bulk write no longer
+    /// waits for the ACK of the full segments before it, which a delayed ACK (up to 40 ms
+    /// here, 200 ms elsewhere) would hold back.
+    /// A short segment is outstanding when SND.UNA < SND.SML ≤ SND.MAX; asked this way, a
+    /// SND.SML left 2^31 octets behind by a long bulk transfer cannot wrap into "ahead".
+    pub(super) fn short_segment_allowed(&self) -> bool {
+        !(self.snd_una.before(self.snd_sml) && self.snd_sml.before_eq(self.snd_max))
     }
 
     /// Sequence space between SND.UNA and SND.NXT (what counts against the windows).

@@ -22,6 +22,12 @@ pub struct Faults {
     pub delay: Duration,
     /// Link rate in octets per second (0: infinite); packets queue behind each other.
     pub bandwidth: u64,
+    /// Loss decided by what is sent, not by when: the n-th copy of the data segment at a
+    /// given sequence number (or of a segment without data carrying a given ACK) is lost
+    /// by a hash of the seed, the direction, that number and n. Two senders that put the
+    /// same segments on the wire meet the same losses, whatever the interleaving, so runs
+    /// of different code with one seed compare segment for segment.
+    pub keyed_loss: bool,
 }
 
 impl Faults {
@@ -33,6 +39,7 @@ impl Faults {
             reorder: 0.0,
             delay: Duration::from_millis(10),
             bandwidth: 12_500_000, // 100 Mbit/s
+            keyed_loss: false,
         }
     }
 }
@@ -51,6 +58,11 @@ struct Packet {
 struct Wire {
     faults: Faults,
     rng: fastrand::Rng,
+    seed: u64,
+    /// With `keyed_loss`: copies sent so far per (direction, data?, sequence or ACK number).
+    sent: std::collections::HashMap<(bool, bool, u32), u32>,
+    /// Segments carrying data (or SYN/FIN) the loss fault dropped: (to A, to B).
+    lost_data: [u64; 2],
     packets: Vec<Packet>,
     order: u64,
     /// When each direction's link finishes sending what is queued (to B, to A).
@@ -62,6 +74,9 @@ impl Wire {
         Wire {
             faults,
             rng: fastrand::Rng::with_seed(seed),
+            seed,
+            sent: std::collections::HashMap::new(),
+            lost_data: [0; 2],
             packets: Vec::new(),
             order: 0,
             busy_until: [now; 2],
@@ -88,7 +103,24 @@ impl Wire {
             None => *link = now,
         }
         let departed = *link;
-        if self.rng.f64() < f.loss {
+        let data = !seg.payload.is_empty() || seg.syn() || seg.fin();
+        let lost = if f.keyed_loss {
+            let number = if data { seg.seq.get() } else { seg.ack.get() };
+            let n = self.sent.entry((to_b, data, number)).or_insert(0);
+            *n += 1;
+            let key = [
+                self.seed,
+                u64::from(to_b),
+                u64::from(data),
+                u64::from(number),
+                u64::from(*n),
+            ];
+            unit_hash(&key) < f.loss
+        } else {
+            self.rng.f64() < f.loss
+        };
+        if lost {
+            self.lost_data[usize::from(to_b)] += u64::from(data);
             return;
         }
         let copies = if self.rng.f64() < f.duplicate { 2 } else { 1 };
@@ -126,6 +158,18 @@ impl Wire {
         due.sort_by_key(|p| (p.at, p.order));
         due
     }
+}
+
+/// A number in [0, 1) from `words` (SplitMix64 steps over each word).
+fn unit_hash(words: &[u64]) -> f64 {
+    let mut h = 0x9E37_79B9_7F4A_7C15u64;
+    for w in words {
+        h = (h ^ w).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        h ^= h >> 31;
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Two of our connections over a simulated wire; time jumps to the next event.
@@ -210,6 +254,12 @@ impl Pair {
             out: |now, seg: Segment| wire.put(now, &seg, false),
         }
         .drain(now);
+    }
+
+    /// Data-carrying segments (SYN and FIN included) the wire's loss dropped on their way
+    /// to B (`to_b`) or to A.
+    pub fn lost_data(&self, to_b: bool) -> u64 {
+        self.wire.lost_data[usize::from(to_b)]
     }
 
     /// Advance to the next event (delivery or timer) and process it. Returns false when
