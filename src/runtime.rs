@@ -77,8 +77,8 @@ impl<L: Link> Runtime<L> {
         }
         let now = clock();
         for _ in 0..MAX_ROUNDS {
-            while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
-                self.link.send_plain(now, &self.tx[..n])?;
+            while let Some(desc) = self.stack.poll_transmit_desc(now, &mut self.tx) {
+                self.link.send(now, &self.tx[..desc.len], desc)?;
             }
             let mut reacted = false;
             while let Some(event) = self.stack.poll_event() {
@@ -95,8 +95,8 @@ impl<L: Link> Runtime<L> {
         for (owner, app) in self.apps.iter_mut().enumerate() {
             app.poll(now, &mut Sockets::new(&mut self.stack, owner as Owner));
         }
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.tx) {
-            self.link.send_plain(now, &self.tx[..n])?;
+        while let Some(desc) = self.stack.poll_transmit_desc(now, &mut self.tx) {
+            self.link.send(now, &self.tx[..desc.len], desc)?;
         }
         self.link.flush(now)?;
         let apps = self.apps.iter().filter_map(|a| a.poll_timeout()).min();

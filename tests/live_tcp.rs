@@ -34,7 +34,9 @@ fn live_tcp_services_byte_exact() {
         "{}",
         s.stdout
     );
-    live::assert_clean_capture(&pcap, 1000);
+    // Not 1,000 packets where the kernel takes our super-segments (TSO, the default where
+    // it is accepted): the capture shows what crossed the device.
+    live::assert_clean_capture(&pcap, 150);
     let suspicious = live::tshark_matching(&pcap, TCP_ERRORS);
     assert!(
         suspicious.is_empty(),

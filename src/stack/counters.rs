@@ -16,6 +16,9 @@ pub struct Counters {
     pub tx_packets: u64,
     /// Octets of those packets, IP headers included.
     pub tx_bytes: u64,
+    /// Of `tx_packets`, TCP super-segments handed to a segmenting device (TSO), each
+    /// standing for several wire segments.
+    pub tx_super_segments: u64,
     /// Output dropped because the link queue was full.
     pub tx_queue_drops: u64,
     /// IPv4 fragments received (MF set or a nonzero fragment offset, RFC 791).
@@ -60,8 +63,14 @@ impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}",
-            self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.tx_queue_drops
+            "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}, \
+            tx super-segments {}",
+            self.rx_packets,
+            self.rx_bytes,
+            self.tx_packets,
+            self.tx_bytes,
+            self.tx_queue_drops,
+            self.tx_super_segments
         )?;
         writeln!(
             f,

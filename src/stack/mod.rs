@@ -93,6 +93,11 @@ pub struct StackConfig {
     pub udp: UdpConfig,
     /// TCP's memory budget and connection limits.
     pub tcp_limits: TcpLimits,
+    /// The link segments TCP itself (TSO: a TUN device with `IFF_VNET_HDR` that accepts GSO
+    /// writes): new data leaves in super-segments of up to 64 KB, each with a
+    /// [`PacketDesc`] saying how to cut it, and the buffer given to
+    /// [`Stack::poll_transmit_desc`] must hold 65535 octets. Off by default.
+    pub tso: bool,
 }
 
 impl Default for StackConfig {
@@ -112,6 +117,7 @@ impl Default for StackConfig {
             isn_secret: [0x5a; 16],
             udp: UdpConfig::default(),
             tcp_limits: TcpLimits::default(),
+            tso: false,
         }
     }
 }
@@ -120,6 +126,13 @@ impl Default for StackConfig {
 pub const MIN_MTU: usize = 68;
 /// Largest MTU of a TUN device.
 pub const MAX_MTU: usize = 65_535;
+
+/// The longest TCP payload of a super-segment to or from `local`'s family: the whole
+/// datagram (IP header, the longest TCP header with 40 octets of options, payload) within
+/// 65535 octets, the most an IPv4 total length or a TUN write carries.
+pub(crate) fn max_burst(local: IpAddr) -> u32 {
+    (MAX_MTU - crate::wire::ip_header_len(local) - 60) as u32
+}
 
 /// The IPv4 host: one address, the link's MTU, TCP on top. See the module documentation
 /// for the contract.
@@ -176,6 +189,11 @@ impl Stack {
         let tcp_config = crate::tcp::Config {
             mss: (config.mtu - ipv4::HEADER_LEN - crate::wire::tcp::HEADER_LEN)
                 .min(usize::from(u16::MAX)) as u16,
+            max_burst: if config.tso {
+                max_burst(IpAddr::V4(config.addr))
+            } else {
+                0
+            },
             ..config.tcp.clone()
         };
         let ip = IpOptions {
@@ -429,27 +447,40 @@ impl Stack {
 
     /// The next packet for the link, written into `buf` (which must hold an MTU); its
     /// length. Queued packets (ICMP) go first, then TCP segments, built straight into `buf`.
-    /// Call until `None`.
+    /// Call until `None`. With [`StackConfig::tso`] use
+    /// [`poll_transmit_desc`](Self::poll_transmit_desc), which says how to cut a
+    /// super-segment.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let n = match self.queue.pop_front() {
+        self.poll_transmit_desc(now, buf).map(|desc| desc.len)
+    }
+
+    /// The next packet for the link, written into `buf`, with its descriptor: plain, or
+    /// with [`StackConfig::tso`] a TCP super-segment of up to 65535 octets (`buf` must hold
+    /// that much) carrying a partial checksum and `Gso::Tcp` for the device to split.
+    /// Queued packets (ICMP, UDP, fragments: always plain) go first, then TCP segments,
+    /// built straight into `buf`. Call until `None`.
+    #[must_use]
+    pub fn poll_transmit_desc(&mut self, now: Instant, buf: &mut [u8]) -> Option<PacketDesc> {
+        let desc = match self.queue.pop_front() {
             Some(packet) => {
                 let n = packet.len();
                 buf[..n].copy_from_slice(&packet);
                 self.spare.push(packet);
-                n
+                PacketDesc::plain(n)
             }
             None => {
                 let (next_ident, mtu) = (&mut self.next_ident, self.config.mtu);
                 self.tcp.poll_transmit_with(now, &mut |t| {
                     debug_assert!(
-                        crate::wire::ip_header_len(t.tuple.local.ip()) + t.tcp_len() <= mtu,
+                        t.gso_size.is_some()
+                            || crate::wire::ip_header_len(t.tuple.local.ip()) + t.tcp_len() <= mtu,
                         "segment over the MTU"
                     );
                     match (t.tuple.local.ip(), t.tuple.remote.ip()) {
                         (IpAddr::V4(src), IpAddr::V4(dst)) => {
                             let ident = *next_ident;
-                            *next_ident = ident.wrapping_add(1);
+                            *next_ident = ident.wrapping_add(t.wire_segments());
                             t.emit_ipv4(src, dst, ident, buf)
                         }
                         (IpAddr::V6(src), IpAddr::V6(dst)) => t.emit_ipv6(src, dst, buf),
@@ -461,8 +492,11 @@ impl Stack {
             }
         };
         self.counters.tx_packets += 1;
-        self.counters.tx_bytes += n as u64;
-        Some(n)
+        self.counters.tx_bytes += desc.len as u64;
+        if desc.gso != crate::link::Gso::None {
+            self.counters.tx_super_segments += 1;
+        }
+        Some(desc)
     }
 
     /// The next application event (connections accepted, readable, closed, ...). Call until

@@ -200,11 +200,13 @@ impl TcpLayer {
 
     /// A connection's configuration for a local address of `local`'s family: the MSS it
     /// advertises is at most the MTU minus that family's IP header and TCP's (MUST-67:
-    /// 40 octets on IPv4, 60 on IPv6).
+    /// 40 octets on IPv4, 60 on IPv6); its super-segments are as long as the link takes
+    /// (`StackConfig::tso`, whatever the caller's configuration says), within 65535 octets.
     pub(super) fn for_family(&self, mut config: tcp::Config, local: IpAddr) -> tcp::Config {
         let overhead = crate::wire::ip_header_len(local) + crate::wire::tcp::HEADER_LEN;
         let cap = self.mtu.saturating_sub(overhead).min(usize::from(u16::MAX)) as u16;
         config.mss = config.mss.min(cap);
+        config.max_burst = self.config.max_burst.min(super::max_burst(local));
         config
     }
 
@@ -444,6 +446,7 @@ impl TcpLayer {
                 segment: &header,
                 payload: [&seg.payload, &[]],
                 ip: self.ip,
+                gso_size: None,
             }));
         }
         while let Some(&h) = self.active.last() {
@@ -452,12 +455,13 @@ impl TcpLayer {
                 continue;
             };
             let (tuple, ip) = (slot.conn.tuple(), slot.ip);
-            let sent = slot.conn.poll_transmit_with(now, &mut |segment, payload| {
+            let sent = slot.conn.poll_transmit_with(now, &mut |out| {
                 emit(Transmit {
                     tuple,
-                    segment,
-                    payload,
+                    segment: out.segment,
+                    payload: out.payload,
                     ip,
+                    gso_size: out.gso_size,
                 })
             });
             if sent.is_some() {

@@ -62,6 +62,12 @@ pub struct Config {
     pub recv_buffer_max: usize,
     /// Disable Nagle (MUST-17).
     pub nodelay: bool,
+    /// The longest payload one outgoing segment may carry when the link splits segments
+    /// itself (TCP segmentation offload): new data then leaves as super-segments of whole
+    /// send-MSS pieces up to this many octets, which the device cuts at the MSS. At most the
+    /// MSS (0, the default): every segment is one MSS, as on any plain link. The stack sets it
+    /// from `StackConfig::tso` (65535 less the largest IP and TCP headers).
+    pub max_burst: u32,
     /// Off by default (MUST-25).
     pub keepalive: Option<Keepalive>,
     /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (MUST-13).
@@ -112,6 +118,7 @@ impl Default for Config {
             recv_buffer: 256 * 1024,
             recv_buffer_max: 4 * 1024 * 1024,
             nodelay: false,
+            max_burst: 0,
             keepalive: None,
             msl: Duration::from_secs(30),
             rto_initial: Duration::from_secs(1),
@@ -237,7 +244,8 @@ impl From<ConnectionError> for io::Error {
 pub struct Stats {
     /// Segments received for this connection, acceptable or not.
     pub segments_in: u64,
-    /// Segments sent, retransmissions included.
+    /// Segments sent, retransmissions included; a super-segment (`Config::max_burst`)
+    /// counts as the wire segments the device cuts it into.
     pub segments_out: u64,
     /// Payload octets received (SEG.LEN without SYN and FIN), duplicates included.
     pub bytes_in: u64,

@@ -15,6 +15,21 @@ use crate::time::Instant;
 /// starting at its SEQ (the payload itself stays in the buffer until it is written out).
 type Out = (Segment, usize);
 
+/// One segment on its way out of [`Connection::poll_transmit_with`]: the header (its own
+/// payload empty), the payload where it lies in the send buffer, and for a super-segment
+/// (TCP segmentation offload, [`Config::max_burst`](super::Config::max_burst)) the payload
+/// octets per wire segment the device cuts it into.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outgoing<'a> {
+    /// Header fields and options.
+    pub(crate) segment: &'a Segment,
+    /// The payload, in at most two parts (the second often empty).
+    pub(crate) payload: [&'a [u8]; 2],
+    /// `Some(size)` when the payload is longer than one segment may carry: every wire
+    /// segment carries `size` octets but the last, each behind a copy of this header.
+    pub(crate) gso_size: Option<u16>,
+}
+
 impl Connection {
     /// The next segment to send, if any, its payload copied out of the send buffer. Call
     /// until it returns `None`.
@@ -34,10 +49,15 @@ impl Connection {
     pub(crate) fn poll_transmit_with<R>(
         &mut self,
         now: Instant,
-        emit: &mut impl FnMut(&Segment, [&[u8]; 2]) -> R,
+        emit: &mut impl FnMut(Outgoing<'_>) -> R,
     ) -> Option<R> {
         let (seg, len) = self.poll_segment(now)?;
-        Some(emit(&seg, self.snd.slices(seg.seq, len)))
+        let limit = self.payload_limit() as usize;
+        Some(emit(Outgoing {
+            segment: &seg,
+            payload: self.snd.slices(seg.seq, len),
+            gso_size: (len > limit).then_some(limit as u16),
+        }))
     }
 
     fn poll_segment(&mut self, now: Instant) -> Option<Out> {
@@ -53,11 +73,24 @@ impl Connection {
         } else {
             trace!("{} > {seg}", self.tuple);
         }
-        self.stats.segments_out += 1;
         self.stats.bytes_out += len as u64;
+        // A super-segment (only new data builds one) is counted and recorded for RACK and
+        // PRR as the wire segments the device cuts it into, so both paths count alike.
+        let limit = self.payload_limit() as usize;
+        let pieces = if len > limit { len.div_ceil(limit) } else { 1 };
+        self.stats.segments_out += pieces as u64;
         if !seg.syn() && (len > 0 || seg.fin()) {
             let end = seg.seq + len as u32 + u32::from(seg.fin());
-            self.on_transmit(now, seg.seq, end, self.stats.retransmits > retransmits);
+            let rexmit = self.stats.retransmits > retransmits;
+            for i in 0..pieces {
+                let start = seg.seq + (i * limit) as u32;
+                let piece_end = if i + 1 == pieces {
+                    end
+                } else {
+                    start + limit as u32
+                };
+                self.on_transmit(now, start, piece_end, rexmit);
+            }
         }
         Some((seg, len))
     }
@@ -188,14 +221,16 @@ impl Connection {
         seg
     }
 
-    /// New data or a go-back-N retransmission from SND.NXT, within min(SND.WND, cwnd).
+    /// New data or a go-back-N retransmission from SND.NXT, within min(SND.WND, cwnd). New
+    /// data may leave as one super-segment of several MSS (see [`Self::burst_limit`]).
     fn build_data(&mut self, now: Instant) -> Option<Out> {
         let seq = self.snd.snd_nxt;
         let mss = self.payload_limit() as usize;
         let avail = self.snd.available_from(seq) as usize;
         let usable = self.usable_window() as usize;
         let retransmission = seq.before(self.snd.snd_max);
-        let len = avail.min(mss).min(usable);
+        let burst = self.burst_limit(seq, mss, retransmission);
+        let len = self.trim_burst_tail(seq, avail.min(burst).min(usable), mss);
         let data_end = self.snd.data_end();
         // The FIN follows the last octet and needs one octet of window.
         let fin = self
@@ -234,8 +269,11 @@ impl Connection {
             self.stats.retransmits += 1;
             self.rtt.on_retransmit();
         } else {
-            self.rtt.on_send(now, end);
-            if len > 0 && len < mss {
+            // A burst is timed by its first wire segment, as the plain path's first one.
+            self.rtt
+                .on_send(now, if len > mss { seq + mss as u32 } else { end });
+            // Minshall: the last short segment sent (a burst's short tail is its last piece).
+            if !len.is_multiple_of(mss) {
                 self.snd.snd_sml = seq + len as u32;
             }
         }
@@ -244,6 +282,47 @@ impl Connection {
             self.arm_retransmit(now);
         }
         Some((seg, len))
+    }
+
+    /// The most payload the next new-data segment at `seq` may carry: one MSS (`mss`, the
+    /// payload limit with this turn's options), or with segmentation offload
+    /// (`Config::max_burst`) as many whole MSS as fit in `max_burst`, which the device cuts
+    /// at `mss`. Everything that bounds a burst still bounds it (the caller takes the
+    /// minimum with the data and the windows). Retransmissions and what they touch stay one
+    /// segment: a go-back-N resend, a forced probe, a DSACK (it rides on the first segment
+    /// only), SACK recovery (RFC 6675 §5 sends one segment per step), urgent data (the
+    /// device would not move the urgent pointer).
+    fn burst_limit(&self, seq: SeqNum, mss: usize, retransmission: bool) -> usize {
+        let max = self.config.max_burst as usize;
+        let plain = retransmission
+            || max < 2 * mss
+            || self.probes.force_send
+            || self.ack.dsack.is_some()
+            || self.cc.in_sack_recovery()
+            || self.snd.snd_up.is_some_and(|up| up.after(seq));
+        if plain { mss } else { max / mss * mss }
+    }
+
+    /// A super-segment of `len` octets at `seq` goes out as the plain path would send the
+    /// same octets in this turn: its whole-MSS pieces always (each is a full segment), its
+    /// short tail only if the plain path would send that tail now: at the end of the queued
+    /// data when RFC 9293 §3.7.4 Nagle (MUST-17) allows it (`nodelay`, or with Minshall's
+    /// refinement no short segment unacknowledged; the full pieces before it do not
+    /// count), or by §3.8.6.2.1 sender SWS avoidance (MUST-38) because it fills half the
+    /// largest window the peer offered.
+    fn trim_burst_tail(&self, seq: SeqNum, len: usize, mss: usize) -> usize {
+        let tail = len % mss;
+        if len <= mss || tail == 0 {
+            return len;
+        }
+        let all = seq + len as u32 == self.snd.data_end();
+        let nagle_ok = self.config.nodelay || self.snd.short_segment_allowed();
+        let big = tail as u32 >= self.snd.max_snd_wnd / 2;
+        if (all && nagle_ok) || big {
+            len
+        } else {
+            len - tail
+        }
     }
 
     /// What the windows allow beyond SND.NXT: min(SND.WND, cwnd) less what is in flight, or

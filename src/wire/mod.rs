@@ -161,6 +161,14 @@ impl PseudoHeader {
         sum.ones_complement().to_ne_bytes()
     }
 
+    /// The partial checksum a device completes (virtio `NEEDS_CSUM`, Linux's
+    /// `CHECKSUM_PARTIAL`): the pseudo-header sum over a transport segment of `len` octets,
+    /// folded and not complemented. Summing the segment with it in the checksum field and
+    /// complementing gives [`checksum`](Self::checksum)'s value.
+    pub fn partial_checksum(&self, len: usize) -> [u8; 2] {
+        (!self.with_len(len).ones_complement()).to_ne_bytes()
+    }
+
     /// True when a received segment made of `parts` (checksum field included) verifies.
     pub fn checksum_ok(&self, parts: &[&[u8]]) -> bool {
         self.done_by_device || self.checksum(parts) == [0, 0]

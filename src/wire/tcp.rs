@@ -407,6 +407,33 @@ impl<P: AsRef<[u8]>> Segment<P> {
         parts: [&[u8]; 2],
         buf: &mut [u8],
     ) -> usize {
+        self.write_parts(pseudo, src_port, dst_port, parts, buf, false)
+    }
+
+    /// Like [`emit_parts`](Self::emit_parts) for a device that completes the checksum
+    /// (virtio `NEEDS_CSUM`): the checksum field holds only the pseudo-header sum over the
+    /// whole segment's length, which is what the device (or the kernel's
+    /// `tcp_gso_segment`, per piece) starts from. The data is not summed here.
+    pub fn emit_parts_partial(
+        &self,
+        pseudo: PseudoHeader,
+        src_port: u16,
+        dst_port: u16,
+        parts: [&[u8]; 2],
+        buf: &mut [u8],
+    ) -> usize {
+        self.write_parts(pseudo, src_port, dst_port, parts, buf, true)
+    }
+
+    fn write_parts(
+        &self,
+        pseudo: PseudoHeader,
+        src_port: u16,
+        dst_port: u16,
+        parts: [&[u8]; 2],
+        buf: &mut [u8],
+        partial: bool,
+    ) -> usize {
         debug_assert!(self.payload.as_ref().is_empty());
         let mut opts = [0u8; 40];
         let olen = self.options.encode(&mut opts);
@@ -432,7 +459,11 @@ impl<P: AsRef<[u8]>> Segment<P> {
         buf[hlen..hlen + a.len()].copy_from_slice(a);
         buf[hlen + a.len()..total].copy_from_slice(b);
         // MUST-2: the checksum over pseudo-header and segment, computed where it lies.
-        let sum = pseudo.checksum(&[&buf[..total]]);
+        let sum = if partial {
+            pseudo.partial_checksum(total)
+        } else {
+            pseudo.checksum(&[&buf[..total]])
+        };
         buf[16..18].copy_from_slice(&sum);
         total
     }

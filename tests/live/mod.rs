@@ -126,6 +126,17 @@ pub fn session(name: &str, daemon_args: &str, script: &str) -> Session {
 
 /// Like [`session`], with extra `scripts/netns.sh` flags (e.g. `-p -m 9000`).
 pub fn session_with(name: &str, netns_flags: &[&str], daemon_args: &str, script: &str) -> Session {
+    session_env(name, netns_flags, &[], daemon_args, script)
+}
+
+/// Like [`session_with`], with environment variables for the daemon (and the script).
+pub fn session_env(
+    name: &str,
+    netns_flags: &[&str],
+    env: &[(&str, &str)],
+    daemon_args: &str,
+    script: &str,
+) -> Session {
     let ns = format!("ts-{}-{}", std::process::id(), name);
     // The generated HTTPS certificate goes under target/, not into the repository.
     let daemon_args = if daemon_args.contains("--tls-cert") {
@@ -143,6 +154,7 @@ pub fn session_with(name: &str, netns_flags: &[&str], daemon_args: &str, script:
     let daemon_args = daemon_args.as_str();
     let output = Command::new(repo().join("scripts/netns.sh"))
         .current_dir(repo())
+        .envs(env.iter().copied())
         .args(netns_flags)
         .args([
             "-n",

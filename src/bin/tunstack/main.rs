@@ -119,6 +119,10 @@ fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
         let name = tun.name().to_string();
         tun.probe_gso_write(cli.addr, kernel.v4.0)
             .with_context(|| format!("probing GSO writes on {name}"))?;
+        // tests/live_offload.rs plays a kernel that refuses GSO writes with this.
+        if std::env::var_os("TUNSTACK_TEST_REFUSE_GSO_WRITES").is_some() {
+            tun.assume_gso_writes_refused();
+        }
     }
     log::info!("{}: offload {}", tun.name(), tun.offload());
     Ok((tun, mtu))
@@ -139,7 +143,8 @@ fn link(cli: &Cli, tun: Tun, clock: &Clock) -> Result<Box<dyn Link>> {
     Ok(link)
 }
 
-fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
+/// The stack as the flags ask; `tso`: the device splits TCP super-segments.
+fn stack_config(cli: &Cli, mtu: u32, tso: bool) -> Result<StackConfig> {
     let mut isn_secret = [0u8; 16];
     getrandom::fill(&mut isn_secret).map_err(|e| anyhow::anyhow!("drawing the ISN secret: {e}"))?;
     // RFC 8200 §5: no IPv6 on a link below 1280 (a device attached with --no-configure).
@@ -170,6 +175,7 @@ fn stack_config(cli: &Cli, mtu: u32) -> Result<StackConfig> {
             recv_buffer_max: cli.rcvbuf_max,
             ..tunstack::tcp::Config::default()
         },
+        tso,
         ..StackConfig::default()
     })
 }
@@ -225,9 +231,10 @@ fn run(cli: Cli) -> Result<()> {
     };
     let (tun, mtu) = open_tun(&cli, &kernel)?;
     let dev = tun.name().to_string();
+    let tso = tun.takes_gso_writes();
     let clock = Clock::start();
     let link = link(&cli, tun, &clock)?;
-    let mut runtime = Runtime::new(Stack::new(stack_config(&cli, mtu)?), link);
+    let mut runtime = Runtime::new(Stack::new(stack_config(&cli, mtu, tso)?), link);
     let settings = Settings {
         tcp: runtime.stack.tcp().config().clone(),
         http: HttpConfig {

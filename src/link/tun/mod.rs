@@ -145,7 +145,8 @@ impl std::fmt::Display for OffloadState {
                         "; the kernel rejects GSO writes with EINVAL (the 6.6.44/6.10.3 \
                          regression): plain packets out)",
                     ),
-                    _ => f.write_str("; plain packets out)"),
+                    Some(true) => f.write_str("; TCP super-segments out, TSO)"),
+                    None => f.write_str("; plain packets out)"),
                 }
             }
         }
@@ -256,6 +257,26 @@ impl Tun {
         Ok(ok)
     }
 
+    /// Whether the device takes TCP super-segments to split (offload on and the GSO-write
+    /// probe passed): then the stack may build them (`StackConfig::tso`).
+    pub fn takes_gso_writes(&self) -> bool {
+        self.state
+            == OffloadState::On {
+                gso_writes: Some(true),
+            }
+    }
+
+    /// For tests of the fallback on kernels that refuse GSO writes: records the probe as
+    /// refused, as such a kernel would have answered it.
+    #[doc(hidden)]
+    pub fn assume_gso_writes_refused(&mut self) {
+        if let OffloadState::On { .. } = self.state {
+            self.state = OffloadState::On {
+                gso_writes: Some(false),
+            };
+        }
+    }
+
     fn vnet(&self) -> bool {
         matches!(self.state, OffloadState::On { .. })
     }
@@ -263,18 +284,13 @@ impl Tun {
     /// One write(2) of `packet`, behind `hdr` when the device has the virtio header.
     fn write_with(&self, hdr: &VirtioNetHdr, packet: &[u8]) -> io::Result<()> {
         let hdr = hdr.to_bytes();
-        let parts: &[&[u8]] = if self.vnet() {
-            &[&hdr, packet]
-        } else {
-            &[packet]
+        let iovec = |p: &[u8]| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
         };
-        let iov: Vec<libc::iovec> = parts
-            .iter()
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
+        // No allocation per write: the header (with offload on) and the packet.
+        let iov = [iovec(&hdr), iovec(packet)];
+        let iov = if self.vnet() { &iov[..] } else { &iov[1..] };
         // SAFETY: `iov` points at live slices that outlast the call; writev only reads them.
         let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as _) };
         if n < 0 {
