@@ -5,20 +5,7 @@
 
 mod live;
 
-/// The figure after `label` on the first line of `out` that contains it.
-fn figure(out: &str, label: &str) -> u64 {
-    let label = format!("{label} ");
-    out.lines()
-        .find_map(|l| {
-            let at = l.find(&label)? + label.len();
-            l[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
-}
+use live::figure;
 
 /// RFC 4987: 20,000 spoofed SYNs over about a second fill port 80's SYN queue and are then
 /// answered with cookies; curl every 50 ms throughout still gets the page, some of them
@@ -87,7 +74,7 @@ fn live_syn_flood_answered_with_cookies_and_bogus_acks_create_nothing() {
         "{out}"
     );
     assert!(s.summary("tcp:", "RSTs for strays") >= acks_sent - acks_dropped);
-    assert!(figure(out, "rss growth kib") < 1024, "{out}");
+    assert!(live::signed_figure(out, "rss growth kib") < 1024, "{out}");
     // Connections: the probes (passive opens or validated cookies) and the half-open queue.
     assert!(s.summary("tcp:", "passive opens") < 31 + 128 + 50, "{out}");
 }

@@ -8,22 +8,9 @@
 
 mod live;
 
-use std::process::Command;
+use live::figure;
 
-/// The figure after `label` on the first line of `out` that contains it.
-fn figure(out: &str, label: &str) -> u64 {
-    let label = format!("{label} ");
-    out.lines()
-        .find_map(|l| {
-            let at = l.find(&label)? + label.len();
-            l[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
-}
+use std::process::Command;
 
 #[test]
 fn live_soak_60s_memory_flat_no_stuck_connections_bytes_exact() {

@@ -417,6 +417,34 @@ mod tests {
         assert!(c.in_recovery());
     }
 
+    /// Fewer than DupThresh × SMSS octets SACKed, with fewer than three duplicates, is not
+    /// yet a loss (RFC 6675 §5 step 4's IsLost threshold in octets).
+    #[test]
+    fn two_segments_sacked_are_not_a_loss_yet() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        let max = SeqNum(10_000);
+        assert_eq!(c.on_dup_ack(max, 10_000, 2000), DupAckAction::Nothing);
+        assert!(!c.in_recovery());
+        assert_eq!(c.on_dup_ack(max, 10_000, 2999), DupAckAction::Nothing);
+        assert!(!c.in_recovery());
+    }
+
+    /// RFC 5681 §4: a repeated timeout holds ssthresh, and so does a timeout during
+    /// recovery (the reduction made on entering it stands); a first timeout reduces.
+    #[test]
+    fn timeouts_reduce_once() {
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.on_timeout(20_000, false);
+        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 10_000));
+        c.on_timeout(1000, true); // the same segment again
+        assert_eq!(c.ssthresh(), 10_000);
+        let mut c = Congestion::new(Algorithm::NewReno, 1000);
+        c.enter_recovery(SeqNum(10_000), 10_000);
+        assert_eq!(c.ssthresh(), 5000);
+        c.on_timeout(2000, false); // in recovery
+        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 5000));
+    }
+
     #[test]
     fn newreno_fast_recovery() {
         let mut c = Congestion::new(Algorithm::NewReno, 1000);
@@ -510,6 +538,14 @@ mod tests {
         c.on_ack(T0, None, SeqNum(2), smss, 49 * smss);
         c.enter_recovery(SeqNum(3), 49 * smss); // below 59.5 again
         assert!((c.cubic.w_max - 49.0 * (1.0 + BETA_CUBIC) / 2.0).abs() < 1e-9);
+        // A loss exactly at W_max is not below it: W_max stays the window.
+        let mut c = Congestion::new(Algorithm::Cubic, smss);
+        c.enter_recovery(SeqNum(1), 10 * smss);
+        assert_eq!(c.cubic.w_max, 10.0);
+        c.on_ack(T0, None, SeqNum(1), smss, 0);
+        c.set_cwnd_for_probe(10 * smss);
+        c.enter_recovery(SeqNum(2), 10 * smss);
+        assert_eq!(c.cubic.w_max, 10.0);
     }
 
     /// RFC 9438 §4.4: in the concave region each ACK moves cwnd by

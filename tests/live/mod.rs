@@ -9,6 +9,33 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The (possibly negative) figure after `label` on the first line of `out` that contains
+/// it: the scripts' `label N` lines (e.g. `rss growth kib -4`, which shrinking memory gives).
+pub fn signed_figure(out: &str, label: &str) -> i64 {
+    let label = format!("{label} ");
+    out.lines()
+        .find_map(|l| {
+            let rest = &l[l.find(&label)? + label.len()..];
+            let (sign, digits) = match rest.strip_prefix('-') {
+                Some(r) => (-1, r),
+                None => (1, rest),
+            };
+            let n: i64 = digits
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()?;
+            Some(sign * n)
+        })
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
+}
+
+/// [`signed_figure`] for counts, which are never negative.
+pub fn figure(out: &str, label: &str) -> u64 {
+    let n = signed_figure(out, label);
+    u64::try_from(n).unwrap_or_else(|_| panic!("{label:?} is {n}, a count:\n{out}"))
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
