@@ -28,10 +28,18 @@ fn s(n: u32) -> String {
 
 /// ESTABLISHED over a 4 ms path: the handshake's RTT sample is the path's.
 fn established() -> Harness {
+    established_sack(true)
+}
+
+/// The same with the peer agreeing to SACK or not.
+fn established_sack(sack: bool) -> Harness {
     let mut h = Harness::client(sack_config());
     h.expect_sent("<SEQ=ISS><CTL=SYN>");
     h.advance(RTT);
-    h.receive("<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1000><SACKOK><WND=60000>");
+    let sackok = if sack { "<SACKOK>" } else { "" };
+    h.receive(&format!(
+        "<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1000>{sackok}<WND=60000>"
+    ));
     h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
     h.take_events();
     h
@@ -201,7 +209,18 @@ fn rfc3708_dsack_undoes_a_spurious_fast_retransmit() {
 /// timeout was spurious, the reduction is undone and nothing else is resent.
 #[test]
 fn rfc5682_frto_undoes_a_spurious_timeout() {
-    let mut h = established();
+    frto_undoes_a_spurious_timeout(true);
+}
+
+/// F-RTO was written for senders without SACK (RFC 5682 §2); §3's SACK variant is the
+/// same here, as the ACKs carry no blocks.
+#[test]
+fn rfc5682_frto_undoes_a_spurious_timeout_without_sack() {
+    frto_undoes_a_spurious_timeout(false);
+}
+
+fn frto_undoes_a_spurious_timeout(sack: bool) {
+    let mut h = established_sack(sack);
     h.send(&vec![3; 20_000]);
     assert_eq!(h.take_sent().len(), 10); // the initial window
     h.advance_to_next_timer(); // the tail loss probe (RFC 8985 §7.3): new data, S10
@@ -251,4 +270,78 @@ fn rfc2883_dsack_blocks_for_duplicate_segments() {
     h.receive_data("<SEQ=IRS+101><ACK=ISS+1><CTL=ACK>", &[3; 100]); // the gap
     h.expect_sent("<ACK=IRS+301>");
     assert_eq!(h.conn.stats().dsacks_sent, 2);
+}
+
+/// RFC 4015 §2 (with RFC 3522 detection) for a peer without SACK: every fast retransmit is
+/// judged on its own. The first one was needed (the ACK echoes the retransmission's
+/// timestamp): nothing is undone. The second was spurious (the ACK echoes the original's):
+/// undone, which needs the first episode's record forgotten when the second reduced the
+/// window.
+#[test]
+fn rfc4015_eifel_judges_each_fast_retransmit_without_sack() {
+    let cfg = Config {
+        sack: false,
+        timestamps: true,
+        ..sack_config()
+    };
+    let mut h = Harness::client(cfg);
+    let syn = h.expect_sent("<SEQ=ISS><CTL=SYN>");
+    let (syn_ts, _) = syn.options.timestamps.expect("SYN carries timestamps");
+    h.advance(RTT);
+    h.receive(&format!(
+        "<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1000><WND=60000><TS=100,{syn_ts}>"
+    ));
+    h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
+    h.take_events(); // segments of 988 octets: the MSS less the option's 12
+    let at = |n: u32| format!("ISS+{}", 1 + 988 * n);
+    let mut peer_ts = 100;
+    let mut ack_echoing = |h: &mut Harness, n: u32, ecr: u32| {
+        peer_ts += 1;
+        h.receive(&format!(
+            "<SEQ=IRS+1><ACK={}><CTL=ACK><WND=60000><TS={peer_ts},{ecr}>",
+            at(n)
+        ));
+    };
+    let tsval = |seg: &tunstack::tcp::Segment| seg.options.timestamps.unwrap().0;
+
+    // Episode 1: S0 lost; its retransmission repairs the hole.
+    h.send(&vec![7; 9880]);
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 10);
+    let original = tsval(&sent[1]);
+    h.advance(RTT);
+    for _ in 0..3 {
+        ack_echoing(&mut h, 0, original);
+    }
+    let rexmit = h.expect_sent(&format!("<SEQ={}><DATA=988>", at(0)));
+    assert!(tsval(&rexmit) > original, "time moved between the two");
+    h.advance(RTT);
+    ack_echoing(&mut h, 10, tsval(&rexmit));
+    assert_eq!(h.conn.stats().undos, 0, "the retransmission was needed");
+    let reduced = h.conn.stats().ssthresh;
+    h.take_sent();
+
+    // Episode 2, once the window has grown back to four segments: the first of them only
+    // delayed; its original arrives after three duplicates.
+    h.send(&vec![8; 988 * 20]);
+    let mut next = 10;
+    let (first, original) = loop {
+        let sent = h.take_sent();
+        next += sent.len() as u32;
+        if sent.len() >= 4 {
+            break (next - sent.len() as u32, tsval(&sent[0]));
+        }
+        h.advance(RTT);
+        ack_echoing(&mut h, next, tsval(sent.last().expect("the window lets one out")));
+    };
+    h.advance(RTT);
+    for _ in 0..3 {
+        ack_echoing(&mut h, first, original);
+    }
+    let rexmit = h.expect_sent(&format!("<SEQ={}><DATA=988>", at(first)));
+    assert!(tsval(&rexmit) > original);
+    ack_echoing(&mut h, next, original);
+    let st = h.conn.stats();
+    assert_eq!(st.undos, 1, "the second fast retransmit was spurious");
+    assert_eq!(st.ssthresh, reduced, "undone to what held before the second");
 }

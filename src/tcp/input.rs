@@ -292,10 +292,11 @@ impl Connection {
         if self.opts.sack {
             // RFC 8985: with SACK, RACK decides what is lost (`loss.rs`).
             self.stats.dup_acks += u64::from(dup);
-            self.on_ack_loss(now, seg, cum, before);
         } else if dup {
             self.on_dup_ack(snd_una);
         }
+        // Undo (Eifel, F-RTO) with or without SACK; RACK and PRR only with it.
+        self.on_ack_loss(now, seg, cum, before);
         if !ack.before(snd_una) && self.snd.window_update_acceptable(seg.seq, ack) {
             self.update_window(seg.seq, ack, wnd);
         }
@@ -361,6 +362,7 @@ impl Connection {
             debug!("{} fast retransmit at {}", self.tuple, snd_una);
             self.recovery.high_rxt = snd_una;
             self.recovery.fast_retransmit = true;
+            self.on_reduction();
             self.stats.fast_retransmits += 1;
         }
     }

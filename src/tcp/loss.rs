@@ -29,8 +29,9 @@ impl Connection {
         }
     }
 
-    /// A congestion event reduced the window: what a later undo is measured against.
-    fn on_reduction(&mut self) {
+    /// A congestion event reduced the window (RACK, DupThresh without SACK, a timeout): a
+    /// later undo is judged against this episode's retransmissions only (RFC 4015 §2).
+    pub(super) fn on_reduction(&mut self) {
         self.recovery.undo_retrans = 0;
         self.recovery.undo_tsval = None;
     }
