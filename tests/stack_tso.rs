@@ -29,6 +29,8 @@ use tunstack::wire::{PseudoHeader, internet_checksum};
 mod support;
 
 use support::clock::{self, AtLimit, Schedule, World};
+use support::clock::Endpoint;
+use support::endpoints::{StackEnd, Way};
 
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -270,27 +272,14 @@ impl Host {
     }
 
     fn poll(&mut self, now: Instant) -> bool {
-        let mut moved = false;
-        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
-            self.stack.handle_timeout(now);
-            moved = true;
+        StackEnd {
+            stack: &mut self.stack,
+            link: &mut self.link,
+            buf: &mut self.buf,
+            events: &mut self.events,
+            tap: |_: Way, _: Instant, _: &[u8]| {},
         }
-        while let Some(desc) = self.link.recv(now, &mut self.buf).expect("link") {
-            self.stack.handle_packet_desc(now, &self.buf, desc);
-            moved = true;
-        }
-        while let Some(desc) = self.stack.poll_transmit_desc(now, &mut self.buf) {
-            self.link
-                .send(now, &self.buf[..desc.len], desc)
-                .expect("link");
-            moved = true;
-        }
-        self.link.flush(now).expect("link");
-        while let Some(e) = self.stack.poll_event() {
-            self.events.push(e);
-            moved = true;
-        }
-        moved
+        .poll(now)
     }
 
     fn poll_at(&self) -> Option<Instant> {

@@ -34,14 +34,16 @@ impl<L: Link, T: FnMut(Way, Instant, &[u8])> Endpoint for StackEnd<'_, L, T> {
             self.stack.handle_timeout(now);
             moved = true;
         }
-        while let Some(n) = self.link.recv(now, self.buf).expect("link").map(|d| d.len) {
-            (self.tap)(Way::In, now, &self.buf[..n]);
-            self.stack.handle_packet(now, &self.buf[..n]);
+        // Descriptors both ways: plain packets, or (with `StackConfig::tso`) super-segments
+        // for a link that splits them as the kernel would.
+        while let Some(desc) = self.link.recv(now, self.buf).expect("link") {
+            (self.tap)(Way::In, now, &self.buf[..desc.len]);
+            self.stack.handle_packet_desc(now, self.buf, desc);
             moved = true;
         }
-        while let Some(n) = self.stack.poll_transmit(now, self.buf) {
-            (self.tap)(Way::Out, now, &self.buf[..n]);
-            self.link.send_plain(now, &self.buf[..n]).expect("link");
+        while let Some(desc) = self.stack.poll_transmit_desc(now, self.buf) {
+            (self.tap)(Way::Out, now, &self.buf[..desc.len]);
+            self.link.send(now, &self.buf[..desc.len], desc).expect("link");
             moved = true;
         }
         self.link.flush(now).expect("link");
