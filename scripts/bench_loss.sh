@@ -11,12 +11,15 @@
 #   kernel cubic → stack   as above with TCP_CONGESTION=cubic
 #   stack cubic → kernel   tunstack --cc cubic chargen to the kernel
 #   smoltcp → kernel       examples/smoltcp_peer's chargen to the kernel
-# Where the loss is made, so that it is real loss for every sender:
-#   stack → kernel: iptables -A INPUT -i tun0 -m statistic --mode random --probability P,
-#     inside the run's own namespace (our data, or our ACKs);
-#   kernel → stack: for tunstack runs, the daemon's own seeded fault injector on receive
-#     (`--faults rx.loss=P`: each packet the kernel wrote to tun0, after the kernel's GSO
-#     segmentation, so per segment); for smoltcp runs (ACKs only that way), iptables OUTPUT.
+# Where the loss is made, so that it is real loss for every sender, segment by segment:
+#   tunstack runs (either direction): the daemon's own seeded fault injector, both ways
+#     (`--faults loss=P`). With offload on, the kernel hands the daemon TCP super-segments
+#     and the daemon hands the kernel its own; the injector strikes each segment a
+#     super-segment stands for (src/link/gso.rs), as a wire would. (iptables `statistic`
+#     sees a super-segment as one packet: 1% of packets would be bursts of up to 44
+#     segments, which no sender recovers from as from random loss.)
+#   smoltcp runs (no offload): iptables `statistic` on INPUT of tun0 (its data) and OUTPUT
+#     (the kernel's ACKs).
 #   Not iptables OUTPUT for the kernel's data: a packet dropped there is refused locally
 #   (the send returns EPERM), the kernel's TCP keeps it queued and sends it again without
 #   seeing a loss, so the kernel sender would not be losing anything (and no sch_netem here).
@@ -60,7 +63,7 @@ loss_rep() {
   log=$(mktemp /tmp/bench_loss.XXXXXX)
   local prob seed=$((RANDOM))
   prob=$(awk -v p="$p" 'BEGIN { printf "%.6f", p / 100 }')
-  daemon_args="--faults rx.loss=$prob,seed=$seed"
+  daemon_args="--faults loss=$prob,seed=$seed"
   case "$who" in
     kernel-*) mode=send port=9 kcc=${who#kernel-} ;;
     ours-*) daemon_args+=" --cc ${who#ours-}" ;;
@@ -72,24 +75,28 @@ loss_rep() {
     env C="$here/bulk_client.py" M="$mode" P="$port" S="$secs" K="$kcc" PROB="$prob" \
     O="$out_drop" bash -c '
     for _ in $(seq 1 50); do ping -c 1 -W 1 -q 198.18.0.2 >/dev/null 2>&1 && break; sleep 0.1; done
-    iptables -A INPUT -i tun0 -m statistic --mode random --probability "$PROB" -j DROP
-    [ "$O" = 1 ] && iptables -A OUTPUT -o tun0 -m statistic --mode random --probability "$PROB" -j DROP
+    if [ "$O" = 1 ]; then
+      iptables -A INPUT -i tun0 -m statistic --mode random --probability "$PROB" -j DROP
+      iptables -A OUTPUT -o tun0 -m statistic --mode random --probability "$PROB" -j DROP
+    fi
     r=$(timeout $((S + 40)) python3 "$C" "$M" 198.18.0.2 "$P" 100000000000 --seconds "$S" \
       --timeout $((S + 30)) ${K:+--cc "$K"} || true)
     din=$(iptables -L INPUT -v -x -n | awk "/statistic/ { print \$1 }")
     kto=$(nstat -az TcpExtTCPTimeouts | awk "/TcpExtTCPTimeouts/ { print \$2 }")
     iptables -F INPUT; iptables -F OUTPUT
     echo "$r drops_in ${din:-0} kernel_rtos ${kto:-0}"' || true)
-  local ours_rx ours_rto rx_drops
+  local ours_rx ours_rto rx_drops tx_drops
   ours_rx=$(sed -n 's/.*retransmits \([0-9]*\) (RTO \([0-9]*\),.*/\1/p' "$log" | tail -1)
   ours_rto=$(sed -n 's/.*retransmits \([0-9]*\) (RTO \([0-9]*\),.*/\2/p' "$log" | tail -1)
   rx_drops=$(sed -n 's/^faults rx (towards the stack): .* dropped \([0-9]*\) .*/\1/p' "$log" | tail -1)
+  tx_drops=$(sed -n 's/^faults tx (from the stack): .* dropped \([0-9]*\) .*/\1/p' "$log" | tail -1)
   rm -f "$log"
-  awk -v who="$who" -v orx="${ours_rx:-}" -v orto="${ours_rto:-}" -v kdrops="${rx_drops:-0}" '
+  awk -v who="$who" -v orx="${ours_rx:-}" -v orto="${ours_rto:-}" -v kdrops="${rx_drops:-0}" \
+    -v odrops="${tx_drops:-0}" '
     $1 == "gbps" {
       for (i = 1; i < NF; i++) v[$i] = $(i + 1)
       if (who ~ /^kernel/) { rx = v["retrans"]; drops = kdrops; rto = v["kernel_rtos"] }
-      else if (who ~ /^ours/) { rx = orx; drops = v["drops_in"]; rto = orto }
+      else if (who ~ /^ours/) { rx = orx; drops = odrops; rto = orto }
       else { rx = ""; drops = v["drops_in"]; rto = "" }
       per = (rx == "" || drops == 0) ? "n/a" : sprintf("%.2f", rx / drops)
       printf "%s %s %s %s\n", v["gbps"], per, (rto == "" ? "n/a" : rto), v["cpu"]

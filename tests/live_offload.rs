@@ -129,7 +129,8 @@ fn live_offload_one_gib_byte_exact_through_discard_and_echo() {
 /// 5% random loss each way with TSO on: for what we send, iptables drops in INPUT on tun0
 /// (the kernel's GRO-like path takes a super-segment as one packet, so a drop there loses
 /// all its pieces, a harsher loss than per segment); for what the kernel sends, the
-/// daemon's seeded `--faults rx.loss` (a kernel packet dropped in OUTPUT is only refused
+/// daemon's seeded `--faults rx.loss`, which strikes each segment of the kernel's
+/// super-segments (`src/link/gso.rs`; a kernel packet dropped in OUTPUT is only refused
 /// locally and queued again). Echo and chargen over IPv4 and IPv6 arrive byte-exact,
 /// repaired by retransmissions (never super-segments: `tests/stack_tso.rs` shows why).
 #[test]

@@ -28,8 +28,8 @@ use tunstack::wire::{PseudoHeader, internet_checksum};
 #[path = "support/mod.rs"]
 mod support;
 
-use support::clock::{self, AtLimit, Schedule, World};
 use support::clock::Endpoint;
+use support::clock::{self, AtLimit, Schedule, World};
 use support::endpoints::{StackEnd, Way};
 
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);

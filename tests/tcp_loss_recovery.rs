@@ -332,7 +332,11 @@ fn rfc4015_eifel_judges_each_fast_retransmit_without_sack() {
             break (next - sent.len() as u32, tsval(&sent[0]));
         }
         h.advance(RTT);
-        ack_echoing(&mut h, next, tsval(sent.last().expect("the window lets one out")));
+        ack_echoing(
+            &mut h,
+            next,
+            tsval(sent.last().expect("the window lets one out")),
+        );
     };
     h.advance(RTT);
     for _ in 0..3 {
@@ -343,5 +347,8 @@ fn rfc4015_eifel_judges_each_fast_retransmit_without_sack() {
     ack_echoing(&mut h, next, original);
     let st = h.conn.stats();
     assert_eq!(st.undos, 1, "the second fast retransmit was spurious");
-    assert_eq!(st.ssthresh, reduced, "undone to what held before the second");
+    assert_eq!(
+        st.ssthresh, reduced,
+        "undone to what held before the second"
+    );
 }

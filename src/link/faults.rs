@@ -9,6 +9,7 @@
 //! `loss=0.05,delay=10ms,seed=7` (both directions) or `rx.loss=0.2,tx.reorder=0.1`
 //! (`rx` = towards the stack, `tx` = from the stack).
 
+use super::gso;
 use super::{ChecksumState, Link, PacketDesc};
 use crate::time::{Duration, Instant, parse_duration};
 use std::cmp::Reverse;
@@ -197,8 +198,17 @@ struct Direction {
     stats: FaultsStats,
 }
 
+/// One copy of a packet that survived: the bit to flip, if corrupted, and when it is due.
+struct Copy {
+    flip: Option<(usize, u8)>,
+    at: Instant,
+    reordered: bool,
+}
+
 impl Direction {
-    /// Applies the faults to one packet, queueing zero, one or two copies.
+    /// Applies the faults to one packet, queueing zero, one or two copies. A TCP
+    /// super-segment (offload) meets them segment by segment, as on a wire (`gso.rs`): it is
+    /// cut into its segments when any of them is struck, and travels whole otherwise.
     fn admit(
         &mut self,
         rng: &mut fastrand::Rng,
@@ -208,9 +218,47 @@ impl Direction {
         desc: PacketDesc,
     ) {
         let f = &self.faults;
+        let strikes = f.loss > 0.0 || f.duplicate > 0.0 || f.corrupt > 0.0 || f.reorder > 0.0;
+        if strikes && let Some(pieces) = gso::segment(packet, desc) {
+            let plans: Vec<Vec<Copy>> = pieces
+                .iter()
+                .map(|piece| self.plan(rng, now, piece.len()))
+                .collect();
+            let untouched = plans
+                .iter()
+                .all(|c| matches!(c.as_slice(), [c] if c.flip.is_none() && !c.reordered));
+            if untouched {
+                let at = plans[0][0].at;
+                self.place(
+                    order,
+                    packet,
+                    desc,
+                    Copy {
+                        flip: None,
+                        at,
+                        reordered: false,
+                    },
+                );
+                return;
+            }
+            for (piece, copies) in pieces.iter().zip(plans) {
+                for copy in copies {
+                    self.place(order, piece, PacketDesc::plain(piece.len()), copy);
+                }
+            }
+            return;
+        }
+        for copy in self.plan(rng, now, packet.len()) {
+            self.place(order, packet, desc, copy);
+        }
+    }
+
+    /// The fate of one packet of `len` octets: no copy (lost), one, or two (duplicated).
+    fn plan(&mut self, rng: &mut fastrand::Rng, now: Instant, len: usize) -> Vec<Copy> {
+        let f = &self.faults;
         if rng.f64() < f.loss {
             self.stats.dropped += 1;
-            return;
+            return Vec::new();
         }
         let copies = if rng.f64() < f.duplicate {
             self.stats.duplicated += 1;
@@ -218,40 +266,54 @@ impl Direction {
         } else {
             1
         };
-        for _ in 0..copies {
-            let mut packet = packet.to_vec();
-            let mut desc = desc;
-            if !packet.is_empty() && rng.f64() < f.corrupt {
-                // A partial checksum (offload) is completed first, so the damage is caught.
-                if let ChecksumState::Partial { start, offset } = desc.checksum {
-                    super::complete_checksum(&mut packet, start, offset);
-                    desc.checksum = ChecksumState::Verified;
+        (0..copies)
+            .map(|_| {
+                let flip = (len > 0 && rng.f64() < f.corrupt).then(|| {
+                    self.stats.corrupted += 1;
+                    (rng.usize(..len), rng.u8(..8))
+                });
+                let mut at = now + f.delay;
+                if !f.jitter.is_zero() {
+                    at += Duration::from_micros(rng.u64(..=f.jitter.as_micros() as u64));
                 }
-                let i = rng.usize(..packet.len());
-                packet[i] ^= 1 << rng.u8(..8);
-                self.stats.corrupted += 1;
-                // Damage on the wire happens after any device verified the checksum: the
-                // receiver must check it again. Otherwise the descriptor passes unchanged.
-                if desc.checksum == ChecksumState::Verified {
-                    desc.checksum = ChecksumState::Unverified;
+                let reordered = rng.f64() < f.reorder;
+                if reordered {
+                    at += f.reorder_delay;
+                    self.stats.reordered += 1;
                 }
+                Copy {
+                    flip,
+                    at,
+                    reordered,
+                }
+            })
+            .collect()
+    }
+
+    /// Queues one copy, damaged as planned.
+    fn place(&mut self, order: &mut u64, packet: &[u8], desc: PacketDesc, copy: Copy) {
+        let mut packet = packet.to_vec();
+        let mut desc = desc;
+        if let Some((i, bit)) = copy.flip {
+            // A partial checksum (offload) is completed first, so the damage is caught.
+            if let ChecksumState::Partial { start, offset } = desc.checksum {
+                super::complete_checksum(&mut packet, start, offset);
+                desc.checksum = ChecksumState::Verified;
             }
-            let mut at = now + f.delay;
-            if !f.jitter.is_zero() {
-                at += Duration::from_micros(rng.u64(..=f.jitter.as_micros() as u64));
+            packet[i] ^= 1 << bit;
+            // Damage on the wire happens after any device verified the checksum: the
+            // receiver must check it again. Otherwise the descriptor passes unchanged.
+            if desc.checksum == ChecksumState::Verified {
+                desc.checksum = ChecksumState::Unverified;
             }
-            if rng.f64() < f.reorder {
-                at += f.reorder_delay;
-                self.stats.reordered += 1;
-            }
-            *order += 1;
-            self.queue.push(Reverse(Held {
-                at,
-                order: *order,
-                packet,
-                desc,
-            }));
         }
+        *order += 1;
+        self.queue.push(Reverse(Held {
+            at: copy.at,
+            order: *order,
+            packet,
+            desc,
+        }));
     }
 
     fn pop_due(&mut self, now: Instant) -> Option<(Vec<u8>, PacketDesc)> {
@@ -380,7 +442,7 @@ impl<L: Link> Link for Faults<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::Memory;
+    use crate::link::{Gso, Memory};
 
     fn drain(link: &mut impl Link, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
@@ -448,6 +510,44 @@ mod tests {
             .map(|p| u32::from_be_bytes(p[..4].try_into().unwrap()))
             .collect();
         assert!(seq.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    /// Offload: loss strikes the segments a super-segment stands for, one by one; the
+    /// super-segments no loss touched pass whole, the others as their surviving segments.
+    #[test]
+    fn a_super_segment_meets_loss_segment_by_segment() {
+        let (a, mut b) = Memory::pair();
+        let mut f = Faults::new(a, "tx.loss=0.1,seed=5".parse().unwrap());
+        let p = gso::super_v4(10_000);
+        for _ in 0..1000 {
+            f.send(Instant::ZERO, &p, gso::gso(p.len(), 1000)).unwrap();
+        }
+        let (mut whole, mut pieces) = (0u64, 0u64);
+        let mut buf = vec![0u8; 65_536];
+        while let Some(desc) = b.recv(Instant::ZERO, &mut buf).unwrap() {
+            match desc.gso {
+                Gso::Tcp { .. } => {
+                    assert_eq!(&buf[..desc.len], &p[..], "untouched: as sent");
+                    whole += 1;
+                }
+                Gso::None => {
+                    assert_eq!(desc.len, 1040, "one segment");
+                    pieces += 1;
+                }
+            }
+        }
+        let dropped = f.stats().1.dropped;
+        assert_eq!(
+            whole * 10 + pieces + dropped,
+            10_000,
+            "every segment accounted for"
+        );
+        assert!(
+            (800..1200).contains(&dropped),
+            "10% of 10,000 segments: {dropped}"
+        );
+        // 0.9^10 of the super-segments meet no loss.
+        assert!((280..420).contains(&whole), "{whole} whole");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 mod faults;
+mod gso;
 mod memory;
 mod pcap;
 mod tun;

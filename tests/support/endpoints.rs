@@ -43,7 +43,9 @@ impl<L: Link, T: FnMut(Way, Instant, &[u8])> Endpoint for StackEnd<'_, L, T> {
         }
         while let Some(desc) = self.stack.poll_transmit_desc(now, self.buf) {
             (self.tap)(Way::Out, now, &self.buf[..desc.len]);
-            self.link.send(now, &self.buf[..desc.len], desc).expect("link");
+            self.link
+                .send(now, &self.buf[..desc.len], desc)
+                .expect("link");
             moved = true;
         }
         self.link.flush(now).expect("link");

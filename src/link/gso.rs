@@ -1,0 +1,224 @@
+//! Software segmentation of a TCP super-segment, as the kernel's `tcp_gso_segment` cuts one:
+//! what [`super::Faults`] uses so that loss, duplication, corruption and reordering strike
+//! the segments a super-segment stands for, one at a time, as they would on a wire. (A
+//! super-segment dropped whole would be a burst of up to 44 losses at MTU 1500.)
+//!
+//! The descriptor's `header_len` is not trusted: the headers are read from the packet, and
+//! anything that is not a plain IPv4 or IPv6 (no extension headers) TCP super-segment of more
+//! than one piece is left whole.
+
+#[cfg(test)]
+use super::ChecksumState;
+use super::{Gso, PacketDesc};
+use crate::wire::{PseudoHeader, internet_checksum};
+use etherparse::IpNumber;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// TCP flags that only the last piece keeps (FIN, PSH) and only the first (CWR).
+const FIN_PSH: u8 = 0x01 | 0x08;
+const CWR: u8 = 0x80;
+
+/// The segments `packet` stands for, each a complete packet with its IP header and TCP
+/// checksum computed (so a plain descriptor); `None` when it is not a TCP super-segment of
+/// more than one piece.
+#[must_use]
+pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
+    let Gso::Tcp { size, .. } = desc.gso else {
+        return None;
+    };
+    let size = usize::from(size);
+    let v6 = packet.first()? >> 4 == 6;
+    let (ihl, proto) = if v6 {
+        (40, *packet.get(6)?)
+    } else {
+        (usize::from(packet.first()? & 0xf) * 4, *packet.get(9)?)
+    };
+    if proto != 6 || ihl < 20 {
+        return None;
+    }
+    let thl = usize::from(packet.get(ihl + 12)? >> 4) * 4;
+    let hl = ihl + thl;
+    if thl < 20 || size == 0 || packet.len() <= hl + size {
+        return None;
+    }
+    let (src, dst): (IpAddr, IpAddr) = if v6 {
+        let s: [u8; 16] = packet[8..24].try_into().ok()?;
+        let d: [u8; 16] = packet[24..40].try_into().ok()?;
+        (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())
+    } else {
+        let s: [u8; 4] = packet[12..16].try_into().ok()?;
+        let d: [u8; 4] = packet[16..20].try_into().ok()?;
+        (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
+    };
+    let pseudo = PseudoHeader::new(src, dst, IpNumber::TCP);
+    let seq = u32::from_be_bytes(packet[ihl + 4..ihl + 8].try_into().ok()?);
+    let ident = u16::from_be_bytes([packet[4], packet[5]]);
+    let flags = packet[ihl + 13];
+    let payload = &packet[hl..];
+    let n = payload.len().div_ceil(size);
+    let pieces = payload
+        .chunks(size)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut p = Vec::with_capacity(hl + chunk.len());
+            p.extend_from_slice(&packet[..hl]);
+            p.extend_from_slice(chunk);
+            if v6 {
+                let plen = (thl + chunk.len()) as u16;
+                p[4..6].copy_from_slice(&plen.to_be_bytes());
+            } else {
+                // RFC 791: total length, a fresh identification per piece, header checksum.
+                p[2..4].copy_from_slice(&((hl + chunk.len()) as u16).to_be_bytes());
+                p[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
+                p[10..12].fill(0);
+                let sum = internet_checksum(&[&p[..ihl]]);
+                p[10..12].copy_from_slice(&sum);
+            }
+            let tcp = &mut p[ihl..];
+            let piece_seq = seq.wrapping_add((i * size) as u32);
+            tcp[4..8].copy_from_slice(&piece_seq.to_be_bytes());
+            let mut f = flags;
+            if i + 1 < n {
+                f &= !FIN_PSH;
+            }
+            if i > 0 {
+                f &= !CWR;
+            }
+            tcp[13] = f;
+            tcp[16..18].fill(0);
+            let sum = pseudo.checksum(&[tcp]);
+            tcp[16..18].copy_from_slice(&sum);
+            p
+        })
+        .collect();
+    Some(pieces)
+}
+
+#[cfg(test)]
+/// An IPv4 TCP super-segment of `len` payload octets (a counting pattern), FIN and PSH
+/// set, partial checksum as a device would hand it over.
+pub(crate) fn super_v4(len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; 40 + len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+    p[4..6].copy_from_slice(&0xfffeu16.to_be_bytes());
+    p[6] = 0x40;
+    p[8] = 64;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&[198, 18, 0, 1]);
+    p[16..20].copy_from_slice(&[198, 18, 0, 2]);
+    p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&9u16.to_be_bytes());
+    p[24..28].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+    p[32] = 5 << 4;
+    p[33] = 0x10 | FIN_PSH | CWR;
+    for (i, b) in p[40..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    p
+}
+
+#[cfg(test)]
+/// Its descriptor: a partial checksum, pieces of `size` octets.
+pub(crate) fn gso(len: usize, size: u16) -> PacketDesc {
+    PacketDesc {
+        len,
+        checksum: ChecksumState::Partial {
+            start: 20,
+            offset: 16,
+        },
+        gso: Gso::Tcp {
+            size,
+            header_len: 40,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::checksum_ok;
+
+    #[test]
+    fn cuts_as_tcp_gso_segment_does() {
+        let p = super_v4(2500);
+        let pieces = segment(&p, gso(p.len(), 1000)).expect("three pieces");
+        assert_eq!(
+            pieces.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1040, 1040, 540]
+        );
+        let mut data = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            assert!(checksum_ok(&[&piece[..20]]), "IPv4 header checksum");
+            let pseudo = PseudoHeader::new(
+                Ipv4Addr::new(198, 18, 0, 1).into(),
+                Ipv4Addr::new(198, 18, 0, 2).into(),
+                IpNumber::TCP,
+            );
+            assert!(pseudo.checksum_ok(&[&piece[20..]]), "TCP checksum");
+            let len = u16::from_be_bytes([piece[2], piece[3]]);
+            assert_eq!(usize::from(len), piece.len());
+            let ident = u16::from_be_bytes([piece[4], piece[5]]);
+            assert_eq!(
+                ident,
+                0xfffeu16.wrapping_add(i as u16),
+                "identification wraps"
+            );
+            let seq = u32::from_be_bytes(piece[24..28].try_into().unwrap());
+            assert_eq!(seq, 0xffff_fff0u32.wrapping_add(1000 * i as u32));
+            let flags = piece[33];
+            assert_eq!(flags & FIN_PSH != 0, i == 2, "FIN, PSH on the last only");
+            assert_eq!(flags & CWR != 0, i == 0, "CWR on the first only");
+            data.extend_from_slice(&piece[40..]);
+        }
+        assert_eq!(
+            data,
+            p[40..],
+            "the payload, in order, nothing lost or added"
+        );
+    }
+
+    #[test]
+    fn ipv6_pieces_carry_their_payload_length() {
+        let v4 = super_v4(3000);
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        p[6] = 6;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1).octets());
+        p[24..40].copy_from_slice(&Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2).octets());
+        p.extend_from_slice(&v4[20..]);
+        let pieces = segment(&p, gso(p.len(), 1440)).expect("three pieces");
+        assert_eq!(pieces.len(), 3);
+        let pseudo = PseudoHeader::new(
+            Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1).into(),
+            Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2).into(),
+            IpNumber::TCP,
+        );
+        for piece in &pieces {
+            let plen = u16::from_be_bytes([piece[4], piece[5]]);
+            assert_eq!(usize::from(plen), piece.len() - 40);
+            assert!(pseudo.checksum_ok(&[&piece[40..]]));
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_super_segment_stays_whole() {
+        let p = super_v4(2500);
+        assert!(segment(&p, PacketDesc::plain(p.len())).is_none(), "no GSO");
+        assert!(segment(&p, gso(p.len(), 2500)).is_none(), "one piece");
+        assert!(segment(&p, gso(p.len(), 0)).is_none(), "size 0");
+        let mut udp = p.clone();
+        udp[9] = 17;
+        assert!(segment(&udp, gso(p.len(), 1000)).is_none(), "not TCP");
+        for cut in [0, 1, 10, 25, 39] {
+            assert!(segment(&p[..cut], gso(cut, 1000)).is_none(), "{cut} octets");
+        }
+        let mut bad = p.clone();
+        bad[32] = 15 << 4; // a TCP header of 60 octets
+        let n = segment(&bad, gso(bad.len(), 1000)).map(|v| v.len());
+        assert_eq!(n, Some(3), "2460 octets after a 60-octet TCP header");
+        bad[0] = 0x4f; // IHL 60: the TCP header starts past the packet
+        assert!(segment(&bad[..70], gso(70, 1)).is_none());
+    }
+}
