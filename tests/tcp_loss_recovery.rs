@@ -272,13 +272,9 @@ fn rfc2883_dsack_blocks_for_duplicate_segments() {
     assert_eq!(h.conn.stats().dsacks_sent, 2);
 }
 
-/// RFC 4015 §2 (with RFC 3522 detection) for a peer without SACK: every fast retransmit is
-/// judged on its own. The first one was needed (the ACK echoes the retransmission's
-/// timestamp): nothing is undone. The second was spurious (the ACK echoes the original's):
-/// undone, which needs the first episode's record forgotten when the second reduced the
-/// window.
-#[test]
-fn rfc4015_eifel_judges_each_fast_retransmit_without_sack() {
+/// ESTABLISHED without SACK, with timestamps (RFC 7323): segments of 988 octets (the MSS
+/// less the option's 12); the peer's TSval starts at 100.
+fn established_ts() -> Harness {
     let cfg = Config {
         sack: false,
         timestamps: true,
@@ -292,7 +288,62 @@ fn rfc4015_eifel_judges_each_fast_retransmit_without_sack() {
         "<SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK><MSS=1000><WND=60000><TS=100,{syn_ts}>"
     ));
     h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
-    h.take_events(); // segments of 988 octets: the MSS less the option's 12
+    h.take_events();
+    h
+}
+
+/// RFC 7323 §4.1 RTTM against an echo of an earlier copy. S0 is sent, the RTO resends it
+/// (backed off: the next RTO is twice as long); the peer had the original and its ACK was
+/// lost, so it answers the duplicate with the original's TSval (§5.3: R2 acknowledges a
+/// duplicate before R3 would record its timestamp). That echo measures the RTO, not the
+/// path: no RTT sample from it, and SRTT stays the handshake's.
+#[test]
+fn rfc7323_no_rtt_sample_from_an_echo_older_than_the_retransmission() {
+    let mut h = established_ts();
+    let srtt = h.conn.stats().srtt;
+    h.send(&[1; 988]);
+    let original = h.expect_sent("<SEQ=ISS+1><DATA=988>");
+    let (tsval, _) = original.options.timestamps.unwrap();
+    while h.conn.stats().rtos == 0 {
+        h.advance_to_next_timer(); // a loss probe, if one beats the RTO, then the RTO
+    }
+    let resent = h.take_sent();
+    assert!(
+        resent
+            .last()
+            .is_some_and(|s| s.seq.0 == ISS.wrapping_add(1)),
+        "the RTO resends S0"
+    );
+    h.advance(RTT);
+    h.receive(&format!(
+        "<SEQ=IRS+1><ACK=ISS+989><CTL=ACK><WND=60000><TS=101,{tsval}>"
+    ));
+    let st = h.conn.stats();
+    assert_eq!(st.snd_una.0, ISS.wrapping_add(989), "acknowledged");
+    assert_eq!(st.srtt, srtt, "no sample: the echo is of the first copy");
+    // The retransmission's own echo is a sample again.
+    h.send(&[2; 988]);
+    let next = h.expect_sent("<SEQ=ISS+989><DATA=988>");
+    let (tsval, _) = next.options.timestamps.unwrap();
+    h.advance(RTT * 2);
+    h.receive(&format!(
+        "<SEQ=IRS+1><ACK=ISS+1977><CTL=ACK><WND=60000><TS=102,{tsval}>"
+    ));
+    assert_ne!(
+        h.conn.stats().srtt,
+        srtt,
+        "a new segment is timed as before"
+    );
+}
+
+/// RFC 4015 §2 (with RFC 3522 detection) for a peer without SACK: every fast retransmit is
+/// judged on its own. The first one was needed (the ACK echoes the retransmission's
+/// timestamp): nothing is undone. The second was spurious (the ACK echoes the original's):
+/// undone, which needs the first episode's record forgotten when the second reduced the
+/// window.
+#[test]
+fn rfc4015_eifel_judges_each_fast_retransmit_without_sack() {
+    let mut h = established_ts();
     let at = |n: u32| format!("ISS+{}", 1 + 988 * n);
     let mut peer_ts = 100;
     let mut ack_echoing = |h: &mut Harness, n: u32, ecr: u32| {

@@ -357,7 +357,7 @@ fn must_18_rto_three_seconds_after_lost_syn() {
 }
 
 /// RFC 8985 §7: when the tail of a flight is lost, a loss probe goes out after
-/// PTO = max(2·SRTT, 10 ms), long before the 200 ms RTO. Its ACK SACKs the probe beyond the
+/// PTO = 2·SRTT + 2 ms, long before the 200 ms RTO. Its ACK SACKs the probe beyond the
 /// hole, which is then repaired at once (§7.4), without a retransmission timeout.
 #[test]
 fn tail_loss_probe_reveals_the_hole_without_an_rto() {
@@ -376,10 +376,13 @@ fn tail_loss_probe_reveals_the_hole_without_an_rto() {
     h.expect_nothing_sent();
     h.send(&[8u8; 1000]); // more data waits, cwnd permitting
     h.take_sent();
-    h.advance(ms(9));
+    // PTO = 2 × SRTT + 2 ms (Linux's TCP_TIMEOUT_MIN) after the last ACK: one probe.
+    let srtt = h.conn.stats().srtt.expect("measured");
+    let pto = srtt * 2 + ms(2);
+    assert!(pto < ms(200), "long before the RTO");
+    h.advance(pto - Duration::from_micros(1));
     h.expect_nothing_sent();
-    // PTO = max(2 × SRTT (1 ms), 10 ms) after the last ACK: one probe.
-    h.advance(ms(1));
+    h.advance(Duration::from_micros(1));
     let probe = h.take_sent();
     assert_eq!(probe.len(), 1, "one loss probe: {probe:?}");
     assert_eq!(h.conn.stats().loss_probes, 1);

@@ -312,12 +312,19 @@ impl Connection {
         let freed = self.snd.on_ack(ack);
         let delivered = self.recovery.rack.on_cum_ack(now, ack);
         // RFC 7323 §4.1 RTTM: while Karn's rule leaves no segment timed (after a
-        // retransmission), TSecr still gives an unambiguous sample: it echoes the TSval
-        // of the segment that caused this ACK.
+        // retransmission), TSecr gives a sample: it echoes the TSval of the segment that
+        // caused this ACK. Not when it is older than the latest retransmission: a receiver
+        // that got an earlier copy and lost its ACK answers the retransmission, a duplicate,
+        // with that copy's TSval (RFC 7323 §5.3 R2 sends the ACK before R3 records the new
+        // one), and the "RTT" would include the RTO that resent it (seconds after backoffs).
         if !self.rtt.is_timing()
             && self.opts.timestamps
             && let Some((_, ecr)) = seg.options.timestamps
             && ecr != 0
+            && self
+                .recovery
+                .rexmit_tsval
+                .is_none_or(|r| ecr.wrapping_sub(r) as i32 >= 0)
         {
             let ms = Self::ts_val(now).wrapping_sub(ecr);
             if (ms as i32) >= 0 && ms < 3_600_000 {

@@ -21,6 +21,9 @@ impl Connection {
     pub(super) fn on_transmit(&mut self, now: Instant, seq: SeqNum, end: SeqNum, rexmit: bool) {
         self.recovery.rack.on_sent(now, seq, end);
         self.recovery.prr.on_sent(end - seq);
+        if rexmit && self.opts.timestamps {
+            self.recovery.rexmit_tsval = Some(Self::ts_val(now));
+        }
         if rexmit && self.cc.can_undo() {
             self.recovery.undo_retrans += 1;
             if self.recovery.undo_tsval.is_none() && self.opts.timestamps {

@@ -62,6 +62,8 @@ pub(super) struct LossRecovery {
     pub(super) undo_tsval: Option<u32>,
     /// RFC 5682 F-RTO after a timeout: the step reached, with SND.MAX at the timeout.
     pub(super) frto: Option<(Frto, SeqNum)>,
+    /// TSval of the latest retransmission: a TSecr older than it echoes an earlier copy.
+    pub(super) rexmit_tsval: Option<u32>,
 }
 
 /// RFC 5682 §2 F-RTO steps after the retransmission timeout.
@@ -85,6 +87,7 @@ impl LossRecovery {
             undo_retrans: 0,
             undo_tsval: None,
             frto: None,
+            rexmit_tsval: None,
         }
     }
 }

@@ -79,7 +79,9 @@ impl Connection {
         self.timers.stop(TimerKind::LossProbe);
     }
 
-    /// RFC 8985 §7.2, after a burst: PTO = 2·SRTT (at least 10 ms, as Linux), plus the
+    /// RFC 8985 §7.2, after a burst: PTO = 2·SRTT + 2 ms (Linux's TCP_TIMEOUT_MIN, two
+    /// jiffies at HZ=1000: a timer margin, not a floor of 10 ms that a path of 50 µs would
+    /// spend 200 round trips waiting out), plus the
     /// peer's worst-case delayed ACK when a single segment is in flight; only when it beats
     /// the RTO, and one probe per tail (also in recovery: see `on_loss_probe_timeout`).
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
@@ -96,7 +98,7 @@ impl Connection {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
-        let mut pto = (srtt * 2).max(Duration::from_millis(10));
+        let mut pto = srtt * 2 + Duration::from_millis(2);
         if self.snd.outstanding() <= self.snd.mss {
             pto += Duration::from_millis(200); // RFC 8985 WCDelAckT
         }

@@ -265,9 +265,11 @@ impl Sim {
         });
         assert!(
             ok,
-            "transfer did not finish: a got {} b got {}",
+            "transfer did not finish: a got {} b got {}\na: {:?}\nb: {:?}",
             a_got.len(),
-            b_got.len()
+            b_got.len(),
+            self.a.stack.tcp().connection(c).map(|x| x.stats()),
+            self.b.stack.tcp().connection(s).map(|x| x.stats()),
         );
         assert!(a_got == b_data, "A received B's bytes exactly");
         assert!(b_got == a_data, "B received A's bytes exactly");
