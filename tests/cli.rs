@@ -74,6 +74,7 @@ fn help_explains_the_defaults() {
         "--cc <ALGORITHM>",
         "[default: cubic]",
         "--rcvbuf-max",
+        "--sndbuf <BYTES>",
         "Examples:",
     ] {
         assert!(out.contains(needle), "--help lacks {needle:?}:\n{out}");

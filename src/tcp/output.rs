@@ -290,15 +290,16 @@ impl Connection {
     /// at `mss`. Everything that bounds a burst still bounds it (the caller takes the
     /// minimum with the data and the windows). Retransmissions and what they touch stay one
     /// segment: a go-back-N resend, a forced probe, a DSACK (it rides on the first segment
-    /// only), SACK recovery (RFC 6675 §5 sends one segment per step), urgent data (the
-    /// device would not move the urgent pointer).
+    /// only), urgent data (the device would not move the urgent pointer). New data in SACK
+    /// recovery may burst: RFC 6675 §5 sends it one segment per step while cwnd − pipe
+    /// allows, and nothing is marked lost within a turn, so the pieces within the usable
+    /// window are the segments that loop would send.
     fn burst_limit(&self, seq: SeqNum, mss: usize, retransmission: bool) -> usize {
         let max = self.config.max_burst as usize;
         let plain = retransmission
             || max < 2 * mss
             || self.probes.force_send
             || self.ack.dsack.is_some()
-            || self.cc.in_sack_recovery()
             || self.snd.snd_up.is_some_and(|up| up.after(seq));
         if plain { mss } else { max / mss * mss }
     }

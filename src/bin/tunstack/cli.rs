@@ -128,6 +128,12 @@ pub(crate) struct Cli {
     #[arg(long = "cc", default_value = "cubic", value_name = "ALGORITHM", value_parser = parse_cc)]
     pub(crate) congestion: Algorithm,
 
+    /// Send buffer of a TCP connection (bytes): what the application may queue, sent and
+    /// not yet acknowledged included (octets SACKed above a hole stay in it until the hole
+    /// is repaired).
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+    pub(crate) sndbuf: usize,
+
     /// Receive buffer a TCP connection starts with (bytes).
     #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
     pub(crate) rcvbuf: usize,

@@ -171,6 +171,7 @@ fn stack_config(cli: &Cli, mtu: u32, tso: bool) -> Result<StackConfig> {
         tcp: tunstack::tcp::Config {
             msl: cli.msl,
             congestion: cli.congestion,
+            send_buffer: cli.sndbuf,
             recv_buffer: cli.rcvbuf,
             recv_buffer_max: cli.rcvbuf_max,
             ..tunstack::tcp::Config::default()
