@@ -271,3 +271,53 @@ fn live_offload_off_keeps_plain_packets() {
     );
     assert_eq!(tx(&s).2, 0, "no super-segment sent with offload off");
 }
+
+/// USO: a kernel-side sender's `UDP_SEGMENT` burst (ten 1000-octet datagrams in one
+/// sendmsg) to the UDP echo service. Where the kernel took `TUN_F_USO4/6` (Linux 6.2 and
+/// later; the startup line says so), each burst reaches the daemon as one super-datagram,
+/// which the stack takes as its ten datagrams; elsewhere the kernel cuts them itself.
+/// Either way ten echoes come back, byte-exact, over both families.
+#[test]
+fn live_offload_udp_segment_burst_is_taken_as_its_datagrams() {
+    if !live::can_run("live_offload_uso", &["python3"]) {
+        return;
+    }
+    let script = r#"
+python3 - <<'PY'
+import socket
+for fam, us, me, tag in ((socket.AF_INET, "198.18.0.2", "198.18.0.1", "v4"),
+                         (socket.AF_INET6, "2001:2::2", "2001:2::1", "v6")):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((me, 0))
+    s.settimeout(2)
+    s.setsockopt(socket.IPPROTO_UDP, 103, 1000)  # UDP_SEGMENT: datagrams of 1000 octets
+    burst = bytes(i % 251 for i in range(10000))
+    s.sendto(burst, (us, 7))
+    got = [s.recvfrom(2048)[0] for _ in range(10)]
+    assert [len(d) for d in got] == [1000] * 10, [len(d) for d in got]
+    assert b"".join(got) == burst
+    print("uso echo ok", tag)
+PY
+"#;
+    let s = live::session("offload-uso", "--offload on", script);
+    s.assert_ok();
+    for tag in ["v4", "v6"] {
+        assert!(
+            s.stdout.contains(&format!("uso echo ok {tag}")),
+            "{}",
+            s.stdout
+        );
+    }
+    let supers = s.summary("packets:", "super-datagrams");
+    if log_says(&s, "UDP super-datagrams in (USO)") {
+        assert_eq!(supers, 2, "one super-datagram per burst:\n{}", s.stdout);
+        assert!(
+            s.stdout.contains("rx super-datagrams 2 (20 datagrams)"),
+            "the ten datagrams of each:\n{}",
+            s.stdout
+        );
+    } else {
+        eprintln!("the kernel refused USO: its bursts arrived cut");
+        assert_eq!(supers, 0, "{}", s.stdout);
+    }
+}

@@ -225,6 +225,7 @@ impl Link for GsoSplit {
                 );
                 vec![packet.to_vec()]
             }
+            Gso::Udp { .. } => panic!("the stack never sends a UDP super-datagram"),
         };
         for p in pieces {
             let proto = if p[0] >> 4 == 6 { p[6] } else { p[9] };

@@ -371,3 +371,51 @@ fn a_full_link_queue_refuses_whole_datagrams() {
     assert_eq!(sent(&mut s).len(), 3);
     assert_eq!(s.counters().tx_queue_drops, 0);
 }
+
+/// USO: from an offload device a UDP super-datagram (virtio `GSO_UDP_L4`, what a local
+/// sender's `UDP_SEGMENT` burst becomes) carries datagrams of `size` octets behind one
+/// header; the stack takes it as those datagrams, each delivered on its own, over both
+/// families. The checksum arrives partial (`NEEDS_CSUM`); every datagram's is computed.
+#[test]
+fn a_uso_super_datagram_is_taken_as_its_datagrams() {
+    use tunstack::link::{ChecksumState, Gso, PacketDesc};
+    let mut s = us();
+    let h = s.udp_bind(4500, 0).unwrap();
+    let data: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+    for (packet, ip) in [
+        (udp4(40000, 4500, &data), 20u16),
+        (udp6(40000, 4500, &data), 40),
+    ] {
+        let desc = PacketDesc {
+            len: packet.len(),
+            checksum: ChecksumState::Partial {
+                start: ip,
+                offset: 6,
+            },
+            gso: Gso::Udp {
+                size: 1000,
+                header_len: ip + 8,
+            },
+        };
+        let mut partial = packet.clone();
+        let at = usize::from(ip) + 6;
+        partial[at..at + 2].copy_from_slice(&[0x12, 0x34]); // only the pseudo-header sum
+        s.handle_packet_desc(NOW, &partial, desc);
+        let mut got = Vec::new();
+        let mut buf = [0; 2048];
+        while let Ok((n, _)) = s.udp_recv_from(h, &mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1000, 1000, 500],
+            "three datagrams (IP header {ip})"
+        );
+        assert_eq!(got.concat(), data);
+    }
+    let c = s.counters();
+    assert_eq!((c.rx_super_datagrams, c.rx_uso_datagrams), (2, 6));
+    assert_eq!(c.rx_packets, 2, "one packet each from the device");
+    assert_eq!(c.udp.datagrams_in, 6);
+    assert_eq!(c.drops.total(), 0);
+}

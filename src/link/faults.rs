@@ -534,6 +534,7 @@ mod tests {
                     assert_eq!(desc.len, 1040, "one segment");
                     pieces += 1;
                 }
+                Gso::Udp { .. } => unreachable!("only TCP was sent"),
             }
         }
         let dropped = f.stats().1.dropped;

@@ -1,11 +1,13 @@
-//! Software segmentation of a TCP super-segment, as the kernel's `tcp_gso_segment` cuts one:
-//! what [`super::Faults`] uses so that loss, duplication, corruption and reordering strike
-//! the segments a super-segment stands for, one at a time, as they would on a wire. (A
-//! super-segment dropped whole would be a burst of up to 44 losses at MTU 1500.)
+//! Software segmentation of a super-segment, as the kernel's `tcp_gso_segment` and
+//! `__udp_gso_segment` cut one: what [`super::Faults`] uses so that loss, duplication,
+//! corruption and reordering strike the segments a TCP super-segment stands for, one at a
+//! time, as they would on a wire (a super-segment dropped whole would be a burst of up to 44
+//! losses at MTU 1500), and what the stack uses to take a UDP super-datagram (USO) as the
+//! datagrams it stands for.
 //!
 //! The descriptor's `header_len` is not trusted: the headers are read from the packet, and
-//! anything that is not a plain IPv4 or IPv6 (no extension headers) TCP super-segment of more
-//! than one piece is left whole.
+//! anything that is not a plain IPv4 or IPv6 (no extension headers) TCP or UDP super-segment
+//! of more than one piece is left whole.
 
 #[cfg(test)]
 use super::ChecksumState;
@@ -23,8 +25,10 @@ const CWR: u8 = 0x80;
 /// more than one piece.
 #[must_use]
 pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
-    let Gso::Tcp { size, .. } = desc.gso else {
-        return None;
+    let (size, udp) = match desc.gso {
+        Gso::None => return None,
+        Gso::Tcp { size, .. } => (size, false),
+        Gso::Udp { size, .. } => (size, true),
     };
     let size = usize::from(size);
     let v6 = packet.first()? >> 4 == 6;
@@ -33,12 +37,16 @@ pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
     } else {
         (usize::from(packet.first()? & 0xf) * 4, *packet.get(9)?)
     };
-    if proto != 6 || ihl < 20 {
+    if proto != if udp { 17 } else { 6 } || ihl < 20 {
         return None;
     }
-    let thl = usize::from(packet.get(ihl + 12)? >> 4) * 4;
+    let thl = if udp {
+        8
+    } else {
+        usize::from(packet.get(ihl + 12)? >> 4) * 4
+    };
     let hl = ihl + thl;
-    if thl < 20 || size == 0 || packet.len() <= hl + size {
+    if thl < 8 || (!udp && thl < 20) || size == 0 || packet.len() <= hl + size {
         return None;
     }
     let (src, dst): (IpAddr, IpAddr) = if v6 {
@@ -50,7 +58,7 @@ pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
         let d: [u8; 4] = packet[16..20].try_into().ok()?;
         (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
     };
-    let pseudo = PseudoHeader::new(src, dst, IpNumber::TCP);
+    let pseudo = PseudoHeader::new(src, dst, if udp { IpNumber::UDP } else { IpNumber::TCP });
     let seq = u32::from_be_bytes(packet[ihl + 4..ihl + 8].try_into().ok()?);
     let ident = u16::from_be_bytes([packet[4], packet[5]]);
     let flags = packet[ihl + 13];
@@ -74,9 +82,20 @@ pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
                 let sum = internet_checksum(&[&p[..ihl]]);
                 p[10..12].copy_from_slice(&sum);
             }
-            let tcp = &mut p[ihl..];
+            let l4 = &mut p[ihl..];
+            if udp {
+                // RFC 768: the length covers header and data; a computed zero is sent as
+                // all ones.
+                let len = (8 + chunk.len()) as u16;
+                l4[4..6].copy_from_slice(&len.to_be_bytes());
+                l4[6..8].fill(0);
+                let sum = pseudo.checksum(&[l4]);
+                let sum = if sum == [0, 0] { [0xff, 0xff] } else { sum };
+                l4[6..8].copy_from_slice(&sum);
+                return p;
+            }
             let piece_seq = seq.wrapping_add((i * size) as u32);
-            tcp[4..8].copy_from_slice(&piece_seq.to_be_bytes());
+            l4[4..8].copy_from_slice(&piece_seq.to_be_bytes());
             let mut f = flags;
             if i + 1 < n {
                 f &= !FIN_PSH;
@@ -84,10 +103,10 @@ pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
             if i > 0 {
                 f &= !CWR;
             }
-            tcp[13] = f;
-            tcp[16..18].fill(0);
-            let sum = pseudo.checksum(&[tcp]);
-            tcp[16..18].copy_from_slice(&sum);
+            l4[13] = f;
+            l4[16..18].fill(0);
+            let sum = pseudo.checksum(&[l4]);
+            l4[16..18].copy_from_slice(&sum);
             p
         })
         .collect();
@@ -200,6 +219,50 @@ mod tests {
             assert_eq!(usize::from(plen), piece.len() - 40);
             assert!(pseudo.checksum_ok(&[&piece[40..]]));
         }
+    }
+
+    /// USO: an IPv4 UDP super-datagram becomes datagrams of `size` octets, each with its
+    /// own length, identification and checksum.
+    #[test]
+    fn cuts_a_udp_super_datagram_into_datagrams() {
+        let mut p = super_v4(2500);
+        p[9] = 17;
+        p.drain(28..40); // a UDP header is 8 octets where TCP's was 20
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        let desc = PacketDesc {
+            gso: Gso::Udp {
+                size: 1000,
+                header_len: 28,
+            },
+            ..PacketDesc::plain(p.len())
+        };
+        let pieces = segment(&p, desc).expect("three datagrams");
+        let pseudo = PseudoHeader::new(
+            Ipv4Addr::new(198, 18, 0, 1).into(),
+            Ipv4Addr::new(198, 18, 0, 2).into(),
+            IpNumber::UDP,
+        );
+        let mut data = Vec::new();
+        for (i, d) in pieces.iter().enumerate() {
+            assert!(checksum_ok(&[&d[..20]]));
+            assert_eq!(usize::from(u16::from_be_bytes([d[2], d[3]])), d.len());
+            assert_eq!(
+                usize::from(u16::from_be_bytes([d[24], d[25]])),
+                d.len() - 20
+            );
+            assert!(
+                pseudo.checksum_ok(&[&d[20..]]),
+                "UDP checksum of datagram {i}"
+            );
+            assert_eq!(&d[20..24], &p[20..24], "the same ports");
+            data.extend_from_slice(&d[28..]);
+        }
+        assert_eq!(data, p[28..]);
+        assert_eq!(
+            pieces.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1028, 1028, 528]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 mod faults;
-mod gso;
+pub(crate) mod gso;
 mod memory;
 mod pcap;
 mod tun;
@@ -52,6 +52,14 @@ pub enum Gso {
         /// Payload octets per segment (the MSS the device splits at).
         size: u16,
         /// Octets of IP header plus TCP header, repeated in front of each segment.
+        header_len: u16,
+    },
+    /// A UDP super-datagram (USO, received only): datagrams of `size` payload octets each
+    /// (the last may be shorter) behind one IP and UDP header of `header_len` octets.
+    Udp {
+        /// Payload octets per datagram.
+        size: u16,
+        /// Octets of IP header plus UDP header.
         header_len: u16,
     },
 }

@@ -19,6 +19,10 @@ pub struct Counters {
     /// Of `tx_packets`, TCP super-segments handed to a segmenting device (TSO), each
     /// standing for several wire segments.
     pub tx_super_segments: u64,
+    /// Of `rx_packets`, UDP super-datagrams (USO) taken as the datagrams they stand for.
+    pub rx_super_datagrams: u64,
+    /// The datagrams those stood for.
+    pub rx_uso_datagrams: u64,
     /// Output dropped because the link queue was full.
     pub tx_queue_drops: u64,
     /// IPv4 fragments received (MF set or a nonzero fragment offset, RFC 791).
@@ -64,13 +68,15 @@ impl fmt::Display for Counters {
         writeln!(
             f,
             "packets: rx {} ({} bytes), tx {} ({} bytes), tx queue drops {}, \
-            tx super-segments {}",
+            tx super-segments {}, rx super-datagrams {} ({} datagrams)",
             self.rx_packets,
             self.rx_bytes,
             self.tx_packets,
             self.tx_bytes,
             self.tx_queue_drops,
-            self.tx_super_segments
+            self.tx_super_segments,
+            self.rx_super_datagrams,
+            self.rx_uso_datagrams
         )?;
         writeln!(
             f,

@@ -260,8 +260,24 @@ impl Stack {
     /// (`DATA_VALID`). For those the TCP and UDP checksum checks are skipped (RFC 1122
     /// §4.2.2.7 / MUST-3 are met by the device, which is what the flags say); every other
     /// check (IPv4 header checksum, lengths, addresses, options) runs as for any packet.
+    ///
+    /// A UDP super-datagram (USO) is taken as the datagrams it stands for, cut as the
+    /// kernel's `__udp_gso_segment` would (`link/gso.rs`, checksums computed, so verified
+    /// as any); it counts as one packet received.
     pub fn handle_packet_desc(&mut self, now: Instant, packet: &[u8], desc: PacketDesc) {
         let packet = &packet[..desc.len.min(packet.len())];
+        if let crate::link::Gso::Udp { .. } = desc.gso
+            && let Some(datagrams) = crate::link::gso::segment(packet, desc)
+        {
+            self.counters.rx_packets += 1;
+            self.counters.rx_bytes += packet.len() as u64;
+            self.counters.rx_super_datagrams += 1;
+            self.counters.rx_uso_datagrams += datagrams.len() as u64;
+            for d in &datagrams {
+                self.dispatch_packet(now, d);
+            }
+            return;
+        }
         self.rx_checksum_done = desc.checksum != ChecksumState::Unverified;
         self.handle_packet(now, packet);
         self.rx_checksum_done = false;
@@ -277,6 +293,11 @@ impl Stack {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.counters.rx_packets += 1;
         self.counters.rx_bytes += packet.len() as u64;
+        self.dispatch_packet(now, packet);
+    }
+
+    /// One IP packet (counted by the caller) to its family's input.
+    fn dispatch_packet(&mut self, now: Instant, packet: &[u8]) {
         if packet.first().is_some_and(|b| b >> 4 == 6) {
             return self.handle_ipv6_packet(now, packet);
         }

@@ -112,8 +112,8 @@ impl VirtioNetHdr {
 pub struct RxOffload {
     /// How far the transport checksum is done.
     pub checksum: RxChecksum,
-    /// `Some` for a TCP super-segment.
-    pub gso: Option<TcpGso>,
+    /// `Some` for a TCP super-segment or a UDP super-datagram.
+    pub gso: Option<RxGso>,
 }
 
 /// The checksum state a received header reports.
@@ -133,12 +133,15 @@ pub enum RxChecksum {
     },
 }
 
-/// A TCP super-segment's shape, computed from the packet (not from `hdr_len`).
+/// A super-segment's shape (TCP, or UDP with USO), computed from the packet (not from
+/// `hdr_len`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpGso {
+pub struct RxGso {
+    /// `UDP_L4`: a UDP super-datagram of datagrams carrying `size` octets each.
+    pub udp: bool,
     /// Payload octets per segment (`gso_size`).
     pub size: u16,
-    /// IP header plus TCP header, from the packet.
+    /// IP header plus TCP (UDP) header, from the packet.
     pub header_len: u16,
     /// The `ECN` bit was set.
     pub ecn: bool,
@@ -151,7 +154,7 @@ pub struct TcpGso {
 ///   `csum_start + csum_offset` inside the packet; without it both offsets are zero;
 /// - gso_type: `NONE` with `gso_size` zero; `TCPV4`/`TCPV6` (ECN allowed) with `gso_size`
 ///   non-zero, an IPv4 (IPv6) packet carrying TCP directly, and whole IP and TCP headers;
-///   UDP types are refused (we never enable them for receive);
+///   `UDP_L4` (USO) the same for UDP over either family, without ECN; `UDP` (UFO) refused;
 /// - `hdr_len` is not used (see the module comment).
 pub fn decode(hdr: &VirtioNetHdr, packet: &[u8]) -> Result<RxOffload, DropReason> {
     if packet.is_empty() {
@@ -187,46 +190,70 @@ pub fn decode(hdr: &VirtioNetHdr, packet: &[u8]) -> Result<RxOffload, DropReason
             if hdr.gso_size == 0 {
                 return Err(DropReason::VirtioBadGso);
             }
-            let header_len = tcp_headers_len(packet, t == GSO_TCPV6)?;
-            Some(TcpGso {
+            let header_len = transport_headers_len(packet, Some(t == GSO_TCPV6))?;
+            Some(RxGso {
+                udp: false,
                 size: hdr.gso_size,
                 header_len,
                 ecn,
             })
         }
-        GSO_UDP | GSO_UDP_L4 => return Err(DropReason::VirtioGsoUnsupported),
+        // USO (TUN_F_USO4/6): the family is the packet's own; ECN is a TCP matter.
+        GSO_UDP_L4 if !ecn => {
+            if hdr.gso_size == 0 {
+                return Err(DropReason::VirtioBadGso);
+            }
+            let header_len = transport_headers_len(packet, None)?;
+            Some(RxGso {
+                udp: true,
+                size: hdr.gso_size,
+                header_len,
+                ecn,
+            })
+        }
+        GSO_UDP => return Err(DropReason::VirtioGsoUnsupported),
         _ => return Err(DropReason::VirtioBadGsoType),
     };
     Ok(RxOffload { checksum, gso })
 }
 
-/// IP + TCP header length of a packet a TCP GSO type names, or `VirtioBadGso` when the
-/// packet is not of that family, does not carry TCP right after the IP header, or is
-/// too short for the headers it claims.
-fn tcp_headers_len(packet: &[u8], ipv6: bool) -> Result<u16, DropReason> {
+/// IP + transport header length of a super-segment: TCP over IPv6 (`Some(true)`) or IPv4
+/// (`Some(false)`) as a TCP GSO type names, or UDP over either (`None`, USO). `VirtioBadGso`
+/// when the packet is not of that family, does not carry the protocol right after the IP
+/// header, or is too short for the headers it claims.
+fn transport_headers_len(packet: &[u8], tcp_v6: Option<bool>) -> Result<u16, DropReason> {
     let bad = DropReason::VirtioBadGso;
     let version = packet[0] >> 4;
+    let proto = if tcp_v6.is_some() { 6 } else { 17 };
+    let ipv6 = tcp_v6.unwrap_or(version == 6);
     let ip_len = if ipv6 {
-        // RFC 8200 §3: Next Header at octet 6; the kernel's TCP adds no extension headers.
-        if version != 6 || packet.len() < 40 || packet[6] != 6 {
+        // RFC 8200 §3: Next Header at octet 6; the kernel adds no extension headers.
+        if version != 6 || packet.len() < 40 || packet[6] != proto {
             return Err(bad);
         }
         40
     } else {
         // RFC 791: IHL in 32-bit words, protocol at octet 9.
         let ihl = usize::from(packet[0] & 0x0f) * 4;
-        if version != 4 || ihl < 20 || packet.len() < ihl || packet[9] != 6 {
+        if version != 4 || ihl < 20 || packet.len() < ihl || packet[9] != proto {
             return Err(bad);
         }
         ihl
     };
-    // RFC 9293 §3.1: Data Offset, the high nibble of octet 12 of the TCP header.
-    let offset = packet.get(ip_len + 12).ok_or(bad)?;
-    let tcp_len = usize::from(offset >> 4) * 4;
-    if tcp_len < 20 || packet.len() < ip_len + tcp_len {
+    let transport_len = if proto == 17 {
+        8 // RFC 768
+    } else {
+        // RFC 9293 §3.1: Data Offset, the high nibble of octet 12 of the TCP header.
+        let offset = packet.get(ip_len + 12).ok_or(bad)?;
+        usize::from(offset >> 4) * 4
+    };
+    if transport_len < 8 || packet.len() < ip_len + transport_len {
         return Err(bad);
     }
-    Ok((ip_len + tcp_len) as u16)
+    if proto == 6 && transport_len < 20 {
+        return Err(bad);
+    }
+    Ok((ip_len + transport_len) as u16)
 }
 
 #[cfg(test)]
@@ -309,7 +336,8 @@ mod tests {
         let got = decode(&tso(GSO_TCPV4, 1448, 20), &p4).unwrap();
         assert_eq!(
             got.gso,
-            Some(TcpGso {
+            Some(RxGso {
+                udp: false,
                 size: 1448,
                 header_len: 52,
                 ecn: false
@@ -319,11 +347,40 @@ mod tests {
         let got = decode(&tso(GSO_TCPV6 | GSO_ECN, 1440, 40), &p6).unwrap();
         assert_eq!(
             got.gso,
-            Some(TcpGso {
+            Some(RxGso {
+                udp: false,
                 size: 1440,
                 header_len: 60,
                 ecn: true
             })
+        );
+    }
+
+    #[test]
+    fn uso_super_datagrams_over_both_families() {
+        let mut p4 = packet(false, 20_000);
+        p4[9] = 17;
+        let got = decode(&tso(GSO_UDP_L4, 1472, 20), &p4).unwrap();
+        let udp = |size, header_len| RxGso {
+            udp: true,
+            size,
+            header_len,
+            ecn: false,
+        };
+        assert_eq!(got.gso, Some(udp(1472, 28)));
+        let mut p6 = packet(true, 20_000);
+        p6[6] = 17;
+        let got = decode(&tso(GSO_UDP_L4, 1452, 40), &p6).unwrap();
+        assert_eq!(got.gso, Some(udp(1452, 48)));
+        let no_csum = VirtioNetHdr {
+            gso_type: GSO_UDP_L4,
+            gso_size: 1452,
+            ..VirtioNetHdr::PLAIN
+        };
+        assert_eq!(
+            decode(&no_csum, &p6[..44]),
+            Err(DropReason::VirtioBadGso),
+            "the UDP header cut short"
         );
     }
 
@@ -389,10 +446,13 @@ mod tests {
                 &p4,
                 DropReason::VirtioGsoUnsupported,
             ),
+            // USO over a TCP packet, without a size, or with ECN.
+            (tso(GSO_UDP_L4, 1448, 20), &p4, DropReason::VirtioBadGso),
+            (tso(GSO_UDP_L4, 0, 20), &p4, DropReason::VirtioBadGso),
             (
-                tso(GSO_UDP_L4, 1448, 20),
+                tso(GSO_UDP_L4 | GSO_ECN, 1448, 20),
                 &p4,
-                DropReason::VirtioGsoUnsupported,
+                DropReason::VirtioBadGsoType,
             ),
         ];
         for (hdr, p, want) in cases {

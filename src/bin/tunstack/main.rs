@@ -124,7 +124,12 @@ fn open_tun(cli: &Cli, kernel: &KernelSide) -> Result<(Tun, u32)> {
             tun.assume_gso_writes_refused();
         }
     }
-    log::info!("{}: offload {}", tun.name(), tun.offload());
+    let uso = if tun.uso() {
+        "; UDP super-datagrams in (USO), taken as their datagrams"
+    } else {
+        ""
+    };
+    log::info!("{}: offload {}{uso}", tun.name(), tun.offload());
     Ok((tun, mtu))
 }
 

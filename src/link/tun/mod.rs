@@ -10,8 +10,10 @@
 //! With offload on, every packet read or written carries the 10-octet `virtio_net_hdr`
 //! ([`crate::wire::vnet`]), and the kernel may hand us TCP super-segments of up to 64 KB
 //! (`TUN_F_TSO4 | TUN_F_TSO6`) whose checksum it did not compute (`TUN_F_CSUM`): that is
-//! what "past the per-packet syscall" means on receive. UDP segmentation (`TUN_F_USO4/6`)
-//! is not enabled: UDP would have to split such datagrams, and nothing asks for it yet.
+//! what "past the per-packet syscall" means on receive. Where the kernel accepts it (Linux
+//! 6.2 and later), UDP segmentation too (`TUN_F_USO4 | TUN_F_USO6`): a local sender's
+//! `UDP_SEGMENT` burst arrives as one super-datagram, which the stack takes as the datagrams
+//! it stands for (`link/gso.rs`).
 
 #![allow(unsafe_code)]
 
@@ -114,6 +116,8 @@ const MAX_SKIPPED_PER_RECV: usize = 64;
 
 /// The offloads the kernel accepted for us, in `TUNSETOFFLOAD` terms.
 const RX_OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+/// `TUN_F_USO4 | TUN_F_USO6` (linux/if_tun.h, Linux 6.2), asked for on top where accepted.
+const RX_USO: libc::c_uint = 0x20 | 0x40;
 
 /// What the device does, for the startup line and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +164,8 @@ pub struct Tun {
     state: OffloadState,
     /// Headers from the kernel that did not make sense (`virtio-*`).
     drops: DropCounters,
+    /// The kernel accepted UDP segmentation offload (USO) too.
+    uso: bool,
 }
 
 impl Tun {
@@ -178,7 +184,11 @@ impl Tun {
         }
         let fd = open_device(name, true)?;
         match enable_offload(&fd.0) {
-            Ok(()) => Ok(Tun::new(fd, OffloadState::On { gso_writes: None })),
+            Ok(uso) => {
+                let mut tun = Tun::new(fd, OffloadState::On { gso_writes: None });
+                tun.uso = uso;
+                Ok(tun)
+            }
             Err(source) if mode == OffloadMode::On => Err(TunError::Offload {
                 dev: name.to_string(),
                 source,
@@ -192,12 +202,19 @@ impl Tun {
         }
     }
 
+    /// Whether the kernel may hand us UDP super-datagrams (USO accepted).
+    #[must_use]
+    pub fn uso(&self) -> bool {
+        self.uso
+    }
+
     fn new((fd, name): (OwnedFd, String), state: OffloadState) -> Tun {
         Tun {
             fd,
             name,
             state,
             drops: DropCounters::default(),
+            uso: false,
         }
     }
 
@@ -376,8 +393,9 @@ fn open_device(name: &str, vnet: bool) -> Result<(OwnedFd, String), TunError> {
 
 /// With IFF_VNET_HDR set: the header little-endian where the kernel can say so
 /// (TUNSETVNETLE; on little-endian hosts it is anyway, so a refusal there is harmless), its
-/// size 10 (TUNSETVNETHDRSZ), and the receive offloads (TUNSETOFFLOAD).
-fn enable_offload(fd: &OwnedFd) -> io::Result<()> {
+/// size 10 (TUNSETVNETHDRSZ), and the receive offloads (TUNSETOFFLOAD): with USO where the
+/// kernel takes it (returns whether it did), else without.
+fn enable_offload(fd: &OwnedFd) -> io::Result<bool> {
     let int_ioctl = |request: libc::Ioctl, value: libc::c_int| {
         // SAFETY: these requests read one int through the pointer, which lives across it.
         let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, &value) };
@@ -393,18 +411,26 @@ fn enable_offload(fd: &OwnedFd) -> io::Result<()> {
         return Err(e);
     }
     int_ioctl(libc::TUNSETVNETHDRSZ, vnet::HEADER_LEN as libc::c_int)?;
-    // SAFETY: TUNSETOFFLOAD takes the flags as the argument itself, not a pointer.
-    let rc = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TUNSETOFFLOAD as _,
-            libc::c_ulong::from(RX_OFFLOADS),
-        )
+    let set_offload = |flags: libc::c_uint| {
+        // SAFETY: TUNSETOFFLOAD takes the flags as the argument itself, not a pointer.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD as _,
+                libc::c_ulong::from(flags),
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    // Kernels before 6.2 refuse flags they do not know (EINVAL): then without USO.
+    if set_offload(RX_OFFLOADS | RX_USO).is_ok() {
+        return Ok(true);
     }
-    Ok(())
+    set_offload(RX_OFFLOADS).map(|()| false)
 }
 
 /// The probe of [`Tun::probe_gso_write`]: IPv4 + TCP (RST|ACK, port 1 to 9) + 16 octets,
@@ -520,6 +546,10 @@ fn desc_from(len: usize, rx: vnet::RxOffload) -> PacketDesc {
         },
         gso: match rx.gso {
             None => Gso::None,
+            Some(g) if g.udp => Gso::Udp {
+                size: g.size,
+                header_len: g.header_len,
+            },
             Some(g) => Gso::Tcp {
                 size: g.size,
                 header_len: g.header_len,
