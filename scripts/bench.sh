@@ -137,16 +137,16 @@ ping_rep() { # $1 = binary, $2 = extra netns.sh flags, $3 = address (default 198
 # per 10^9 bytes moved. The device's txqueuelen and MTU go to the notes.
 # $1 = binary, $2 = netns.sh flags, $3 = rx|tx, $4 = address, $5 = MTU, $6 = our --offload
 bulk_py_rep() {
-  local mode=recv port=19 daemon_args=""
+  local mode=recv port=19 daemon_args="" cc=${7:-}
   [ "$3" = rx ] && { mode=send; port=9; }
   case "$2" in *-p*) ;; *) daemon_args="--mtu $5${6:+ --offload $6}" ;; esac
   # shellcheck disable=SC2016,SC2086
   "$here/netns.sh" -q $2 -m "$5" -d "$daemon_args" -b "$1" -- \
-    env C="$here/bulk_client.py" M="$mode" A="$4" P="$port" N="$bytes" L="$bulk_limit" \
+    env C="$here/bulk_client.py" M="$mode" A="$4" P="$port" N="$bytes" L="$bulk_limit" K="$cc" \
     bash -c "$(wait_snippet "$4")"'
     ticks() { awk "{ print \$14 + \$15 }" "/proc/$DAEMON_PID/stat"; }
     d0=$(ticks)
-    out=$(timeout $((L + 10)) python3 "$C" "$M" "$A" "$P" "$N" --timeout "$L" || true)
+    out=$(timeout $((L + 10)) python3 "$C" "$M" "$A" "$P" "$N" --timeout "$L" ${K:+--cc "$K"} || true)
     d1=$(ticks)
     echo "dev txqueuelen $(cat /sys/class/net/tun0/tx_queue_len) mtu $(cat /sys/class/net/tun0/mtu)"
     echo "$out daemon_ticks $((d1 - d0)) hz $(getconf CLK_TCK)"' \
@@ -235,7 +235,9 @@ row() { # $1 = label, $2 = function, $3 = "higher" or "lower" is better, $4.. = 
 
 # A bulk row (bulk_py_rep): the Gbit/s row, then the client's CPU share and the daemon's CPU
 # s/GB under it (median (min–max) of the same runs; ratio ours/smoltcp on the s/GB row).
-# $1 = label, $2 = rx|tx, $3 = address, $4 = MTU, $5 = our --offload (empty: default)
+# $1 = label, $2 = rx|tx, $3 = address, $4 = MTU, $5 = our --offload (empty: default),
+# $6 = the kernel sender's congestion control for rx rows (TCP_CONGESTION; empty: the
+# namespace's default, CUBIC)
 row_bulk() {
   local label=$1 g c d runs=() i
   shift
@@ -243,7 +245,7 @@ row_bulk() {
   for _ in $(seq 1 "$reps"); do
     read -r g c d < <(bulk_py_rep "$ours" "" "$@")
     runs[0]+="$g " runs[1]+="$c " runs[2]+="$d "
-    read -r g c d < <(bulk_py_rep "$smol" "-p" "$1" "$2" "$3")
+    read -r g c d < <(bulk_py_rep "$smol" "-p" "$1" "$2" "$3" "" "${5:-}")
     runs[3]+="$g " runs[4]+="$c " runs[5]+="$d "
   done
   print_row "$label" "${runs[0]}" "${runs[3]}" higher
@@ -265,7 +267,9 @@ echo "each row: median of $reps runs (min–max)"
 printf '%-40s %26s   %26s   %6s\n' "benchmark" "tunstack" "smoltcp" "ratio"
 if want ping; then row "ping RTT, µs (median)" ping_rep lower; fi
 if want bulk; then
+  default_cc=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)
   echo "bulk: scripts/bulk_client.py (1 MiB slices, every read checked); ours with --offload as named, smoltcp without offload"
+  echo "  kernel senders: the namespace's default congestion control ($default_cc) unless a row names one"
   for dir in rx tx; do
     arrow="kernel → stack"; [ "$dir" = tx ] && arrow="stack → kernel"
     for fam in 198.18.0.2 2001:2::2; do
@@ -273,6 +277,13 @@ if want bulk; then
       for off in on off; do
         row_bulk "$v $arrow, Gbit/s, MTU 1500, offload $off" "$dir" "$fam" 1500 "$off"
       done
+      # The kernel sender uses the namespace's default congestion control (printed above;
+      # BBR on some hosts, whose pacing holds a sender on a path of tens of µs to about 20
+      # Gbit/s, with the client at 0.96 of a core all the same): the same row with the
+      # sender on CUBIC (TCP_CONGESTION), for both stacks.
+      if [ "$dir" = rx ] && [ "$default_cc" != cubic ]; then
+        row_bulk "$v $arrow, Gbit/s, MTU 1500, offload on, sender cubic" "$dir" "$fam" 1500 on cubic
+      fi
     done
     for mtu in 9000 65000; do
       row_bulk "v4 $arrow, Gbit/s, MTU $mtu" "$dir" 198.18.0.2 "$mtu" ""
