@@ -285,3 +285,45 @@ mod tests {
         assert!(segment(&bad[..70], gso(70, 1)).is_none());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes under any descriptor (what a device could hand over): `segment`
+        /// returns, never panics, and what it cuts holds the payload, in order, in pieces
+        /// of at most `size` octets behind the same headers.
+        #[test]
+        fn segment_never_panics(
+            packet in proptest::collection::vec(any::<u8>(), 0..400),
+            size in 0u16..120,
+            udp in any::<bool>(),
+            v in 0u8..3,
+        ) {
+            let mut packet = packet;
+            if let Some(b) = packet.first_mut() {
+                // Steer half the cases to plausible versions and protocols.
+                *b = match v { 0 => 0x45, 1 => 0x60, _ => *b };
+            }
+            if v == 0 && packet.len() > 9 { packet[9] = if udp { 17 } else { 6 }; }
+            if v == 1 && packet.len() > 6 { packet[6] = if udp { 17 } else { 6 }; }
+            let gso = if udp {
+                Gso::Udp { size, header_len: 0 }
+            } else {
+                Gso::Tcp { size, header_len: 0 }
+            };
+            let desc = PacketDesc { gso, ..PacketDesc::plain(packet.len()) };
+            if let Some(pieces) = segment(&packet, desc) {
+                prop_assert!(pieces.len() >= 2);
+                let hl = pieces[0].len() - pieces[0].len().min(usize::from(size));
+                let data: Vec<u8> = pieces.iter().flat_map(|p| p[hl..].to_vec()).collect();
+                prop_assert_eq!(&data[..], &packet[hl..]);
+                for p in &pieces {
+                    prop_assert!(p.len() - hl <= usize::from(size));
+                }
+            }
+        }
+    }
+}
