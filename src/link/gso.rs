@@ -113,6 +113,63 @@ pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
     Some(pieces)
 }
 
+/// The inverse for a run of consecutive TCP segments that [`segment`] cut (at least two,
+/// each but the last `size` octets of payload): one super-segment again, as a sender's TSO
+/// would have made it (IP lengths, the first piece's identification and sequence number,
+/// FIN and PSH from the last, the partial checksum a device completes), with its
+/// descriptor. What a wire loses from a super-segment leaves the rest in at most two runs,
+/// which a real network's GRO would merge the same way.
+#[must_use]
+pub(crate) fn join(pieces: &[&[u8]], size: u16) -> (Vec<u8>, PacketDesc) {
+    let first = pieces[0];
+    let v6 = first[0] >> 4 == 6;
+    let ihl = if v6 {
+        40
+    } else {
+        usize::from(first[0] & 0xf) * 4
+    };
+    let hl = ihl + usize::from(first[ihl + 12] >> 4) * 4;
+    let mut p = first[..hl].to_vec();
+    for piece in pieces {
+        p.extend_from_slice(&piece[hl..]);
+    }
+    let (src, dst): (IpAddr, IpAddr) = if v6 {
+        let s: [u8; 16] = p[8..24].try_into().expect("an IPv6 header");
+        let d: [u8; 16] = p[24..40].try_into().expect("an IPv6 header");
+        (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())
+    } else {
+        let s: [u8; 4] = p[12..16].try_into().expect("an IPv4 header");
+        let d: [u8; 4] = p[16..20].try_into().expect("an IPv4 header");
+        (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
+    };
+    if v6 {
+        let plen = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&plen.to_be_bytes());
+    } else {
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p[10..12].fill(0);
+        let sum = internet_checksum(&[&p[..ihl]]);
+        p[10..12].copy_from_slice(&sum);
+    }
+    let last = pieces[pieces.len() - 1];
+    p[ihl + 13] = (first[ihl + 13] & !FIN_PSH) | (last[ihl + 13] & FIN_PSH);
+    let partial = PseudoHeader::new(src, dst, IpNumber::TCP).partial_checksum(p.len() - ihl);
+    p[ihl + 16..ihl + 18].copy_from_slice(&partial);
+    let desc = PacketDesc {
+        len: p.len(),
+        checksum: super::ChecksumState::Partial {
+            start: ihl as u16,
+            offset: 16,
+        },
+        gso: Gso::Tcp {
+            size,
+            header_len: hl as u16,
+        },
+    };
+    (p, desc)
+}
+
 #[cfg(test)]
 /// An IPv4 TCP super-segment of `len` payload octets (a counting pattern), FIN and PSH
 /// set, partial checksum as a device would hand it over.
@@ -219,6 +276,41 @@ mod tests {
             assert_eq!(usize::from(plen), piece.len() - 40);
             assert!(pseudo.checksum_ok(&[&piece[40..]]));
         }
+    }
+
+    /// What is left of a super-segment after a loss goes back together as the sender's
+    /// TSO would have made it: the run after the hole (pieces 2..5 of 5) is one
+    /// super-segment whose own cut gives those pieces again.
+    #[test]
+    fn a_run_of_pieces_joins_into_a_super_segment() {
+        let p = super_v4(5000);
+        let pieces = segment(&p, gso(p.len(), 1000)).expect("five pieces");
+        let run: Vec<&[u8]> = pieces[1..].iter().map(Vec::as_slice).collect();
+        let (joined, desc) = join(&run, 1000);
+        assert_eq!(joined.len(), 40 + 4000);
+        assert!(checksum_ok(&[&joined[..20]]), "IPv4 header checksum");
+        assert_eq!(
+            u32::from_be_bytes(joined[24..28].try_into().unwrap()),
+            0xffff_fff0u32.wrapping_add(1000)
+        );
+        assert_eq!(
+            joined[33] & FIN_PSH,
+            FIN_PSH,
+            "FIN and PSH: the run ends the burst"
+        );
+        assert_eq!(joined[33] & CWR, 0, "CWR stayed with the first piece");
+        assert_eq!(
+            desc.checksum,
+            ChecksumState::Partial {
+                start: 20,
+                offset: 16
+            }
+        );
+        let again = segment(&joined, desc).expect("cut again");
+        for (a, b) in again.iter().zip(&pieces[1..]) {
+            assert_eq!(&a[20..], &b[20..], "the same TCP segments");
+        }
+        assert_eq!(again.len(), 4);
     }
 
     /// USO: an IPv4 UDP super-datagram becomes datagrams of `size` octets, each with its
