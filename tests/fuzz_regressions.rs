@@ -1,6 +1,5 @@
 //! Inputs the fuzz targets (fuzz/, cargo-fuzz) found, replayed as plain tests.
 
-#[allow(dead_code, unused_imports, unreachable_pub)]
 mod http_common;
 
 use std::net::{Ipv4Addr, SocketAddr};
