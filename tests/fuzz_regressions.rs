@@ -91,3 +91,17 @@ fn http_head_answer_followed_by_a_400_reads_as_two_responses() {
     assert!(input.windows(4).any(|w| w == b"HEAD"), "the replayed input");
     http_common::fuzz_http(input);
 }
+
+/// fuzz target `http`, campaign of session 6: `If-Modified-Since: Tu;, 1 Nov
+/// 000000959138385325 22:13:20 GMT` overflowed the seconds since 1970 (a panic where
+/// overflow is checked, a wrong date where not). A year of more than four digits is no date
+/// now (RFC 9110 §5.6.7), and the field is ignored.
+#[test]
+fn http_if_modified_since_with_a_twelve_digit_year_is_ignored() {
+    let input = include_bytes!("../fuzz/corpus/http/regress-if-modified-since-year");
+    assert!(
+        input.windows(17).any(|w| w == b"If-Modified-Since"),
+        "the replayed input"
+    );
+    http_common::fuzz_http(input);
+}

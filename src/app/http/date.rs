@@ -146,11 +146,14 @@ fn hms(s: &str) -> Option<u64> {
 }
 
 fn to_unix(y: i64, m: u32, d: u32, secs: u64) -> Option<u64> {
-    if !(1..=31).contains(&d) || y < 1970 {
+    // RFC 9110 §5.6.7: a four-digit year (the RFC 850 form's two digits are widened before).
+    // A longer one is no date: the field is ignored, never an overflow (fuzz target `http`,
+    // campaign of session 6: year 959138385325 overflowed the seconds).
+    if !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
         return None;
     }
     let days = days_from_civil(y, m, d);
-    Some(days as u64 * 86_400 + secs)
+    (days as u64).checked_mul(86_400)?.checked_add(secs)
 }
 
 /// Parses IMF-fixdate, the obsolete RFC 850 form and asctime (RFC 9110 §5.6.7). `None` for
@@ -263,6 +266,24 @@ mod tests {
         }
         for t in [0, 1, 86_399, 1_700_000_000, 4_102_444_800] {
             assert_eq!(parse(&format(t)), Some(t));
+        }
+    }
+
+    /// RFC 9110 §5.6.7: the year is four digits. Longer ones (the fuzzer's 959138385325
+    /// overflowed the seconds) are no date, in each form.
+    #[test]
+    fn years_past_four_digits_are_no_date() {
+        assert_eq!(
+            parse("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(253_402_300_799)
+        );
+        for s in [
+            "Tue, 01 Nov 10000 22:13:20 GMT",
+            "Tu;, 1 Nov 000000959138385325 22:13:20 GMT",
+            "Tue, 01 Nov 9223372036854775807 22:13:20 GMT",
+            "Sun Nov  6 08:49:37 959138385325",
+        ] {
+            assert_eq!(parse(s), None, "{s}");
         }
     }
 }
