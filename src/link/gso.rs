@@ -20,6 +20,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 const FIN_PSH: u8 = 0x01 | 0x08;
 const CWR: u8 = 0x80;
 
+/// Source and destination of an IPv6 (`v6`) or IPv4 header at the start of `packet`.
+fn addresses(packet: &[u8], v6: bool) -> Option<(IpAddr, IpAddr)> {
+    Some(if v6 {
+        let s: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
+        let d: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+        (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())
+    } else {
+        let s: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+        let d: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+        (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
+    })
+}
+
 /// The segments `packet` stands for, each a complete packet with its IP header and TCP
 /// checksum computed (so a plain descriptor); `None` when it is not a TCP super-segment of
 /// more than one piece.
@@ -49,15 +62,7 @@ pub(crate) fn segment(packet: &[u8], desc: PacketDesc) -> Option<Vec<Vec<u8>>> {
     if thl < 8 || (!udp && thl < 20) || size == 0 || packet.len() <= hl + size {
         return None;
     }
-    let (src, dst): (IpAddr, IpAddr) = if v6 {
-        let s: [u8; 16] = packet[8..24].try_into().ok()?;
-        let d: [u8; 16] = packet[24..40].try_into().ok()?;
-        (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())
-    } else {
-        let s: [u8; 4] = packet[12..16].try_into().ok()?;
-        let d: [u8; 4] = packet[16..20].try_into().ok()?;
-        (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
-    };
+    let (src, dst) = addresses(packet, v6)?;
     let pseudo = PseudoHeader::new(src, dst, if udp { IpNumber::UDP } else { IpNumber::TCP });
     let seq = u32::from_be_bytes(packet[ihl + 4..ihl + 8].try_into().ok()?);
     let ident = u16::from_be_bytes([packet[4], packet[5]]);
@@ -133,15 +138,7 @@ pub(crate) fn join(pieces: &[&[u8]], size: u16) -> (Vec<u8>, PacketDesc) {
     for piece in pieces {
         p.extend_from_slice(&piece[hl..]);
     }
-    let (src, dst): (IpAddr, IpAddr) = if v6 {
-        let s: [u8; 16] = p[8..24].try_into().expect("an IPv6 header");
-        let d: [u8; 16] = p[24..40].try_into().expect("an IPv6 header");
-        (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())
-    } else {
-        let s: [u8; 4] = p[12..16].try_into().expect("an IPv4 header");
-        let d: [u8; 4] = p[16..20].try_into().expect("an IPv4 header");
-        (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
-    };
+    let (src, dst) = addresses(&p, v6).expect("the first piece's IP header");
     if v6 {
         let plen = (p.len() - 40) as u16;
         p[4..6].copy_from_slice(&plen.to_be_bytes());
