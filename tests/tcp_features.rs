@@ -380,6 +380,28 @@ fn must_34_window_shrinking() {
     assert!(h.conn.stats().snd_una == SeqNum(ISS).wrapping_add_for_test(3001));
 }
 
+/// RFC 9293 §3.10.7.4 fifth, with Linux's refinement (tcp_may_update_window): an ACK of new
+/// data updates the window even when its SEQ lies below SND.WL1. A peer that rewound its
+/// SND.NXT after a timeout sends such ACKs; with the RFC's test alone the stale window would
+/// move on with SND.UNA and we would send past the peer's right edge.
+#[test]
+fn an_ack_of_new_data_updates_the_window_below_wl1() {
+    let mut h = Harness::established_client(plain_config());
+    // The peer's out-of-order data moves SND.WL1 up to its SEQ.
+    h.receive("<SEQ=IRS+501><ACK=ISS+1><CTL=ACK><WND=4000><DATA=100>");
+    h.expect_sent("<SEQ=ISS+1><ACK=IRS+1><CTL=ACK>");
+    h.send(&[1; 4000]);
+    assert_eq!(h.take_sent().len(), 4);
+    // Its ACK of the first segment, sent from below: the window is now 1500, right edge
+    // ISS+2501, below SND.NXT.
+    h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK><WND=1500>");
+    h.send(&[2; 1000]);
+    h.expect_nothing_sent();
+    h.receive("<SEQ=IRS+1><ACK=ISS+4001><CTL=ACK><WND=1500>");
+    h.expect_sent("<SEQ=ISS+4001><DATA=1000>");
+    h.expect_nothing_sent();
+}
+
 trait SeqExt {
     fn wrapping_add_for_test(self, n: u32) -> SeqNum;
 }

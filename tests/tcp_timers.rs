@@ -236,6 +236,45 @@ fn unanswered_zero_window_probes_time_out() {
     h.expect_event(Event::Closed(CloseReason::TimedOut));
 }
 
+/// MUST-34/36: the window shrinks to zero under data in flight and the peer's later window
+/// updates come from below our RCV.NXT (it rewound its SND.NXT after its own timeout), so
+/// §3.10.7.4 drops them. Each RTO resends the segment at SND.UNA anyway, as the probe
+/// (§3.8.6.1: "retransmit ... even if the send window is zero"): data at the peer's RCV.NXT
+/// is acceptable to it, where a zero-length probe below its window only draws one more
+/// unacceptable answer (the deadlock `xcheck_props` found against smoltcp).
+#[test]
+fn rto_under_a_zero_window_resends_the_head_as_the_probe() {
+    let mut h = Harness::established_client(plain_config());
+    h.receive("<SEQ=IRS+1><ACK=ISS+1><CTL=ACK><DATA=100>");
+    h.send(&[1; 3000]);
+    assert_eq!(h.take_sent().len(), 3);
+    h.receive("<SEQ=IRS+101><ACK=ISS+1001><CTL=ACK><WND=0>");
+    // First the tail loss probe (RFC 8985 §7.3: the last segment), then the RTOs.
+    h.advance_to_next_timer().unwrap();
+    h.expect_sent("<SEQ=ISS+2001><ACK=IRS+101><CTL=ACK><DATA=1000>");
+    h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK><WND=2000>");
+    h.expect_sent("<SEQ=ISS+3001><ACK=IRS+101><CTL=ACK>");
+    let mut intervals = Vec::new();
+    for _ in 0..3 {
+        let waited = h.advance_to_next_timer().unwrap();
+        intervals.push(waited.as_millis() as u64);
+        h.expect_sent("<SEQ=ISS+1001><ACK=IRS+101><CTL=ACK><DATA=1000>");
+        h.expect_nothing_sent();
+        // The peer's answer from its rewound SND.NXT: unacceptable, answered, window ignored.
+        h.receive("<SEQ=IRS+1><ACK=ISS+1001><CTL=ACK><WND=2000>");
+        h.expect_sent("<SEQ=ISS+3001><ACK=IRS+101><CTL=ACK>");
+    }
+    // Backed off: the first counts from the original send, the TLP in between.
+    assert!(
+        intervals[0] <= 200 && intervals[1] == 400 && intervals[2] == 800,
+        "{intervals:?}"
+    );
+    // Once the peer took the probe its answers are acceptable again: the window opens.
+    h.receive("<SEQ=IRS+101><ACK=ISS+2001><CTL=ACK><WND=2000>");
+    h.expect_sent("<SEQ=ISS+2001><DATA=1000>");
+    h.expect_state(State::Established);
+}
+
 /// MUST-40: an ACK is delayed at most 40 ms; every second full segment is ACKed at once.
 #[test]
 fn must_40_delayed_ack_never_later_than_40ms() {

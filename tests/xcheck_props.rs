@@ -63,8 +63,9 @@ fn prop_faulty_transfer() {
         };
         let setup = Setup::faulty(faults, seed);
         let mut x = Xcheck::new(setup);
-        let c = x.connect(role(ours_client), 80);
         let mut t = Transfer::new(pattern(to_smol, seed), pattern(to_ours, !seed));
+        // smoltcp's application writes as soon as it is connected, as a real client does.
+        let c = x.connect_running(role(ours_client), 80, None, &mut |x, s| t.pump_smol(x, s));
         let took = x.transfer(c, &mut t, LIMIT);
         prop_assert!(took < LIMIT);
         prop_assert_eq!(x.ours_closed(c.ours), Some(CloseReason::Normal));
@@ -154,8 +155,9 @@ fn prop_random_configs() {
         setup.smol_mtu = smol_mtu;
         setup.smol_timestamps = smol_timestamps;
         let mut x = Xcheck::new(setup);
-        let c = x.connect(role(ours_client), 80);
         let mut t = Transfer::new(pattern(to_smol, seed), pattern(to_ours, !seed));
+        // smoltcp's application writes as soon as it is connected, as a real client does.
+        let c = x.connect_running(role(ours_client), 80, None, &mut |x, s| t.pump_smol(x, s));
         let took = x.transfer(c, &mut t, LIMIT);
         prop_assert!(took < LIMIT);
         prop_assert_eq!(x.ours_closed(c.ours), Some(CloseReason::Normal));

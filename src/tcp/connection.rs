@@ -545,7 +545,7 @@ impl Connection {
         self.transition(Phase::Closed { reason });
         self.timers.stop_all();
         self.ack.pending = false;
-        self.recovery.fast_retransmit = false;
+        self.recovery.resend_una = false;
         self.control.retain(|s| s.rst()); // probes are moot; a RST from abort still goes
         if matches!(reason, CloseReason::Reset | CloseReason::Aborted) {
             // RFC 9293 §3.10.7.4: "all segment queues should be flushed".

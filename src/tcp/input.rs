@@ -297,7 +297,13 @@ impl Connection {
         }
         // Undo (Eifel, F-RTO) with or without SACK; RACK and PRR only with it.
         self.on_ack_loss(now, seg, cum, before);
-        if !ack.before(snd_una) && self.snd.window_update_acceptable(seg.seq, ack) {
+        // An ACK of new data carries the peer's current window whatever its SEQ (Linux's
+        // tcp_may_update_window): ACK numbers only grow. RFC 9293's test alone keeps a stale
+        // window when the peer rewound its SND.NXT after a timeout and sends below the SEQ
+        // of its earlier segments; the right edge then runs on with SND.UNA past the
+        // peer's (xcheck_props regression against smoltcp).
+        let newer = ack.after(snd_una) || self.snd.window_update_acceptable(seg.seq, ack);
+        if !ack.before(snd_una) && newer {
             self.update_window(seg.seq, ack, wnd);
         }
         true
@@ -335,7 +341,7 @@ impl Connection {
         let outstanding = self.snd.outstanding();
         let srtt = self.rtt.srtt();
         if self.cc.on_ack(now, srtt, ack, acked, outstanding) && outstanding > 0 {
-            self.recovery.fast_retransmit = true; // RFC 6582 partial ACK
+            self.recovery.resend_una = true; // RFC 6582 partial ACK
             self.stats.fast_retransmits += 1;
         }
         self.retx.count = 0;
@@ -368,7 +374,7 @@ impl Connection {
         if action == DupAckAction::FastRetransmit {
             debug!("{} fast retransmit at {}", self.tuple, snd_una);
             self.recovery.high_rxt = snd_una;
-            self.recovery.fast_retransmit = true;
+            self.recovery.resend_una = true;
             self.on_reduction();
             self.stats.fast_retransmits += 1;
         }

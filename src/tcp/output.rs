@@ -116,8 +116,8 @@ impl Connection {
                         return Some(seg);
                     }
                 }
-                if self.recovery.fast_retransmit {
-                    self.recovery.fast_retransmit = false;
+                if self.recovery.resend_una {
+                    self.recovery.resend_una = false;
                     if let Some(seg) = self.build_retransmit_una(now) {
                         return Some(seg);
                     }

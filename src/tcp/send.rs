@@ -286,7 +286,8 @@ impl SendSpace {
 
     /// RFC 9293 §3.10.7.4 fifth: whether a segment may update the window, "If SND.WL1 <
     /// SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)", so that an old, reordered
-    /// segment never does. The update itself is `Connection::update_window`.
+    /// segment never does (an ACK of new data also may: see `Connection::on_ack`). The
+    /// update itself is `Connection::update_window`.
     pub(super) fn window_update_acceptable(&self, seq: SeqNum, ack: SeqNum) -> bool {
         self.snd_wl1.before(seq) || (self.snd_wl1 == seq && self.snd_wl2.before_eq(ack))
     }

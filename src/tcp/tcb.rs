@@ -43,8 +43,9 @@ pub(super) struct AckDebt {
 /// (RFC 2883, RFC 3708), timestamps (RFC 3522 Eifel) or F-RTO (RFC 5682) show spurious.
 #[derive(Clone, Debug)]
 pub(super) struct LossRecovery {
-    /// Resend at SND.UNA next (fast retransmit, partial ACK, a lost retransmission).
-    pub(super) fast_retransmit: bool,
+    /// Resend at SND.UNA next, whatever the windows (fast retransmit, partial ACK, a lost
+    /// retransmission, a timeout under a zero window).
+    pub(super) resend_una: bool,
     /// RFC 6675 HighRxt: one past the highest octet retransmitted in this recovery.
     pub(super) high_rxt: SeqNum,
     /// RFC 8985 TLPRxtOut: a loss probe is out for the current tail.
@@ -78,7 +79,7 @@ pub(super) enum Frto {
 impl LossRecovery {
     pub(super) fn new(iss: SeqNum) -> LossRecovery {
         LossRecovery {
-            fast_retransmit: false,
+            resend_una: false,
             high_rxt: iss,
             tlp_out: false,
             loss_probe: false,

@@ -164,16 +164,16 @@ impl Connection {
         self.on_timeout_loss();
         self.rtt.back_off();
         self.rtt.on_retransmit();
-        self.recovery.fast_retransmit = false;
         // Go back to SND.UNA and send again from there (SYN and FIN included).
         self.snd.snd_nxt = self.snd.snd_una;
-        if self.snd.snd_wnd == 0 && self.state().is_synchronized() {
-            // The window shrank to zero under data in flight (MUST-34): probe it.
-            self.control.push_back(Segment {
-                seq: self.snd.snd_una - 1,
-                ..Segment::default()
-            });
-        }
+        // The window shrank to zero under data in flight (MUST-34): the segment at SND.UNA
+        // goes anyway and is the probe (RFC 9293 §3.8.6.1: "retransmit to the receiving TCP
+        // peer even if the send window is zero"; Linux's tcp_retransmit_timer does the same).
+        // Not a zero-length probe below the window: a peer that rewound its own SND.NXT
+        // answers that with ACKs below our RCV.NXT, which we must drop (§3.10.7.4), window
+        // update and all, while it drops our ACKs at the right edge of its full window; the
+        // data at its RCV.NXT is the one segment both sides accept (xcheck_props regression).
+        self.recovery.resend_una = self.snd.snd_wnd == 0 && self.state().is_synchronized();
         if syn_out {
             self.phase.set_syn_pending(true);
         }
@@ -199,7 +199,7 @@ impl Connection {
                 "{} loss probe: retransmission at {} presumed lost",
                 self.tuple, self.snd.snd_una
             );
-            self.recovery.fast_retransmit = true;
+            self.recovery.resend_una = true;
         } else {
             debug!("{} tail loss probe", self.tuple);
             self.recovery.loss_probe = true;

@@ -3,7 +3,7 @@
 use smoltcp::socket::tcp as stcp;
 use tunstack::time::Duration;
 
-use super::{Conn, Xcheck};
+use super::{Conn, SmolHandle, Xcheck};
 
 /// Deterministic test data.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
@@ -77,8 +77,12 @@ impl Transfer {
                 Err(_) => break,
             }
         }
-        // smoltcp.
-        let s = x.sockets.get_mut::<stcp::Socket>(c.smol);
+        self.pump_smol(x, c.smol);
+    }
+
+    /// One round of the smoltcp application alone (it may run before ours has accepted).
+    pub fn pump_smol(&mut self, x: &mut Xcheck, smol: SmolHandle) {
+        let s = x.sockets.get_mut::<stcp::Socket>(smol);
         if self.smol_sent < self.to_ours.len()
             && s.can_send()
             && let Ok(n) = s.send_slice(&self.to_ours[self.smol_sent..])
